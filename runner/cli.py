@@ -1,0 +1,146 @@
+"""The command line: parse arguments, dispatch to one command function, map failures.
+
+Heavy modules are imported inside the branches so that `wtrun --version` and
+`wtrun --help` stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .errors import UsageError, WtrunError
+
+COMMANDS = ("run", "prepare", "validate", "diff", "status", "logs", "clean", "render",
+            "sync", "matrix", "pr", "schema", "demo")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message}\n{self.format_usage().rstrip()}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="wtrun", description=(
+        "Run several AI coding agents in parallel on one repository, from a reviewed YAML "
+        "plan: one git worktree, branch and pull request per task."),
+        epilog="`wtrun PLAN` is short for `wtrun run PLAN`. Start with `wtrun demo`.")
+    p.add_argument("--version", action="version", version=f"wtrun {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    def plan_cmd(name: str, help: str) -> argparse.ArgumentParser:
+        c = sub.add_parser(name, help=help, description=help)
+        c.add_argument("plan", metavar="PLAN", help="the plan file (YAML)")
+        return c
+
+    run = plan_cmd("run", "the whole run: worktrees, setup, agents, checks, pull requests")
+    run.add_argument("--task", action="append", default=[], metavar="ID",
+                     help="run only this task (repeatable); its parents must be ready")
+    run.add_argument("--stack", metavar="ROOT[,ROOT...]",
+                     help="run these root tasks and their descendants only")
+    run.add_argument("--dry-run", action="store_true", help="print what would happen; run nothing")
+    run.add_argument("--max-parallel", type=int, metavar="N", help="tasks in flight at once")
+    run.add_argument("--no-pr", action="store_true", help="stop before pushing and opening PRs")
+    run.add_argument("--json", action="store_true", help="JSON-lines events on stdout")
+    run.add_argument("--restart", action="append", default=[], metavar="ID",
+                     help="start this task again from scratch, discarding its recorded steps")
+
+    prep = plan_cmd("prepare", "worktrees, setup and instructions only; no agents")
+    prep.add_argument("--task", action="append", default=[], metavar="ID")
+
+    val = sub.add_parser("validate", help="check plans; run nothing",
+                         description="Check plans against the schema and wtrun's rules. "
+                         "Needs no git repository and runs nothing.")
+    val.add_argument("plans", nargs="+", metavar="PLAN")
+    val.add_argument("--format", choices=("text", "json", "github"), default=None,
+                     help="output format (default: github when GITHUB_ACTIONS=true, else text)")
+
+    diff = sub.add_parser("diff", help="semantic diff of two plans, as Markdown")
+    diff.add_argument("old", metavar="OLD")
+    diff.add_argument("new", metavar="NEW", nargs="?")
+    diff.add_argument("--against", metavar="REF", help="compare PLAN with its version at REF")
+
+    st = plan_cmd("status", "one row per task: state, branch, worktree, cost, PR")
+    st.add_argument("--json", action="store_true", help="one JSON object (a stable contract)")
+
+    logs = sub.add_parser("logs", help="a task's setup/agent/verify logs")
+    logs.add_argument("plan", metavar="PLAN")
+    logs.add_argument("task", metavar="TASK")
+    logs.add_argument("--step", choices=("setup", "agent", "verify"))
+    logs.add_argument("-f", "--follow", action="store_true")
+
+    clean = plan_cmd("clean", "remove the plan's worktrees safely")
+    clean.add_argument("--task", action="append", default=[], metavar="ID")
+    clean.add_argument("--force", action="store_true", help="also drop unpushed or uncommitted work")
+
+    render = sub.add_parser("render", help="print a task's instructions file and PR text")
+    render.add_argument("plan", metavar="PLAN")
+    render.add_argument("task", metavar="TASK")
+
+    sync = plan_cmd("sync", "retarget and rebase stacked PRs whose parents merged")
+    sync.add_argument("--rebase", action="store_true", help="rebase tasks behind the base")
+    sync.add_argument("--delete-merged", action="store_true")
+
+    plan_cmd("matrix", "GitHub Actions matrix of independent stacks (JSON)")
+    pr = plan_cmd("pr", "push and open PRs for ready tasks that have none")
+    pr.add_argument("--task", action="append", default=[], metavar="ID")
+    sub.add_parser("schema", help="print the plan JSON Schema")
+    demo = sub.add_parser("demo", help="the whole pipeline offline in a throwaway repository")
+    demo.add_argument("--keep", metavar="DIR", help="build the sandbox in DIR and keep it")
+    return p
+
+
+def _dispatch(argv: Sequence[str]) -> int:
+    args_list = list(argv)
+    if args_list and args_list[0] not in COMMANDS and not args_list[0].startswith("-"):
+        args_list.insert(0, "run")
+    if not args_list:
+        _parser().print_help()
+        return 2
+    args = _parser().parse_args(args_list)
+    command: str = args.command
+
+    if command == "validate":
+        from .commands.validate import validate
+
+        fmt = args.format or ("github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text")
+        return validate(args.plans, fmt)
+    if command == "schema":
+        from .plan import schema_text
+
+        sys.stdout.write(schema_text())
+        return 0
+    raise UsageError(f"`wtrun {command}` is not implemented yet")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _dispatch(sys.argv[1:] if argv is None else argv)
+    except WtrunError as e:
+        print(f"wtrun: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("wtrun: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1
+    except Exception:
+        return _crash()
+
+
+def _crash() -> int:
+    import tempfile
+    import time
+    import traceback
+
+    folder = os.path.join(tempfile.gettempdir(), "wtrun")
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(f"wtrun {__version__}\nargv: {sys.argv!r}\n\n")
+        traceback.print_exc(file=f)
+    print(f"wtrun: internal error (a bug in wtrun); details written to {path}", file=sys.stderr)
+    return 3

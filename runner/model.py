@@ -1,0 +1,88 @@
+"""The loaded plan: frozen dataclasses with every default applied.
+
+Nothing outside `wtrun.plan` builds these from raw YAML; everything downstream
+indexes their fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    preset: str = "claude"  # claude | codex | aider | gemini | command
+    model: str | None = None
+    args: tuple[str, ...] = ()
+    timeout_s: float = 45 * 60
+    budget_usd: float | None = None
+    command: tuple[str, ...] | None = None  # Jinja2 templates, `command` preset only
+
+
+@dataclass(frozen=True)
+class Step:
+    """One setup or verify step: exactly one of copy, link, run."""
+
+    kind: str  # copy | link | run
+    paths: tuple[str, ...] = ()  # copy / link
+    run: str | None = None  # shell command
+    timeout_s: float = 10 * 60
+    name: str | None = None
+    line: int = 0  # where the step stands in the plan, for messages
+
+    def describe(self) -> str:
+        if self.name:
+            return self.name
+        return self.run if self.kind == "run" and self.run else f"{self.kind} {' '.join(self.paths)}"
+
+
+@dataclass(frozen=True)
+class PrSpec:
+    provider: str = "github"  # github | local | none
+    repository: str | None = None
+    title: str = "{{ task.id }}: {{ task.title }}"
+    body: str | None = None  # None: the built-in body
+    draft: bool = True
+    labels: tuple[str, ...] = ()
+    reviewers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Task:
+    id: str
+    title: str
+    prompt: str
+    scope: tuple[str, ...]
+    ports: int | tuple[int, ...] = 0  # a count to allocate, or explicit numbers
+    after: str | None = None
+    agent: AgentSpec = field(default_factory=AgentSpec)  # already merged over the plan's
+    setup: tuple[Step, ...] = ()  # the plan's, or the task's own list
+    verify: tuple[Step, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()  # merged over the plan's, key order kept
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Plan:
+    path: Path
+    name: str
+    version: int = 1
+    base: str = "main"
+    remote: str = "origin"
+    worktrees: str = ".claude/worktrees"
+    branch: str = "worktree-{{ task.id }}"
+    max_parallel: int = 3
+    budget_usd: float | None = None
+    port_range: tuple[int, int] = (3100, 3999)
+    shared: tuple[str, ...] = ()
+    conventions: str = ""
+    commit_message: str = "feat({{ task.id }}): {{ task.title }}"
+    pr: PrSpec = field(default_factory=PrSpec)
+    tasks: tuple[Task, ...] = ()
+
+    def task(self, task_id: str) -> Task:
+        for task in self.tasks:
+            if task.id == task_id:
+                return task
+        raise KeyError(task_id)
