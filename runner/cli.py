@@ -113,6 +113,28 @@ def _dispatch(argv: Sequence[str]) -> int:
 
         sys.stdout.write(schema_text())
         return 0
+    if command in ("run", "prepare"):
+        from .run import Options, run
+
+        options = Options(
+            task_ids=tuple(args.task),
+            stacks=(args.stack,) if getattr(args, "stack", None) else (),
+            dry_run=getattr(args, "dry_run", False),
+            max_parallel=getattr(args, "max_parallel", None),
+            no_pr=getattr(args, "no_pr", False),
+            json=getattr(args, "json", False),
+            restart=tuple(getattr(args, "restart", ())),
+            prepare_only=command == "prepare",
+        )
+        return run(args.plan, options)
+    if command == "status":
+        from .commands.status import status
+
+        return status(args.plan, args.json)
+    if command == "render":
+        from .commands.render import render_task
+
+        return render_task(args.plan, args.task)
     raise UsageError(f"`wtrun {command}` is not implemented yet")
 
 
@@ -120,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _dispatch(sys.argv[1:] if argv is None else argv)
     except WtrunError as e:
-        print(f"wtrun: error: {e}", file=sys.stderr)
+        _print_error(e)
         return e.exit_code
     except KeyboardInterrupt:
         print("wtrun: interrupted", file=sys.stderr)
@@ -129,6 +151,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except Exception:
         return _crash()
+
+
+def _print_error(e: WtrunError) -> None:
+    from .plan import PlanError
+
+    if isinstance(e, PlanError):
+        from .diagnostics import format_text
+
+        print(format_text(e.diagnostics, e.sources), file=sys.stderr)
+        print(f"\nwtrun: {e}; fix them and try again (`wtrun validate` lists them too)",
+              file=sys.stderr)
+        return
+    print(f"wtrun: error: {e}", file=sys.stderr)
 
 
 def _crash() -> int:

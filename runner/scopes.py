@@ -124,7 +124,7 @@ def is_literal(pattern: str) -> bool:
 
 def intersection(a: str, b: str) -> str | None:
     """A path with the fewest characters matched by both patterns, or None if none exists."""
-    return _intersect(a, b)
+    return _intersect(_parse(a), _parse(b))
 
 
 def find_overlaps(
@@ -139,9 +139,11 @@ def find_overlaps(
     of patterns reported is the first in the order of the tasks' own pattern lists.
 
     Patterns are indexed in a trie of their leading literal segments. Two patterns can only
-    match a common path if one's literal segments are a prefix of the other's and their next
-    literal characters agree, so each pattern is compared only with the patterns stored on
-    its own trie path; patterns that start with a wildcard sit at the root and meet everyone.
+    match a common path if one's literal segments are a prefix of the other's, their next
+    literal characters agree and their numbers of segments can be equal, so each pattern is
+    compared only with such patterns stored on its own trie path. Patterns that start with a
+    wildcard sit at the root and meet everyone. ``stats.pairs_compared`` counts the pattern
+    pairs whose intersection was computed.
     """
     entries: list[tuple[int, int, _Pattern]] = []
     for task_index, (_, patterns) in enumerate(scopes):
@@ -157,49 +159,52 @@ def find_overlaps(
             node = node.children.setdefault(seg, _Node())
         node.entries.append(entry_index)
 
-    candidates: dict[tuple[int, int], list[tuple[int, int, str, str]]] = {}
-    for entry_index, (task, pattern_index, parsed) in enumerate(entries):
+    # Entries are in plan order, so sorting a task pair's (entry, entry) candidates puts them in
+    # the order of the two tasks' pattern lists.
+    candidates: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for index, (task, _, parsed) in enumerate(entries):
         node = root
-        depth = 0
-        while True:
+        for depth in range(len(parsed.lits) + 1):
             own = depth == len(parsed.lits)
             for other_index in node.entries:
-                if own and other_index >= entry_index:
+                if own and other_index >= index:
                     break
-                other_task, other_pattern_index, other = entries[other_index]
-                if other_task == task:
+                other_task, _, other = entries[other_index]
+                if other_task == task or not _may_meet(parsed, other, depth):
                     continue
-                if own:
-                    if not (
-                        parsed.cpre.startswith(other.cpre) or other.cpre.startswith(parsed.cpre)
-                    ):
-                        continue
-                elif not parsed.lits[depth].startswith(other.cpre):
-                    continue
-                first = (other_task, other_pattern_index, other.text)
-                second = (task, pattern_index, parsed.text)
-                if other_task > task:
-                    first, second = second, first
-                key = (first[0], second[0])
-                candidates.setdefault(key, []).append((first[1], second[1], first[2], second[2]))
-            if own:
-                break
-            node = node.children[parsed.lits[depth]]
-            depth += 1
+                if other_index < index:
+                    candidates.setdefault((other_task, task), []).append((other_index, index))
+                else:
+                    candidates.setdefault((task, other_task), []).append((index, other_index))
+            if not own:
+                node = node.children[parsed.lits[depth]]
 
     overlaps: list[Overlap] = []
     for task_a, task_b in sorted(candidates):
         id_a, id_b = scopes[task_a][0], scopes[task_b][0]
         if not may_run_together(id_a, id_b):
             continue
-        for _, _, pattern_a, pattern_b in sorted(candidates[task_a, task_b]):
+        for entry_a, entry_b in sorted(candidates[task_a, task_b]):
             if stats is not None:
                 stats.pairs_compared += 1
+            pattern_a, pattern_b = entries[entry_a][2], entries[entry_b][2]
             example = _intersect(pattern_a, pattern_b)
             if example is not None:
-                overlaps.append(Overlap(id_a, pattern_a, id_b, pattern_b, example))
+                overlaps.append(Overlap(id_a, pattern_a.text, id_b, pattern_b.text, example))
                 break
     return overlaps
+
+
+def _may_meet(p: _Pattern, q: _Pattern, depth: int) -> bool:
+    """Cheap necessary conditions for an overlap of ``p`` and ``q``, which is stored ``depth``
+    literal segments down ``p``'s trie path: the next literal characters and the number of
+    segments must agree."""
+    if depth < len(p.lits):
+        if not p.lits[depth].startswith(q.cpre):
+            return False
+    elif not (p.cpre.startswith(q.cpre) or q.cpre.startswith(p.cpre)):
+        return False
+    return not ((q.bounded and p.min_segs > q.min_segs) or (p.bounded and q.min_segs > p.min_segs))
 
 
 class _Node:
@@ -324,13 +329,13 @@ def _class(body: str, negated: bool, pattern: str) -> _CharSet:
     i = 0
     while i < len(body):
         if i + 2 < len(body) and body[i + 1] == "-":
-            lo, hi = body[i], body[i + 2]
-            if lo > hi:
+            first, last = body[i], body[i + 2]
+            if first > last:
                 raise ScopeError(
-                    f'scope "{pattern}" has a reversed range "{lo}-{hi}" in a character class; '
-                    f'put the lower character first: "{hi}-{lo}"'
+                    f'scope "{pattern}" has a reversed range "{first}-{last}" in a character '
+                    f'class; put the lower character first: "{last}-{first}"'
                 )
-            ranges.append((ord(lo), ord(hi)))
+            ranges.append((ord(first), ord(last)))
             i += 3
         else:
             ranges.append((ord(body[i]), ord(body[i])))
@@ -341,17 +346,20 @@ def _class(body: str, negated: bool, pattern: str) -> _CharSet:
             merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
         else:
             merged.append((lo, hi))
-    if negated:
-        complement: list[tuple[int, int]] = []
-        start = 0
-        for lo, hi in merged:
-            if lo > start:
-                complement.append((start, lo - 1))
-            start = hi + 1
-        if start <= _MAX:
-            complement.append((start, _MAX))
-        merged = complement
-    return _and(tuple(merged), _ANY)
+    chars = tuple(merged)
+    return _and(_complement(chars) if negated else chars, _ANY)
+
+
+def _complement(chars: _CharSet) -> _CharSet:
+    out: list[tuple[int, int]] = []
+    start = 0
+    for lo, hi in chars:
+        if lo > start:
+            out.append((start, lo - 1))
+        start = hi + 1
+    if start <= _MAX:
+        out.append((start, _MAX))
+    return tuple(out)
 
 
 @lru_cache(maxsize=4096)
@@ -390,25 +398,25 @@ def _seg_regex_source(seg: str) -> str:
         elif not token:
             parts.append("[^\\s\\S]")
         else:
+            # Negated classes become "[^/...]": a set spanning most of Unicode is slow to compile.
+            excluded = _complement(token)
+            negate = len(excluded) <= len(token)
             ranges = "".join(
-                f"\\U{lo:08x}" if lo == hi else f"\\U{lo:08x}-\\U{hi:08x}" for lo, hi in token
+                f"\\U{lo:08x}" if lo == hi else f"\\U{lo:08x}-\\U{hi:08x}"
+                for lo, hi in (excluded if negate else token)
             )
-            parts.append(f"[{ranges}]")
+            parts.append(f"[^{ranges}]" if negate else f"[{ranges}]")
     return "".join(parts)
 
 
 # --- intersection ------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=65536)
-def _intersect(a: str, b: str) -> str | None:
-    pa, pb = _parse(a), _parse(b)
+def _intersect(pa: _Pattern, pb: _Pattern) -> str | None:
     if (pb.bounded and pa.min_segs > pb.min_segs) or (pa.bounded and pb.min_segs > pa.min_segs):
         return None
-    if pa.literal:
-        return a if matches(b, a) else None
-    if pb.literal:
-        return b if matches(a, b) else None
+    if pa.literal and pb.literal:
+        return pa.text if pa.text == pb.text else None
     return _shortest_path(pa.segs, pb.segs)
 
 

@@ -6,12 +6,15 @@ validation time instead of an empty string in an agent's instructions.
 
 from __future__ import annotations
 
+import difflib
 import functools
+import re
 from collections.abc import Mapping
 from typing import Any
 
 import jinja2
 import jinja2.sandbox
+from jinja2 import nodes
 
 from .errors import WtrunError
 
@@ -37,7 +40,7 @@ def compile(source: str) -> jinja2.Template:
     try:
         return _env().from_string(source)
     except jinja2.TemplateSyntaxError as e:
-        raise TemplateError(f"template syntax error: {e.message}", e.lineno) from e
+        raise TemplateError(_syntax_message(e.message or str(e)), e.lineno) from e
 
 
 def render(source: str, context: Mapping[str, Any]) -> str:
@@ -47,23 +50,117 @@ def render(source: str, context: Mapping[str, Any]) -> str:
     try:
         return template.render(context)
     except jinja2.UndefinedError as e:
-        raise TemplateError(f"unknown variable: {e.message}", _error_line()) from e
+        line = _error_line()
+        unknown = _unknown_reference(source, context)
+        if unknown is not None:
+            message, line = unknown
+            raise TemplateError(message, line) from e
+        raise TemplateError(f"template error: {_sentence(str(e.message))}", line) from e
     except jinja2.TemplateError as e:
-        raise TemplateError(f"template error: {e}", _error_line()) from e
+        raise TemplateError(f"template error: {_sentence(str(e))}", _error_line()) from e
     except (TypeError, ValueError, ArithmeticError, AttributeError, LookupError) as e:
-        raise TemplateError(f"template error: {e}", _error_line()) from e
+        raise TemplateError(f"template error: {_sentence(str(e))}", _error_line()) from e
+
+
+def _sentence(text: str) -> str:
+    text = text.strip().rstrip(".")
+    return text[:1].lower() + text[1:]
+
+
+_SYNTAX_HINTS = (
+    ("unexpected end of template", "close the tag that is still open on this line"),
+    ("unexpected '}'", 'a tag is closed that was never opened: open it with "{{" or "{%"'),
+    ("unexpected char", 'check the expression inside "{{ }}"'),
+)
+
+
+def _syntax_message(raw: str) -> str:
+    block = re.search(r"innermost block that needs to be closed is '(\w+)'", raw)
+    if block:
+        name = block.group(1)
+        return (f'template syntax error: the "{name}" block is never closed; add '
+                f'"{{% end{name} %}}" where it should end')
+    missing = re.match(r"No (filter|test) named '([^']+)'", raw)
+    if missing:
+        kind, name = missing.groups()
+        known = sorted(_env().filters if kind == "filter" else _env().tests)
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f'did you mean "{close[0]}"?' if close else "see the Jinja2 list of built-in " \
+            f"{kind}s"
+        return f'template syntax error: unknown {kind} "{name}"; {hint}'
+    message = _sentence(raw)
+    hint = next((h for start, h in _SYNTAX_HINTS if message.startswith(start)),
+                'check the "{{ }}" and "{% %}" tags on this line')
+    return f"template syntax error: {message}; {hint}"
 
 
 def _error_line() -> int | None:
+    """The template line of the exception being handled (Jinja2 rewrites the traceback)."""
     import sys
     import traceback
 
-    tb = sys.exc_info()[2]
     line = None
-    for frame, lineno in traceback.walk_tb(tb):
+    for frame, lineno in traceback.walk_tb(sys.exc_info()[2]):
         if frame.f_code.co_filename == "<template>":
-            line = frame.f_globals.get("__jinja_template__") and lineno
-            debug = frame.f_globals.get("__jinja_template__")
-            if debug is not None:
-                line = debug.get_corresponding_lineno(lineno)
+            line = lineno
     return line
+
+
+def _unknown_reference(source: str, context: Mapping[str, Any]) -> tuple[str, int] | None:
+    """The first variable or attribute of `source` that `context` lacks, with a message.
+
+    Found on the template's syntax tree, because StrictUndefined's own message
+    ("'dict object' has no attribute 'idd'") names neither the variable nor the line.
+    """
+    env = _env()
+    tree = env.parse(source)
+    bound = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
+    found: list[tuple[int, str]] = []
+    for node in tree.find_all((nodes.Name, nodes.Getattr, nodes.Getitem)):
+        chain: list[str] = []
+        current: nodes.Node = node
+        while True:
+            if isinstance(current, nodes.Getattr):
+                chain.append(current.attr)
+                current = current.node
+            elif (isinstance(current, nodes.Getitem) and isinstance(current.arg, nodes.Const)
+                  and isinstance(current.arg.value, str)):
+                chain.append(current.arg.value)
+                current = current.node
+            else:
+                break
+        if not isinstance(current, nodes.Name) or current.ctx != "load":
+            continue
+        if current.name in bound:  # set by the template itself: {% set %}, {% for %}
+            continue
+        chain.append(current.name)
+        chain.reverse()
+        message = _check_chain(chain, context)
+        if message is not None:
+            found.append((node.lineno, message))
+    if not found:
+        return None
+    line, message = min(found)
+    return message, line
+
+
+def _check_chain(chain: list[str], context: Mapping[str, Any]) -> str | None:
+    value: Any = context
+    for depth, name in enumerate(chain):
+        if not isinstance(value, Mapping):
+            return None  # a method or item of a string or list: not checked here
+        if name not in value:
+            shown = ".".join(chain[: depth + 1])
+            parent = ".".join(chain[:depth])
+            known = sorted(str(k) for k in value)
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            if close:
+                suggestion = ".".join([*chain[:depth], close[0]])
+                hint = f'did you mean "{suggestion}"?'
+            elif parent:
+                hint = f'"{parent}" has: {", ".join(known)}'
+            else:
+                hint = f"the variables are: {', '.join(known)}"
+            return f'unknown variable "{shown}"; {hint}'
+        value = value[name]
+    return None

@@ -2,13 +2,15 @@
 
 PyYAML's loaders keep the last of two equal keys without a word and expand aliases
 without limit ("billion laughs"). Here the document is composed into a node tree
-(cheap: aliases share nodes) and converted by hand, counting every node produced,
-so duplicates become diagnostics and alias bombs stop early.
+(cheap: aliases share nodes), its expanded size is measured before anything is
+built, and it is converted by hand, so duplicates become diagnostics and alias bombs
+stop early.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,9 +55,12 @@ class Document:
         m = self.mark(path, key=key)
         return Diagnostic(self.file, m.line, m.col, message, rule, m.length)
 
-
-class _TooBig(Exception):
-    pass
+    def source(self, path: Path) -> str | None:
+        """The text of the value at `path` as written in the file, when it fits on one line."""
+        m = self.values.get(path)
+        if m is None or not 1 <= m.line <= len(self.lines):
+            return None
+        return self.lines[m.line - 1][m.col - 1 : m.col - 1 + m.length]
 
 
 def read(file: str, raw: bytes) -> tuple[Document, list[Diagnostic]]:
@@ -63,7 +68,7 @@ def read(file: str, raw: bytes) -> tuple[Document, list[Diagnostic]]:
     doc = Document(file, [])
     if len(raw) > MAX_BYTES:
         return doc, [Diagnostic(file, 1, 1, (
-            f"file is {len(raw):,} bytes, over the limit of {MAX_BYTES:,}; "
+            f"the file is {len(raw):,} bytes, over the limit of {MAX_BYTES:,} bytes; "
             "split the plan into several files"), "syntax")]
     try:
         text = raw.decode("utf-8")
@@ -72,7 +77,8 @@ def read(file: str, raw: bytes) -> tuple[Document, list[Diagnostic]]:
         line = before.count(b"\n") + 1
         col = e.start - (before.rfind(b"\n") + 1) + 1
         return doc, [Diagnostic(file, line, col, (
-            f"invalid UTF-8 byte 0x{raw[e.start]:02x}; save the file as UTF-8"), "syntax")]
+            f"invalid UTF-8 byte 0x{raw[e.start]:02x}; plan files are UTF-8 text: save the "
+            "file as UTF-8"), "syntax")]
     if text.startswith("\ufeff"):
         text = text[1:]
     doc.lines = text.splitlines()
@@ -82,59 +88,182 @@ def read(file: str, raw: bytes) -> tuple[Document, list[Diagnostic]]:
             "tab character in indentation; YAML allows only spaces there: "
             "replace the tab with spaces"), "syntax")]
     try:
-        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+        nodes = list(yaml.compose_all(text, Loader=_LOADER))
     except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = e.problem or e.context or "invalid YAML"
-        return doc, [Diagnostic(file, line, col, f"invalid YAML: {problem}", "syntax")]
+        return doc, [_syntax_error(doc, e)]
     except yaml.YAMLError as e:
         return doc, [Diagnostic(file, 1, 1, f"invalid YAML: {e}", "syntax")]
-    if not nodes or nodes[0] is None:
+    except RecursionError:
         return doc, [Diagnostic(file, 1, 1, (
-            "the plan is empty; start from `wtrun schema` or plans/minimal.yaml"), "syntax")]
+            f"the plan nests too deeply to read; a plan needs fewer than {MAX_DEPTH} levels: "
+            "flatten it"), "syntax")]
+    nodes = [n for n in nodes if n is not None]
+    if not nodes:
+        return doc, [Diagnostic(file, 1, 1, (
+            "the plan is empty; it needs at least `version: 1` and a list of `tasks` (see "
+            "plans/minimal.yaml or `wtrun schema`)"), "syntax")]
     if len(nodes) > 1:
         extra = nodes[1].start_mark
-        return doc, [Diagnostic(file, extra.line + 1, 1, (
-            "more than one YAML document in the file; keep one plan per file"), "syntax")]
+        line = extra.line + 1
+        for number in range(extra.line, 0, -1):  # point at the "---" that starts it
+            if doc.lines[number - 1].startswith("---"):
+                line = number
+                break
+        return doc, [Diagnostic(file, line, 1, (
+            "a second YAML document starts here; a plan file holds one document: remove "
+            'the "---" and what follows, or move it to its own file'), "syntax", 3)]
     root = nodes[0]
     if not isinstance(root, yaml.MappingNode):
         kind = "a list" if isinstance(root, yaml.SequenceNode) else "a single value"
         m = root.start_mark
         return doc, [Diagnostic(file, m.line + 1, m.column + 1, (
-            f"the plan is {kind}; it must be a mapping of keys such as "
-            "version, tasks"), "syntax")]
+            f"the plan is {kind}; it must be a mapping of keys such as `version: 1` and "
+            "`tasks:` (see plans/minimal.yaml)"), "syntax")]
+    problem = _check_size(doc, root)
+    if problem is not None:
+        return doc, [problem]
     converter = _Converter(doc)
-    try:
-        doc.data = converter.convert(root, (), 0)
-    except _TooBig as e:
-        return doc, [Diagnostic(file, 1, 1, str(e), "syntax")]
+    doc.data = converter.convert(root, (), 0)
     return doc, converter.problems
 
 
+# Hints for PyYAML's messages, matched by their start; the first match wins.
+_HINTS = (
+    ("mapping values are not allowed", (
+        'a value holds ": " or this line is indented too far; quote the value, or align the '
+        "key with the keys above it")),
+    ("expected <block end>", "the indentation does not match the lines above: align this "
+     "line with the keys or items it belongs with"),
+    ("could not find expected ':'", 'a key is missing its ":", or a value spreads over '
+     "lines it should not: add the colon, or quote the value"),
+    ("expected ',' or ']'", 'close the list with "]"'),
+    ("expected ',' or '}'", 'close the mapping with "}"'),
+    ("found unexpected end of stream", "close the quote"),
+    ("found undefined alias", "define the anchor (&name) before using the alias (*name)"),
+    ("found character", "quote the value"),
+    ("found unknown escape character", 'in double quotes write a backslash as "\\\\", or '
+     "use single quotes"),
+    ("expected a comment or a line break", "quote the value, or put a space before the #"),
+)
+
+
+def _syntax_error(doc: Document, e: yaml.MarkedYAMLError) -> Diagnostic:
+    mark = e.problem_mark or e.context_mark
+    line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    problem = (e.problem or e.context or "invalid YAML").replace("<stream end>", "end of file")
+    context = ""
+    if e.context and e.problem and e.context_mark is not None:
+        context = f" ({e.context}, at line {e.context_mark.line + 1})"
+    hint = next((h for start, h in _HINTS if (e.problem or "").startswith(start)),
+                "check the indentation and the quoting here")
+    if line > len(doc.lines) and doc.lines:  # "end of file": point at the last line
+        line, col = len(doc.lines), len(doc.lines[-1]) + 1
+    return Diagnostic(doc.file, line, col, f"invalid YAML: {problem}{context}; {hint}", "syntax")
+
+
+def _check_size(doc: Document, root: yaml.Node) -> Diagnostic | None:
+    """Refuse alias bombs and recursive aliases before converting anything.
+
+    Aliases share nodes, so the expanded size is computed once per distinct node.
+    """
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: yaml.Node, depth: int) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise _Recursive(node)
+        if depth > MAX_DEPTH:
+            raise _TooDeep(node)
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            active.add(key)
+            total += sum(size(item, depth + 1) for item in node.value)
+            active.discard(key)
+        elif isinstance(node, yaml.MappingNode):
+            active.add(key)
+            total += sum(size(k, depth + 1) + size(v, depth + 1) for k, v in node.value)
+            active.discard(key)
+        sizes[key] = total
+        return total
+
+    def place(node: yaml.Node) -> tuple[int, int]:
+        return node.start_mark.line + 1, node.start_mark.column + 1
+
+    try:
+        total = size(root, 0)
+    except _Recursive as e:
+        line, col = place(e.node)
+        return Diagnostic(doc.file, line, col, (
+            "this value contains an alias to itself, so it never ends; remove the alias "
+            "(*name) that points back to its own anchor"), "syntax")
+    except _TooDeep as e:
+        line, col = place(e.node)
+        return Diagnostic(doc.file, line, col, (
+            f"the plan nests deeper than {MAX_DEPTH} levels here; flatten it"), "syntax")
+    if total <= MAX_NODES:
+        return None
+    node = root
+    while True:  # the innermost value that is too big by itself
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [v for _, v in node.value]
+        big = [c for c in children if sizes[id(c)] > MAX_NODES]
+        if not big:
+            break
+        node = big[0]
+    line, col = place(node)
+    what = "this value" if node is not root else "the plan"
+    return Diagnostic(doc.file, line, col, (
+        f"{what} expands to {sizes[id(node)]:,} values through YAML aliases, over the limit "
+        f"of {MAX_NODES:,} (an alias bomb?); write the values out or remove the nested "
+        "aliases"), "syntax")
+
+
+class _Recursive(Exception):
+    def __init__(self, node: yaml.Node) -> None:
+        self.node = node
+
+
+class _TooDeep(Exception):
+    def __init__(self, node: yaml.Node) -> None:
+        self.node = node
+
+
+_BLOCK_START = re.compile(r"(?:^|[\s:-])[|>][-+1-9]*$")
+
+
 def _indent_tab(lines: list[str]) -> tuple[int, int] | None:
-    in_block = False
+    """Where a tab indents a line (PyYAML's own message for it is cryptic), or None."""
+    block_indent: int | None = None  # indentation of the line that opened a block scalar
     for number, line in enumerate(lines, 1):
         stripped = line.lstrip(" ")
+        indent = len(line) - len(stripped)
+        if block_indent is not None:
+            if not stripped.strip() or indent > block_indent:
+                continue  # a block scalar's content: tabs there are text
+            block_indent = None
         if stripped.startswith("\t") and stripped.strip():
-            # Tabs inside a literal block scalar's content are text, not indentation.
-            if not in_block:
-                return number, len(line) - len(stripped) + 1
-        head = line.split("#", 1)[0].rstrip()
-        if head.endswith(("|", ">", "|-", ">-", "|+", ">+")):
-            in_block = True
-        elif stripped and not stripped.startswith("\t") and in_block:
-            in_block = line.startswith(" ") and in_block
+            return number, indent + 1
+        if _BLOCK_START.search(line.split(" #", 1)[0].rstrip()):
+            block_indent = indent
     return None
 
 
 _constructor = yaml.constructor.SafeConstructor()
+# libyaml parses large plans several times faster; marks and node trees are the same.
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_STANDARD_TAGS = frozenset(
+    ("str", "int", "float", "bool", "null", "timestamp", "binary", "merge", "value"))
 
 
 class _Converter:
     def __init__(self, doc: Document) -> None:
         self.doc = doc
-        self.count = 0
         self.problems: list[Diagnostic] = []
 
     def _place(self, node: yaml.Node) -> Mark:
@@ -144,16 +273,9 @@ class _Converter:
         return Mark(s.line + 1, s.column + 1, max(1, length))
 
     def convert(self, node: yaml.Node, path: Path, depth: int) -> Any:
-        self.count += 1
-        if self.count > MAX_NODES:
-            raise _TooBig(
-                f"the plan expands to over {MAX_NODES:,} values through YAML aliases; "
-                "remove the nested aliases (an alias bomb?)")
-        if depth > MAX_DEPTH:
-            raise _TooBig(f"the plan nests deeper than {MAX_DEPTH} levels; flatten it")
         self.doc.values.setdefault(path, self._place(node))
         if isinstance(node, yaml.ScalarNode):
-            return _constructor.construct_object(node, deep=True)
+            return self._scalar(node)
         if isinstance(node, yaml.SequenceNode):
             return [self.convert(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
         assert isinstance(node, yaml.MappingNode)
@@ -165,10 +287,11 @@ class _Converter:
             if not isinstance(key_node, yaml.ScalarNode):
                 m = self._place(key_node)
                 self.problems.append(Diagnostic(self.doc.file, m.line, m.col, (
-                    "a key must be a plain value, not a list or mapping"), "syntax"))
+                    "a key is a list or a mapping; keys are plain text: write the key as "
+                    "text"), "syntax"))
                 continue
-            key = _constructor.construct_object(key_node)
-            key = key if isinstance(key, str) else str(key)
+            key = self._scalar(key_node)
+            key = key if isinstance(key, str) else key_node.value
             place = self._place(key_node)
             if key in seen and getattr(key_node, "_wtrun_merged", False) is False:
                 first = seen[key]
@@ -179,6 +302,22 @@ class _Converter:
             self.doc.keys[(*path, key)] = place
             result[key] = self.convert(value_node, (*path, key), depth + 1)
         return result
+
+    def _scalar(self, node: yaml.ScalarNode) -> Any:
+        try:
+            return _constructor.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, TypeError, OverflowError) as e:
+            m = self._place(node)
+            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+            if tag.startswith("!!") and tag[2:] in _STANDARD_TAGS:
+                message = (f'"{node.value}" cannot be read as {tag[2:]} ({e}); '
+                           "quote it to keep it as text")
+            else:
+                message = (f'YAML tag "{tag}" is not allowed in a plan, which holds plain '
+                           "text, numbers, lists and mappings: remove the tag")
+            self.problems.append(Diagnostic(self.doc.file, m.line, m.col, message, "syntax",
+                                            m.length))
+            return node.value
 
     def _merged(self, node: yaml.MappingNode) -> Iterator[tuple[yaml.Node, yaml.Node]]:
         """`<<: *defaults` merge keys: the mapping's own keys win over merged ones."""

@@ -7,7 +7,6 @@ from functools import cache
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from wtrun.scopes import (
     Overlap,
     OverlapStats,
@@ -20,6 +19,7 @@ from wtrun.scopes import (
 )
 
 # --- a reference matcher, written independently of the module: pattern -> regex ------------
+# (Paths never contain "\n", and the regex never matches one, so ref_matched can scan them all.)
 
 
 def _ref_is_file_path(path: str) -> bool:
@@ -39,7 +39,7 @@ def _ref_class(body: str) -> str:
         else:
             out += re.escape(body[i])
             i += 1
-    return "(?!/)[" + ("^" if negated else "") + out + "]"
+    return "(?![/\n])[" + ("^" if negated else "") + out + "]"
 
 
 def _ref_segment(seg: str) -> str:
@@ -48,9 +48,9 @@ def _ref_segment(seg: str) -> str:
     while i < len(seg):
         ch = seg[i]
         if ch == "*":
-            out += "[^/]*"
+            out += "[^/\n]*"
         elif ch == "?":
-            out += "[^/]"
+            out += "[^/\n]"
         elif ch == "[":
             end = seg.index("]", i + 1)
             out += _ref_class(seg[i + 1 : end])
@@ -68,9 +68,9 @@ def _ref_regex(pattern: str) -> re.Pattern[str]:
     if len(segs) > 1 and segs[-1] == "**":
         segs.pop()
         below = True
-    rx = "".join("(?:[^/]+/)*" if seg == "**" else _ref_segment(seg) + "/" for seg in segs)
+    rx = "".join("(?:[^/\n]+/)*" if seg == "**" else _ref_segment(seg) + "/" for seg in segs)
     if below:
-        rx += "[^/]+/(?:[^/]+/)*"
+        rx += "[^/\n]+/(?:[^/\n]+/)*"
     return re.compile(rx, re.DOTALL)
 
 
@@ -99,10 +99,14 @@ UNIVERSE = sorted(
 )
 
 
+UNIVERSE_TEXT = "".join(path + "/\n" for path in UNIVERSE)
+
+
 @cache
 def ref_matched(pattern: str) -> frozenset[str]:
-    rx = _ref_regex(pattern)
-    return frozenset(path for path in UNIVERSE if rx.fullmatch(path + "/"))
+    # One scan over all paths (a line each, "/"-terminated); the reference never crosses "\n".
+    rx = re.compile(f"^{_ref_regex(pattern).pattern}$", re.MULTILINE)
+    return frozenset(m[:-1] for m in rx.findall(UNIVERSE_TEXT) if m)
 
 
 ATOMS = ["a", "b", ".", "*", "?", "[ab]", "[!a]"]
@@ -238,8 +242,7 @@ def test_is_literal(pattern: str, expected: bool) -> None:
         ),
         (
             "/src/x",
-            'scope "/src/x" is an absolute path; write it relative to the repository root: '
-            '"src/x"',
+            'scope "/src/x" is an absolute path; write it relative to the repository root: "src/x"',
         ),
         ("/", 'scope "/" is an absolute path; write it relative to the repository root: "**"'),
         (
@@ -295,7 +298,9 @@ def test_invalid_patterns(pattern: str, message: str) -> None:
         intersection(pattern, "a")
 
 
-@pytest.mark.parametrize("pattern", ["a**b", "***", "src/**/", "**/", "a/**/**", "[]]", ".a/..b"])
+@pytest.mark.parametrize(
+    "pattern", ["a**b", "***", "src/**/", "**/", "a/**/**", "]", ".a/..b", "a/.../b"]
+)
 def test_unusual_valid_patterns(pattern: str) -> None:
     validate(pattern)
 
@@ -329,7 +334,7 @@ INTERSECTION_TABLE = [
     ("?", "??", None),
     (".?", "?.", None),
     (".*", "*", ".x"),
-    ("*.*", "*", ".x"),
+    ("*.*", "*", "x."),
     ("a*", "*b", "ab"),
     ("a*b*c", "*c*b*", "acbc"),
     ("**/*.ts", "src/**/*.tsx", None),
@@ -397,14 +402,16 @@ def naive_overlaps(
     return found, pairs
 
 
-plan_segments = st.one_of(
-    st.sampled_from(["src", "docs", "a", "ab", "x.md", "**"]),
-    st.lists(st.sampled_from([*ATOMS, "src", "x"]), min_size=1, max_size=3).map("".join),
-).filter(lambda seg: seg not in (".", ".."))
-plan_patterns = st.builds(
-    lambda segs, slash: "/".join(segs) + slash,
-    st.lists(plan_segments, min_size=1, max_size=3),
-    st.sampled_from(["", "", "/"]),
+# Patterns for plans: shared literal prefixes (at segment and character level) before globs.
+PLAN_PATTERNS = sorted(
+    {
+        prefix + tail
+        for prefix in ["", "src/", "src/a/", "src/ab/", "docs/", "a/"]
+        for tail in [
+            *["**", "*", "a", "ab", "x.md", ".a", "b/", "a/", "a/**", "src/"],
+            *["*.md", "**/*.md", "a*", "ab*", "*b", "[ab]?", "[!a]", "?/x.md", "*/b", "a/**/b"],
+        ]
+    }
 )
 
 
@@ -412,7 +419,10 @@ plan_patterns = st.builds(
 def plans(draw: st.DrawFn) -> tuple[list[tuple[str, list[str]]], set[frozenset[str]]]:
     count = draw(st.integers(min_value=1, max_value=7))
     ids = [f"t{i}" for i in range(count)]
-    scopes = [(task, draw(st.lists(plan_patterns, min_size=1, max_size=3))) for task in ids]
+    scopes = [
+        (task, draw(st.lists(st.sampled_from(PLAN_PATTERNS), min_size=1, max_size=3)))
+        for task in ids
+    ]
     pairs = [frozenset(pair) for pair in itertools.combinations(ids, 2)]
     together = {pair for pair in pairs if draw(st.booleans())}
     return scopes, together
@@ -469,15 +479,22 @@ def test_find_overlaps_skips_tasks_that_never_run_together() -> None:
 
 
 def test_find_overlaps_compares_only_compatible_prefixes() -> None:
-    scopes = [(f"t{i}", [f"src/mod{i}/**", f"tests/mod{i}.py", f"docs/m{i}-*.md"]) for i in range(60)]
-    scopes.append(("root-files", ["*.toml", "Makefile"]))
+    scopes = [
+        (f"t{i}", [f"src/mod{i}/**", f"tests/mod{i}.py", f"docs/m{i}-*.md"]) for i in range(60)
+    ]
+    scopes.append(("root-files", ["*.toml", "Makefile", "**/*.lock"]))
     stats = OverlapStats(patterns=0, pairs_compared=0)
-    assert find_overlaps(scopes, lambda a, b: True, stats) == []
+    found = find_overlaps(scopes, lambda a, b: True, stats)
+    assert found == [
+        Overlap(f"t{i}", f"src/mod{i}/**", "root-files", "**/*.lock", f"src/mod{i}/.lock")
+        for i in range(60)
+    ]
     naive = sum(len(a[1]) * len(b[1]) for a, b in itertools.combinations(scopes, 2))
-    assert stats.patterns == 182
-    # only "*.toml" meets the other tasks' patterns; literal prefixes keep the rest apart
-    assert stats.pairs_compared == 180
-    assert stats.pairs_compared < naive / 50
+    assert stats.patterns == 183
+    # literal prefixes keep the tasks apart; "*.toml" has one segment, so it meets no other
+    # pattern; "**/*.lock" meets everyone, and one overlap per task pair is enough
+    assert stats.pairs_compared == 60
+    assert stats.pairs_compared < naive / 200
 
 
 def test_find_overlaps_character_prefixes() -> None:

@@ -1,0 +1,60 @@
+"""Pull-request providers behind one Protocol: a plain registry of name -> factory."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from ..git import Git
+    from ..model import Plan
+    from ..state import Store
+
+
+@dataclass(frozen=True)
+class PrRef:
+    number: int | None
+    url: str | None
+    state: str = "open"  # open | merged | closed
+
+
+class Provider(Protocol):
+    name: str
+    makes_prs: bool
+
+    def preflight(self) -> None:
+        """Fail early (before anything is pushed) when PRs cannot be opened."""
+
+    def open_or_update(self, task_id: str, *, head: str, base: str, title: str, body: str,
+                       draft: bool, labels: Sequence[str], reviewers: Sequence[str]) -> PrRef:
+        """The task's open PR for `head`, updated; or a new one."""
+
+    def update_body(self, task_id: str, number: int, body: str) -> None: ...
+
+
+def make(plan: Plan, git: Git, store: Store) -> Provider:
+    factories: dict[str, Callable[[Plan, Git, Store], Provider]] = {
+        "github": _github,
+        "local": _local,
+        "none": _none,
+    }
+    return factories[plan.pr.provider](plan, git, store)
+
+
+def _github(plan: Plan, git: Git, store: Store) -> Provider:
+    from .github import GitHubProvider
+
+    return GitHubProvider(plan, git)
+
+
+def _local(plan: Plan, git: Git, store: Store) -> Provider:
+    from .local import LocalProvider
+
+    return LocalProvider(store)
+
+
+def _none(plan: Plan, git: Git, store: Store) -> Provider:
+    from .local import NoProvider
+
+    return NoProvider()

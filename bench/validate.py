@@ -1,0 +1,68 @@
+"""Validation time of generated plans: 100 to 10,000 tasks, 5 scope patterns each.
+
+    python bench/validate.py [SIZES...]
+
+Prints, per size: the plan's bytes, the whole `wtrun validate` load (parse, schema,
+every check incl. overlaps) best of 3, the overlap check alone, and how many pattern
+pairs it compared against the naive all-pairs count.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from wtrun import plan as plan_module
+from wtrun import scopes
+
+
+def generate(n: int) -> str:
+    lines = ["version: 1", "name: bench", "max_parallel: 8", "tasks:"]
+    for i in range(n):
+        area = f"src/mod{i // 10}/part{i % 10}"
+        lines += [
+            f"  - id: task-{i:05d}",
+            f"    title: Task {i}",
+            f"    prompt: Do thing {i} in {area}.",
+            f"    scope: [{area}/**, tests/mod{i // 10}/part{i % 10}/**, "
+            f"docs/mod{i}.md, {area}.ts, config/mod{i}/*.json]",
+        ]
+        if i % 50 == 49:
+            lines.append(f"    after: task-{i - 1:05d}")
+    return "\n".join(lines) + "\n"
+
+
+def best_of(runs: int, fn: object) -> float:
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()  # type: ignore[operator]
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def main(sizes: list[int]) -> None:
+    print(f"{'tasks':>7} {'patterns':>9} {'bytes':>10} {'validate s':>11} {'overlap s':>10} "
+          f"{'pairs compared':>15} {'naive pairs':>13}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in sizes:
+            path = Path(tmp) / f"plan-{n}.yaml"
+            path.write_text(generate(n))
+            loaded = plan_module.load(path)
+            chains = plan_module.ancestors(loaded)
+            together = plan_module.may_run_together(chains)
+            groups = [(t.id, t.scope) for t in loaded.tasks]
+            stats = scopes.OverlapStats(0, 0)
+            scopes.find_overlaps(groups, together, stats)
+            whole = best_of(3, lambda p=path: plan_module.load(p))
+            overlap = best_of(3, lambda g=groups: scopes.find_overlaps(g, together))
+            patterns = sum(len(g[1]) for g in groups)
+            naive = patterns * (patterns - 1) // 2
+            print(f"{n:>7} {patterns:>9} {path.stat().st_size:>10,} {whole:>11.3f} "
+                  f"{overlap:>10.3f} {stats.pairs_compared:>15,} {naive:>13,}")
+
+
+if __name__ == "__main__":
+    main([int(a) for a in sys.argv[1:]] or [100, 1000, 5000, 10000])

@@ -1,0 +1,204 @@
+"""Run records: what each task's steps did, written atomically under the git directory.
+
+One JSON file per plan at `<git common dir>/wtrun/<plan>/state.json`, rewritten whole
+(temp file, fsync, rename) after every change, so a crash or `kill -9` leaves either
+the old or the new record, never half of one. A lock file with `flock` keeps one run
+of a plan per repository; the kernel drops the lock when its holder dies.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import json
+import os
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from .errors import WtrunError
+
+STATES = ("pending", "running", "prepared", "ready", "done", "no-changes", "failed",
+          "blocked", "skipped")
+
+
+@dataclass
+class TaskRecord:
+    id: str
+    state: str = "pending"
+    step: str | None = None  # the last step reached
+    reason: str | None = None
+    fingerprint: str | None = None
+    branch: str | None = None
+    worktree: str | None = None
+    start_commit: str | None = None  # what the branch started from (scope check base)
+    head: str | None = None  # the branch's head after the commit step
+    ports: list[int] = field(default_factory=list)
+    cost_usd: float | None = None
+    agent: dict[str, Any] = field(default_factory=dict)  # details the CLI reported
+    files: list[str] = field(default_factory=list)
+    verify: list[dict[str, Any]] = field(default_factory=list)  # [{name, ok}]
+    created_branch: bool = False
+    pushed_head: str | None = None
+    pr_number: int | None = None
+    pr_url: str | None = None
+    pr_base: str | None = None
+    pr_title: str | None = None
+    pr_body: str | None = None
+    pr_state: str | None = None  # open | merged | closed
+    conflicts: list[str] = field(default_factory=list)
+    steps: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TaskRecord:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass
+class RunRecord:
+    plan: str
+    base_commit: str | None = None
+    started: float | None = None
+    tasks: dict[str, TaskRecord] = field(default_factory=dict)
+
+    def task(self, task_id: str) -> TaskRecord:
+        if task_id not in self.tasks:
+            self.tasks[task_id] = TaskRecord(task_id)
+        return self.tasks[task_id]
+
+
+class Store:
+    """The records and logs of one plan in one repository."""
+
+    def __init__(self, common_dir: Path, plan_name: str) -> None:
+        self.root = common_dir / "wtrun" / plan_name
+        self.path = self.root / "state.json"
+        self._lock = threading.Lock()
+        self.record = self._read(plan_name)
+
+    def _read(self, plan_name: str) -> RunRecord:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return RunRecord(plan_name)
+        except (OSError, ValueError) as e:
+            raise WtrunError(
+                f"the run records at {self.path} cannot be read ({e}); move the file away "
+                "to start the plan's records afresh") from None
+        tasks = {tid: TaskRecord.from_json(t) for tid, t in data.get("tasks", {}).items()}
+        return RunRecord(plan_name, data.get("base_commit"), data.get("started"), tasks)
+
+    def log_path(self, task_id: str, step: str) -> Path:
+        return self.root / "logs" / task_id / f"{step}.log"
+
+    def update(self, task_id: str | None = None, **changes: Any) -> None:
+        """Change one task's record (or the run's, with task_id None) and save at once."""
+        with self._lock:
+            target: Any = self.record if task_id is None else self.record.task(task_id)
+            for key, value in changes.items():
+                setattr(target, key, value)
+            self._save()
+
+    def step(self, task_id: str, step: str, outcome: str, started: float, **extra: Any) -> None:
+        with self._lock:
+            record = self.record.task(task_id)
+            record.steps[step] = {"outcome": outcome, "started": round(started, 3),
+                                  "ended": round(time.time(), 3), **extra}
+            record.step = step
+            self._save()
+
+    def save(self) -> None:
+        with self._lock:
+            self._save()
+
+    def _save(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        data = {
+            "plan": self.record.plan,
+            "base_commit": self.record.base_commit,
+            "started": self.record.started,
+            "tasks": {tid: dataclasses.asdict(t) for tid, t in self.record.tasks.items()},
+        }
+        write_atomic(self.path, json.dumps(data, indent=1, sort_keys=True) + "\n")
+
+    def lock(self) -> RunLock:
+        return RunLock(self.root / "lock", self.record.plan)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with _suppress():
+            os.unlink(tmp)
+        raise
+
+
+class _suppress:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> bool:
+        return True
+
+
+class RunLock:
+    """One run of a plan per repository. The kernel frees it when the holder dies."""
+
+    def __init__(self, path: Path, plan: str) -> None:
+        self.path = path
+        self.plan = plan
+        self._file: IO[str] | None = None
+
+    def __enter__(self) -> RunLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        f = self.path.open("a+", encoding="utf-8")
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip()
+            f.close()
+            raise WtrunError(
+                f'plan "{self.plan}" is already running in this repository ({_holder(holder)});'
+                " wait for it to finish, or stop that process") from None
+        f.seek(0)
+        f.truncate()
+        f.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                            "since": time.strftime("%Y-%m-%d %H:%M:%S")}))
+        f.flush()
+        self._file = f
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._file is not None:
+            self._file.seek(0)
+            self._file.truncate()
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+
+
+def _holder(text: str) -> str:
+    try:
+        info = json.loads(text)
+        return f"pid {info['pid']} on {info['host']}, since {info['since']}"
+    except (ValueError, KeyError, TypeError):
+        return "holder unknown"
+
+
+def iter_records(common_dir: Path) -> Iterator[Path]:
+    root = common_dir / "wtrun"
+    if root.is_dir():
+        yield from sorted(p for p in root.iterdir() if (p / "state.json").exists())
