@@ -8,11 +8,13 @@ downstream looks at raw YAML again.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import difflib
 import functools
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -80,77 +82,111 @@ def load(path: str | Path, *, display: str | None = None, raw: bytes | None = No
         raw = read_source(path)
     doc, problems = read_yaml(file, raw)
     sources = {file: doc.lines}
-    if doc.data is None:
-        raise PlanError(problems, sources)
-    version = doc.data.get("version")
-    if version not in KNOWN_VERSIONS:
-        known = ", ".join(str(v) for v in KNOWN_VERSIONS)
-        if "version" not in doc.data:
-            message = f'missing "version"; add `version: 1` at the top (this wtrun knows: {known})'
-            problems.append(doc.diagnostic((), message, "version"))
-        else:
-            message = (f"unsupported plan version {json.dumps(version)}; this wtrun knows "
-                       f"version {known}: upgrade wtrun or write the plan for version {known}")
-            problems.append(doc.diagnostic(("version",), message, "version"))
-        raise PlanError(problems, sources)
-    problems.extend(_schema_problems(doc))
-    if problems:
-        raise PlanError(problems, sources)
-    plan = _build(doc, path)
-    problems.extend(_semantic_problems(doc, plan))
-    if problems:
+    plan = _check(doc, path, problems) if doc.data is not None else None
+    if problems or plan is None:
         raise PlanError(problems, sources)
     return plan
+
+
+def _check(doc: Document, path: Path, problems: list[Diagnostic]) -> Plan | None:
+    """Add every problem of `doc` to `problems`; the plan when it could be built.
+
+    Schema problems do not stop the checks that only a whole plan allows (ids, `after`,
+    scopes, ports, templates): values the schema refused are left out of the plan those
+    checks see, so each mistake is reported once, by the check that knows it best.
+    """
+    if not _version_ok(doc, problems):
+        return None
+    import jsonschema
+
+    validator = jsonschema.Draft7Validator(schema())
+    errors = [e for e in validator.iter_errors(doc.data) if not _about_version(e)]
+    for error in errors:
+        problems.extend(_describe(doc, error))
+    usable = _prune(doc.data, errors)
+    if usable is None:
+        return None
+    data, positions, pruned = usable
+    plan = _build(doc, data, positions, path)
+    problems.extend(_semantic_problems(doc, data, plan, positions, pruned))
+    return plan
+
+
+def _version_ok(doc: Document, problems: list[Diagnostic]) -> bool:
+    """Report a missing or odd `version`; False when the plan is of another version."""
+    known = " and ".join(str(v) for v in KNOWN_VERSIONS)
+    data = doc.data
+    if "version" not in data:
+        problems.append(doc.diagnostic((), (
+            f'the plan has no "version"; add `version: 1` at the top (this wtrun reads '
+            f"version {known})"), "version", key=True))
+        return True
+    version = data["version"]
+    if isinstance(version, int) and not isinstance(version, bool):
+        if version in KNOWN_VERSIONS:
+            return True
+        problems.append(doc.diagnostic(("version",), (
+            f"version is {version}, a plan format this wtrun does not know (it reads version "
+            f"{known}); upgrade wtrun, or write the plan for version {known}"), "version"))
+        return False
+    written = doc.source(("version",)) or _show(version)
+    problems.append(doc.diagnostic(("version",), (
+        f"version is {_type_name(version)} {_show(version)}, but it must be the number "
+        f"{known}; write `version: 1`" + (" without quotes" if isinstance(version, str)
+                                          else "") + f" (found `version: {written}`)"),
+        "version"))
+    return True
+
+
+def _about_version(error: Any) -> bool:
+    """Schema errors that `_version_ok` has already told in its own words."""
+    path = tuple(error.absolute_path)
+    if path[:1] == ("version",):
+        return True
+    return bool(error.validator == "required" and not path and "'version'" in error.message)
 
 
 # ---------------------------------------------------------------- schema messages
 
 
-def _schema_problems(doc: Document) -> Iterator[Diagnostic]:
-    import jsonschema
-
-    validator = jsonschema.Draft7Validator(schema())
-    for error in validator.iter_errors(doc.data):
-        yield from _describe(doc, _best(error))
-
-
-def _best(error: Any) -> Any:
-    import jsonschema.exceptions
-
-    if error.validator in ("anyOf", "oneOf") and error.context:
-        return _best(jsonschema.exceptions.best_match(error.context))
-    return error
+def _task_label(doc: Document, index: int) -> str:
+    tasks = doc.data.get("tasks") if isinstance(doc.data, dict) else None
+    task = tasks[index] if isinstance(tasks, list) and index < len(tasks) else None
+    tid = task.get("id") if isinstance(task, dict) else None
+    return f'task "{tid}"' if isinstance(tid, str) else f"task {index + 1}"
 
 
-def _where(doc: Document, path: NodePath) -> str:
-    """A reader's name for the place of `path`: `task "x" agent`, `pr`, `setup step 2`."""
-    parts: list[str] = []
-    data: Any = doc.data
-    i = 0
-    while i < len(path):
-        key = path[i]
-        if key == "tasks" and i + 1 < len(path) and isinstance(path[i + 1], int):
-            task = data["tasks"][path[i + 1]] if isinstance(data, dict) else None
-            tid = task.get("id") if isinstance(task, dict) else None
-            parts.append(f'task "{tid}"' if isinstance(tid, str) else f"task {path[i + 1] + 1}")
-            data = task
-            i += 2
-            continue
+def _name(doc: Document, path: NodePath) -> str:
+    """A reader's name for the place of `path`: `agent.timeout of task "x"`, `setup step 2`."""
+    owner = ""
+    if len(path) >= 2 and path[0] == "tasks" and isinstance(path[1], int):
+        owner = _task_label(doc, path[1])
+        path = path[2:]
+    phrase = ""
+    after_item = False
+    last_key = ""
+    for key in path:
         if isinstance(key, int):
-            parts.append(f"item {key + 1}")
+            label = "step" if last_key in ("setup", "verify") else "item"
+            phrase = f"{phrase} {label} {key + 1}"
+            after_item = True
         else:
-            parts.append(str(key))
-        try:
-            data = data[key]
-        except (KeyError, IndexError, TypeError):
-            data = None
-        i += 1
-    return " ".join(parts) if parts else "the plan"
+            if not phrase:
+                phrase = key
+            elif after_item:
+                phrase = f"{key} of {phrase}"
+            else:
+                phrase = f"{phrase}.{key}"
+            after_item = False
+            last_key = key
+    if owner:
+        return f"{phrase} of {owner}" if phrase else owner
+    return phrase or "the plan"
 
 
 def _type_name(value: Any) -> str:
     if value is None:
-        return "nothing (null)"
+        return "empty (null)"
     if isinstance(value, bool):
         return "a boolean"
     if isinstance(value, int):
@@ -163,7 +199,7 @@ def _type_name(value: Any) -> str:
         return "a list"
     if isinstance(value, dict):
         return "a mapping"
-    return type(value).__name__
+    return f"a {type(value).__name__}"
 
 
 def _expected(schema_types: str | list[str]) -> str:
@@ -175,88 +211,398 @@ def _expected(schema_types: str | list[str]) -> str:
 
 
 def _show(value: Any) -> str:
+    if value is None:
+        return ""
     text = json.dumps(value, default=str, ensure_ascii=False)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _last_key(path: NodePath) -> str:
+    for key in reversed(path):
+        if isinstance(key, str):
+            return key
+    return ""
+
+
+def _is_pattern_item(path: NodePath) -> bool:
+    """A scope pattern of a task, or a `shared` pattern."""
+    if path[:1] == ("shared",):
+        return len(path) == 2
+    return len(path) == 4 and path[0] == "tasks" and path[2] == "scope"
+
+
+def _is_step(path: NodePath) -> bool:
+    return len(path) >= 2 and isinstance(path[-1], int) and path[-2] in ("setup", "verify")
+
+
 def _describe(doc: Document, error: Any) -> Iterator[Diagnostic]:
     path: NodePath = tuple(error.absolute_path)
-    where = _where(doc, path)
+    name = _name(doc, path)
     kind = error.validator
     value = error.instance
+    if "propertyNames" in error.absolute_schema_path:
+        if not _is_step(path):  # a step's keys are told by the oneOf below
+            yield _env_name_problem(doc, path, str(value))
+        return
+    if _is_step(path) and kind == "oneOf":
+        yield from _step_problems(doc, error, path, value)
+        return
+    if _is_step(path) and kind == "minProperties":
+        return  # told by the oneOf
+    if _is_pattern_item(path) and isinstance(value, str) and kind in ("pattern", "minLength"):
+        yield doc.diagnostic(path, _scope_message(doc, path, value), "scope")
+        return
     if kind == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
-        for key in sorted(set(value) - set(allowed)):
-            close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-            hint = (f'did you mean "{close[0]}"?' if close
-                    else f"allowed keys: {', '.join(allowed)}")
-            yield doc.diagnostic((*path, key), f'unknown key "{key}" in {where}; {hint}',
-                                 "schema", key=True)
+        for key in [k for k in value if k not in allowed]:
+            yield _unknown_key(doc, path, key, allowed)
         return
     if kind == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message
-        yield doc.diagnostic(path, f'{where} is missing the required key "{missing}"', "schema",
+        yield doc.diagnostic(path, f'{name} is missing the required key "{missing}"; '
+                             f"{_REQUIRED_FIX.get(missing, f'add {missing}')}", "schema",
                              key=True)
         return
     if kind == "type":
-        message = (f"{where} is {_type_name(value)} {_show(value)}, expected "
-                   f"{_expected(error.validator_value)}")
-        if isinstance(value, bool) and "string" in str(error.validator_value):
-            message += "; quote it (YAML reads yes/no/on/off as booleans)"
-        yield doc.diagnostic(path, message, "schema")
+        yield doc.diagnostic(path, _type_message(doc, path, name, value,
+                                                 error.validator_value), "schema")
         return
     if kind == "enum":
         allowed = [str(v) for v in error.validator_value]
         close = difflib.get_close_matches(str(value), allowed, n=1, cutoff=0.6)
-        hint = f'; did you mean "{close[0]}"?' if close else ""
-        yield doc.diagnostic(path, f"{where} is {_show(value)}; allowed: {', '.join(allowed)}"
+        hint = f'did you mean "{close[0]}"?' if close else "use one of them"
+        listed = ", ".join(f'"{v}"' for v in allowed)
+        yield doc.diagnostic(path, f"{name} is {_show(value)}; it must be one of {listed}: "
                              + hint, "schema")
         return
     if kind == "pattern":
-        yield doc.diagnostic(path, f"{where} is {_show(value)}, which does not match "
-                             f"{error.validator_value}; {_pattern_hint(path)}", "schema")
+        yield doc.diagnostic(path, _pattern_message(doc, path, name, value), "schema")
         return
     if kind in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
-        words = {"minimum": "at least", "exclusiveMinimum": "more than",
-                 "maximum": "at most", "exclusiveMaximum": "less than"}
-        yield doc.diagnostic(path, f"{where} is {_show(value)}; it must be "
-                             f"{words[kind]} {error.validator_value}", "schema")
+        yield doc.diagnostic(path, _bound_message(path, name, value, kind,
+                                                  error.validator_value), "schema")
         return
     if kind in ("minItems", "maxItems", "minLength", "maxLength"):
-        what = "items" if kind.endswith("Items") else "characters"
-        bound = "at least" if kind.startswith("min") else "at most"
-        yield doc.diagnostic(path, f"{where} has {len(value)} {what}; it needs {bound} "
-                             f"{error.validator_value}", "schema")
+        yield doc.diagnostic(path, _size_message(path, name, value, kind,
+                                                 error.validator_value), "schema")
         return
     if kind == "uniqueItems":
-        yield doc.diagnostic(path, f"{where} lists a value twice: {_show(value)}; "
-                             "remove the repeats", "schema")
+        seen: set[str] = set()
+        for j, item in enumerate(value):
+            key = json.dumps(item, sort_keys=True, default=str)
+            if key in seen:
+                yield doc.diagnostic((*path, j), f"{name} lists {_show(item)} twice; remove "
+                                     "the repeat", "schema")
+                break
+            seen.add(key)
         return
     if kind == "const":
-        yield doc.diagnostic(path, f"{where} is {_show(value)}; it must be "
-                             f"{_show(error.validator_value)}", "schema")
+        yield doc.diagnostic(path, f"{name} is {_show(value)}, but it must be "
+                             f"{_show(error.validator_value)}; change it", "schema")
         return
-    if kind in ("oneOf", "anyOf") and isinstance(value, dict):
-        yield doc.diagnostic(path, f"{where} must have exactly one of the keys that "
-                             f"start a step (copy, link, run); found {_show(sorted(value))}",
-                             "schema")
-        return
-    yield doc.diagnostic(path, f"{where}: {error.message}", "schema")
+    yield doc.diagnostic(path, f"{name}: {error.message}", "schema")
 
 
-def _pattern_hint(path: NodePath) -> str:
-    last = path[-1] if path else ""
-    if last in ("id", "after"):
-        return ("task ids use lower-case letters, digits, '.', '_' and '-', and start with a "
-                "letter or digit (e.g. fix-987-auth-timeout)")
-    if last == "repository":
-        return 'write it as "owner/name"'
-    if last == "timeout":
-        return "write a duration such as 90s, 45m or 1h30m, or a number of seconds"
-    return "change the value to match"
+_REQUIRED_FIX = {
+    "tasks": "add a list of tasks, each with an id, a prompt and a scope (see "
+             "plans/minimal.yaml)",
+    "id": "add one, e.g. `id: fix-123-login` (lower-case letters, digits, \".\", \"_\" and "
+          "\"-\")",
+    "prompt": "add `prompt:` with what the agent should do",
+    "scope": "add the paths the task may change, e.g. `scope: [src/login/**]`",
+}
+
+
+def _unknown_key(doc: Document, path: NodePath, key: str, allowed: Sequence[str],
+                 note: str = "") -> Diagnostic:
+    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+    if close:
+        hint = f'did you mean "{close[0]}"?'
+    else:
+        hint = f"remove it, or use one of: {', '.join(allowed)}"
+    return doc.diagnostic((*path, key), f'unknown key "{key}" in {_name(doc, path)}{note}; '
+                          f"{hint}", "schema", key=True)
+
+
+def _env_name_problem(doc: Document, path: NodePath, key: str) -> Diagnostic:
+    fixed = re.sub(r"\W", "_", key)
+    fixed = f"_{fixed}" if fixed[:1].isdigit() or not fixed else fixed
+    return doc.diagnostic((*path, key), (
+        f'environment variable name "{key}" in {_name(doc, path)} is not allowed: names use '
+        f'letters, digits and "_", and do not start with a digit; rename it, e.g. "{fixed}"'),
+        "schema", key=True)
+
+
+_STEP_KEYS = {"copy": ("copy",), "link": ("link",), "run": ("run", "name", "timeout")}
+
+
+def _step_problems(doc: Document, error: Any, path: NodePath, value: Any) -> Iterator[Diagnostic]:
+    name = _name(doc, path)
+    if not isinstance(value, dict):
+        fix = (f"write it as `- run: {value}`" if isinstance(value, str)
+               else "write it as `- run: COMMAND`, `- copy: [PATH]` or `- link: [PATH]`")
+        yield doc.diagnostic(path, f"{name} is {_type_name(value)} {_show(value)}, expected a "
+                             f"mapping; {fix}", "schema")
+        return
+    kinds = [k for k in _STEP_KEYS if k in value]
+    if len(kinds) > 1:
+        both = " and ".join(f'"{k}"' for k in kinds)
+        yield doc.diagnostic((*path, kinds[1]), (
+            f"{name} has both {both}; a step does one thing: split it into one step for "
+            "each"), "schema", key=True)
+        return
+    every = sorted({k for keys in _STEP_KEYS.values() for k in keys})
+    if not kinds:
+        unknown = [k for k in value if k not in every]
+        if unknown:
+            for key in unknown:
+                yield _unknown_key(doc, path, key, ["copy", "link", "run"],
+                                   note=' (a step needs one of "copy", "link" or "run")')
+            return
+        yield doc.diagnostic(path, (
+            f'{name} has none of "copy", "link" or "run"; add one, e.g. `run: npm test`'),
+            "schema", key=True)
+        return
+    kind = kinds[0]
+    allowed = _STEP_KEYS[kind]
+    for key in value:
+        if key not in allowed:
+            note = f' (a {kind} step has only {", ".join(f"{k!r}" for k in allowed)})'
+            yield _unknown_key(doc, path, key, allowed, note=note.replace("'", '"'))
+    branch = list(_STEP_KEYS).index(kind)
+    for sub in error.context:
+        if sub.relative_schema_path and sub.relative_schema_path[0] == branch and \
+                sub.validator not in ("additionalProperties", "type", "required"):
+            yield from _describe(doc, sub)
+
+
+def _type_message(doc: Document, path: NodePath, name: str, value: Any,
+                  types: str | list[str]) -> str:
+    wanted = [types] if isinstance(types, str) else list(types)
+    written = doc.source(path)
+    found = f"{_type_name(value)} {_show(value)}".rstrip()
+    message = f"{name} is {found}, expected {_expected(types)}"
+    if "string" in wanted and isinstance(value, bool):
+        text = written or json.dumps(value)
+        return (f"{message}: YAML reads an unquoted {text} as true or false; quote it: "
+                f'"{text}"')
+    if "string" in wanted and isinstance(value, (int, float)):
+        return f'{message}; quote it: "{written or value}"'
+    if value is None:
+        return f"{message}; write a value after the colon, or remove the key"
+    if _last_key(path) == "timeout":
+        return f'{message}; write a duration such as "90s", "45m" or "1h30m"'
+    if wanted == ["array"] and isinstance(value, str):
+        return f"{message}; write it as a list: [{value}]"
+    if wanted == ["array"]:
+        return f"{message}; write it as a list, e.g. [a, b]"
+    if wanted == ["object"] and isinstance(value, list):
+        return (f"{message}; write `key: value` lines without the leading \"- \", e.g. "
+                f"{_MAPPING_EXAMPLE.get(_last_key(path), '{key: value}')}")
+    if wanted == ["object"]:
+        return (f"{message}; write `key: value` lines, e.g. "
+                f"{_MAPPING_EXAMPLE.get(_last_key(path), '{key: value}')}")
+    if isinstance(value, str) and any(t in ("integer", "number") for t in wanted):
+        return f"{message}; write the number without quotes"
+    if isinstance(value, float) and "integer" in wanted:
+        return f"{message}; use a whole number"
+    if "boolean" in wanted and isinstance(value, str):
+        return f"{message}; write true or false without quotes"
+    return f"{message}; change it to {_expected(types)}"
+
+
+_MAPPING_EXAMPLE = {
+    "agent": "`agent: {preset: claude, model: sonnet}`",
+    "pr": "`pr: {provider: github, draft: true}`",
+    "env": "`env: {NODE_ENV: test}`",
+}
+
+_ID_RULE = ('ids use lower-case letters, digits, ".", "_" and "-", start with a letter or '
+            'digit, and contain no ".." nor end with "." or ".lock"')
+
+
+def _id_fix(value: str) -> tuple[str, str]:
+    """Why `value` is not a valid task id, and an id that would be."""
+    if re.search("[A-Z]", value):
+        reason = "it has upper-case letters"
+    elif not re.match("[A-Za-z0-9]", value):
+        reason = f'it starts with "{value[:1]}"'
+    elif ".." in value:
+        reason = 'it contains ".."'
+    elif value.endswith(".lock"):
+        reason = 'it ends with ".lock"'
+    elif value.endswith("."):
+        reason = 'it ends with "."'
+    else:
+        bad = re.search("[^a-z0-9._-]", value)
+        reason = f'it contains "{bad.group()}"' if bad else "it is not allowed"
+    fixed = re.sub("[^a-z0-9._-]+", "-", value.lower())
+    fixed = re.sub(r"\.{2,}", ".", fixed)
+    while fixed.endswith((".lock", ".", "-", "_")):
+        fixed = fixed[:-5] if fixed.endswith(".lock") else fixed[:-1]
+    fixed = fixed.lstrip("-._") or "task-1"
+    return reason, fixed
+
+
+def _path_problem(value: str) -> str:
+    if value.startswith("/"):
+        return (f'it is an absolute path; write it relative to the repository root: '
+                f'"{value.lstrip("/")}"')
+    if "//" in value:
+        return f'it has an empty segment ("//"); use a single "/": "{re.sub("/+", "/", value)}"'
+    if ".." in value.split("/"):
+        return ('it has a ".." segment, which leaves the repository; name the path from the '
+                "repository root")
+    kept = "/".join(seg for seg in value.split("/") if seg != ".")
+    return f'it has a "." segment; remove it: "{kept}"'
+
+
+def _pattern_message(doc: Document, path: NodePath, name: str, value: str) -> str:
+    key = _last_key(path)
+    if key in ("id", "after", "name"):
+        reason, fixed = _id_fix(value)
+        what = {"id": "task id", "after": "task id", "name": "plan name"}[key]
+        head = (f'{what} "{value}" is not valid' if key != "after"
+                else f'{name} is "{value}", which is not a valid task id')
+        rule = _ID_RULE.replace("ids", "names" if key == "name" else "ids")
+        return f'{head}: {reason}; {rule}: use "{fixed}"'
+    if key == "timeout":
+        return (f'{name} is "{value}", which is not a duration; write one such as "90s", '
+                '"45m" or "1h30m", or a whole number of seconds')
+    if key == "repository":
+        return f'{name} is "{value}"; write the GitHub repository as "owner/name"'
+    if key in ("copy", "link"):
+        return f'{name} is "{value}", which is not allowed: {_path_problem(value)}'
+    return f"{name} is {_show(value)}, which does not match {_show(path)}; change it"
+
+
+def _scope_message(doc: Document, path: NodePath, pattern: str) -> str:
+    """The message for an invalid scope or shared pattern (also used by the semantic checks)."""
+    owner = "shared" if path[0] == "shared" else f"scope of {_task_label(doc, int(path[1]))}"
+    try:
+        scopes.validate(pattern)
+    except scopes.ScopeError as e:
+        text = str(e)
+        prefix = f'scope "{pattern}" '
+        if text.startswith(prefix):
+            return f'{owner}: pattern "{pattern}" {text[len(prefix):]}'
+        return f"{owner}: {text}"
+    return f'{owner}: pattern "{pattern}" is not allowed'
+
+
+def _bound_message(path: NodePath, name: str, value: Any, kind: str, bound: Any) -> str:
+    words = {"minimum": "at least", "exclusiveMinimum": "more than",
+             "maximum": "at most", "exclusiveMaximum": "less than"}
+    message = f"{name} is {_show(value)}, but it must be {words[kind]} {bound}"
+    key = _last_key(path)
+    if key == "budget_usd":
+        return f"{message}; set a positive amount of dollars, or remove it for no cap"
+    if key == "port_range":
+        return f"{message}; ports are numbers from 1 to 65535"
+    if key == "ports" and isinstance(path[-1], int):
+        return f"{message}; ports are numbers from 1 to 65535"
+    if key == "ports":
+        return f"{message}; ask for fewer ports, or list the port numbers"
+    if key == "timeout":
+        return f"{message}; give a positive duration such as \"90s\" or \"45m\""
+    return f"{message}; change it"
+
+
+def _size_message(path: NodePath, name: str, value: Any, kind: str, bound: int) -> str:
+    key = _last_key(path)
+    if key == "port_range" and not isinstance(path[-1], int):
+        return (f"port_range is {_show(value)}, but it must be two port numbers [low, high], "
+                "e.g. [3100, 3999]")
+    if kind == "minLength":
+        return f"{name} is an empty string; write a value, or remove the key"
+    if kind == "maxLength":
+        return (f"{name} is {len(value)} characters long, but it may have at most {bound}; "
+                "shorten it")
+    if kind == "minItems":
+        fixes = {"scope": "list at least one path the task may change, e.g. [src/login/**]",
+                 "tasks": "add at least one task",
+                 "command": 'give the program to run, e.g. [my-agent, "{{ task.id }}"]',
+                 "ports": "give a count instead (ports: 1), or list the port numbers",
+                 "copy": "list the paths to copy, or remove the step",
+                 "link": "list the paths to link, or remove the step"}
+        return f"{name} is empty; {fixes.get(key, f'give at least {bound} item')}"
+    return f"{name} has {len(value)} items, but it may have at most {bound}; remove some"
 
 
 # ---------------------------------------------------------------- building
+
+
+def _prune(data: dict[str, Any], errors: Sequence[Any]
+           ) -> tuple[dict[str, Any], list[int], set[NodePath]] | None:
+    """The plan's data without the values the schema refused, for the semantic checks.
+
+    Returns the data, the position in the file of each task kept, and the paths removed;
+    None when no task is usable. A task without a usable id is left out; any other
+    refused value is removed (a list entirely, so that positions keep their meaning) and
+    the plan's defaults apply instead.
+    """
+    tasks = data.get("tasks")
+    if not errors:
+        return (data, list(range(len(tasks))), set()) if isinstance(tasks, list) else None
+    data = copy.deepcopy(data)
+    dropped: set[int] = set()
+    pruned: set[NodePath] = set()
+    for error in errors:
+        for path in _refused(error):
+            _remove(data, path, dropped, pruned)
+    tasks = data.get("tasks")
+    if not isinstance(tasks, list):
+        return None
+    positions = [i for i in range(len(tasks)) if i not in dropped]
+    data["tasks"] = [tasks[i] for i in positions]
+    for task in data["tasks"]:
+        task.setdefault("prompt", "")
+        task.setdefault("scope", [])
+    data["version"] = KNOWN_VERSIONS[-1]
+    return data, positions, pruned
+
+
+def _refused(error: Any) -> list[NodePath]:
+    """The paths whose values an error refuses."""
+    path: NodePath = tuple(error.absolute_path)
+    if error.validator == "additionalProperties":
+        allowed = error.schema.get("properties", {})
+        return [(*path, key) for key in error.instance if key not in allowed]
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else ""
+        return [path] if missing == "id" or missing not in ("prompt", "scope", "tasks") else []
+    if _is_pattern_item(path) and error.validator in ("pattern", "minLength"):
+        return []  # checked again, with the same message, by the scope checks
+    return [path]
+
+
+def _remove(data: dict[str, Any], path: NodePath, dropped: set[int],
+            pruned: set[NodePath]) -> None:
+    if len(path) >= 2 and path[0] == "tasks" and isinstance(path[1], int) and (
+            len(path) == 2 or path[2] == "id"):
+        dropped.add(path[1])
+        return
+    # Remove the innermost mapping key on the path: list items would shift positions.
+    for end in range(len(path) - 1, -1, -1):
+        key = path[end]
+        if not isinstance(key, str):
+            continue
+        if key in _STEP_KEYS and _is_step(path[:end]):
+            continue  # a step without its kind is no step: remove the whole list
+        container: Any = data
+        for part in path[:end]:
+            try:
+                container = container[part]
+            except (KeyError, IndexError, TypeError):
+                return  # already removed
+        if isinstance(container, dict):
+            container.pop(key, None)
+            pruned.add(path[: end + 1])
+        return
+
+
+def _touches(pruned: set[NodePath], prefix: NodePath) -> bool:
+    return any(p[: len(prefix)] == prefix or prefix[: len(p)] == p for p in pruned)
 
 
 def _steps(raw: Sequence[Mapping[str, Any]], doc: Document, base: NodePath) -> tuple[Step, ...]:
@@ -286,8 +632,7 @@ def _agent(raw: Mapping[str, Any], over: AgentSpec) -> AgentSpec:
     )
 
 
-def _build(doc: Document, path: Path) -> Plan:
-    data: dict[str, Any] = doc.data
+def _build(doc: Document, data: dict[str, Any], positions: Sequence[int], path: Path) -> Plan:
     agent = _agent(data.get("agent", {}), AgentSpec())
     setup = _steps(data.get("setup", []), doc, ("setup",))
     verify = _steps(data.get("verify", []), doc, ("verify",))
@@ -303,8 +648,8 @@ def _build(doc: Document, path: Path) -> Plan:
         reviewers=tuple(raw_pr.get("reviewers", ())),
     )
     tasks = []
-    for i, raw in enumerate(data["tasks"]):
-        base: NodePath = ("tasks", i)
+    for position, raw in zip(positions, data["tasks"], strict=True):
+        base: NodePath = ("tasks", position)
         ports = raw.get("ports", 0)
         task_env = dict(env)
         task_env.update({k: str(v) for k, v in raw.get("env", {}).items()})
@@ -360,7 +705,7 @@ def ancestors(plan: Plan) -> dict[str, tuple[str, ...]]:
     return chains
 
 
-def may_run_together(chains: Mapping[str, tuple[str, ...]]) -> Any:
+def may_run_together(chains: Mapping[str, tuple[str, ...]]) -> Callable[[str, str], bool]:
     sets = {tid: frozenset(chain) for tid, chain in chains.items()}
 
     def together(a: str, b: str) -> bool:
@@ -369,213 +714,297 @@ def may_run_together(chains: Mapping[str, tuple[str, ...]]) -> Any:
     return together
 
 
-def _semantic_problems(doc: Document, plan: Plan) -> list[Diagnostic]:
-    problems: list[Diagnostic] = []
-    index = {t.id: i for i, t in enumerate(plan.tasks)}
-    tpath = {t.id: ("tasks", i) for i, t in enumerate(plan.tasks)}
+class _Checks:
+    """The checks that need the whole plan; `paths[k]` is where task k stands in the file."""
 
-    seen: dict[str, int] = {}
-    for i, task in enumerate(plan.tasks):
-        if task.id in seen:
-            first = doc.mark(("tasks", seen[task.id], "id")).line
-            problems.append(doc.diagnostic(("tasks", i, "id"), (
-                f'duplicate task id "{task.id}" (first at line {first}); '
-                "give each task its own id"), "id"))
-        else:
-            seen[task.id] = i
+    def __init__(self, doc: Document, data: dict[str, Any], plan: Plan,
+                 positions: Sequence[int], pruned: set[NodePath]) -> None:
+        self.doc = doc
+        self.data = data
+        self.plan = plan
+        self.paths: list[NodePath] = [("tasks", p) for p in positions]
+        self.pruned = pruned
+        self.first: dict[str, int] = {}  # task id -> index of the first task with it
+        for k, task in enumerate(plan.tasks):
+            self.first.setdefault(task.id, k)
+        self.together = may_run_together(ancestors(plan))
+        self.problems: list[Diagnostic] = []
 
-    problems.extend(_after_problems(doc, plan, index))
-    chains = ancestors(plan)
-    together = may_run_together(chains)
+    def add(self, path: NodePath, message: str, rule: str, *, key: bool = False) -> None:
+        self.problems.append(self.doc.diagnostic(path, message, rule, key=key))
 
-    invalid: set[str] = set()
-    for i, task in enumerate(plan.tasks):
-        base = ("tasks", i)
-        if task.agent.preset == "command" and not task.agent.command:
-            problems.append(doc.diagnostic((*base,), (
-                f'task "{task.id}" uses the command preset but no agent.command is set; '
-                'add e.g. agent: {command: ["my-agent", "--task", "{{ task.id }}"]}'),
-                "agent", key=True))
-        if task.agent.command and task.agent.preset != "command":
-            where = (*base, "agent", "command") if "command" in doc.data["tasks"][i].get(
-                "agent", {}) else ("agent", "command")
-            problems.append(doc.diagnostic(where, (
-                f'agent.command is set but task "{task.id}" uses the {task.agent.preset} '
-                'preset; set `preset: command` or remove command'), "agent", key=True))
-        if isinstance(task.ports, tuple):
-            lo, hi = plan.port_range
-            for j, port in enumerate(task.ports):
-                if not lo <= port <= hi:
-                    problems.append(doc.diagnostic((*base, "ports", j), (
-                        f'port {port} of task "{task.id}" is outside port_range [{lo}, {hi}]; '
-                        "change the port or widen port_range"), "ports"))
-        for j, pattern in enumerate(task.scope):
-            try:
-                scopes.validate(pattern)
-            except scopes.ScopeError as e:
-                invalid.add(pattern)
-                problems.append(doc.diagnostic((*base, "scope", j), (
-                    f'scope "{pattern}" of task "{task.id}": {e}'), "scope"))
-    for j, pattern in enumerate(plan.shared):
-        try:
-            scopes.validate(pattern)
-        except scopes.ScopeError as e:
-            problems.append(doc.diagnostic(("shared", j), f'shared path "{pattern}": {e}',
-                                           "scope"))
+    def run(self) -> list[Diagnostic]:
+        self.ids()
+        self.after()
+        self.agents()
+        invalid = self.scopes()
+        if not _touches(self.pruned, ("port_range",)):
+            self.ports()
+        self.templates()
+        self.overlaps(invalid)
+        return self.problems
 
-    problems.extend(_port_problems(doc, plan, together))
-    problems.extend(_template_problems(doc, plan))
-    valid = [(t.id, tuple(p for p in t.scope if p not in invalid)) for t in plan.tasks]
-    for o in scopes.find_overlaps(valid, together):
-        a, b = plan.task(o.task_a), plan.task(o.task_b)
-        ja, jb = a.scope.index(o.pattern_a), b.scope.index(o.pattern_b)
-        problems.append(doc.diagnostic((*tpath[b.id], "scope", jb), (
-            f'scope "{o.pattern_b}" of task "{b.id}" overlaps scope "{o.pattern_a}" of '
-            f'task "{a.id}" (line {doc.mark((*tpath[a.id], "scope", ja)).line}): both '
-            f'match "{o.example}", and the two tasks may run at the same time; add '
-            f'`after: {a.id}` to task "{b.id}", or narrow one of the scopes'), "overlap"))
-    return problems
+    def ids(self) -> None:
+        for k, task in enumerate(self.plan.tasks):
+            first = self.first[task.id]
+            if first != k:
+                line = self.doc.mark((*self.paths[first], "id")).line
+                self.add((*self.paths[k], "id"), (
+                    f'task id "{task.id}" is used twice (first at line {line}); give each '
+                    "task its own id"), "id")
 
-
-def _after_problems(doc: Document, plan: Plan, index: Mapping[str, int]) -> Iterator[Diagnostic]:
-    ids = list(index)
-    for i, task in enumerate(plan.tasks):
-        if task.after is None:
-            continue
-        if task.after == task.id:
-            yield doc.diagnostic(("tasks", i, "after"), (
-                f'task "{task.id}" comes after itself; remove `after` or name another task'),
-                "after")
-        elif task.after not in index:
-            close = difflib.get_close_matches(task.after, ids, n=1, cutoff=0.6)
-            hint = f'did you mean "{close[0]}"?' if close else f"known tasks: {', '.join(ids)}"
-            yield doc.diagnostic(("tasks", i, "after"), (
-                f'task "{task.id}" comes after "{task.after}", which is not a task of this '
-                f"plan; {hint}"), "after")
-    parent = {t.id: t.after for t in plan.tasks}
-    reported: set[frozenset[str]] = set()
-    for task in plan.tasks:
-        chain = [task.id]
-        current = parent.get(task.id)
-        while current is not None and current in parent and current != task.id:
-            if current in chain:
-                break
-            chain.append(current)
-            current = parent[current]
-        if current == task.id and len(chain) > 1:
-            members = frozenset(chain)
-            if members in reported:
+    def after(self) -> None:
+        ids = list(self.first)
+        for k, task in enumerate(self.plan.tasks):
+            where = (*self.paths[k], "after")
+            if task.after is None:
                 continue
-            reported.add(members)
+            if task.after == task.id:
+                self.add(where, (
+                    f'task "{task.id}" comes after itself; remove `after`, or name the task '
+                    "it builds on"), "after")
+            elif task.after not in self.first:
+                close = difflib.get_close_matches(task.after, ids, n=1, cutoff=0.6)
+                hint = (f'did you mean "{close[0]}"?' if close
+                        else f"the tasks are: {', '.join(ids)}")
+                self.add(where, (
+                    f'task "{task.id}" comes after "{task.after}", which is not a task of '
+                    f"this plan; {hint}"), "after")
+        parent = {t.id: t.after for t in self.plan.tasks}
+        reported: set[frozenset[str]] = set()
+        for task in self.plan.tasks:
+            chain = [task.id]
+            current = parent.get(task.id)
+            while current is not None and current in parent and current != task.id:
+                if current in chain:
+                    break
+                chain.append(current)
+                current = parent[current]
+            if current != task.id or len(chain) < 2 or frozenset(chain) in reported:
+                continue
+            reported.add(frozenset(chain))
             # Print the cycle from the member that comes first in the plan.
-            start = min(chain, key=lambda t: index[t])
+            start = min(chain, key=lambda t: self.first[t])
             k = chain.index(start)
-            ordered = chain[k:] + chain[:k]
-            cycle = " -> ".join([*ordered, start])
-            yield doc.diagnostic(("tasks", index[start], "after"), (
+            cycle = " -> ".join([*chain[k:], *chain[:k], start])
+            self.add((*self.paths[self.first[start]], "after"), (
                 f"tasks wait for each other in a cycle: {cycle}; remove `after` from one of "
                 "them"), "after")
 
+    def agents(self) -> None:
+        plan_agent: dict[str, Any] = self.data.get("agent", {})
+        if _touches(self.pruned, ("agent",)):
+            return
+        told_plan = False
+        inherits_command = False
+        for k, task in enumerate(self.plan.tasks):
+            here = (*self.paths[k], "agent")
+            raw: dict[str, Any] = self.data["tasks"][k].get("agent", {})
+            if _touches(self.pruned, here):
+                continue
+            example = 'e.g. `command: [my-agent, --task, "{{ task.id }}"]`'
+            if task.agent.preset == "command" and not task.agent.command:
+                if "preset" in raw:
+                    self.add((*here, "preset"), (
+                        f'agent.preset of task "{task.id}" is "command", but no agent.command '
+                        f"is set; add the program to run, {example}"), "agent")
+                elif not told_plan:
+                    told_plan = True
+                    self.add(("agent", "preset"), (
+                        'agent.preset is "command", but agent.command is not set; add the '
+                        f"program to run, {example}"), "agent")
+            if "command" in raw and task.agent.preset != "command":
+                self.add((*here, "command"), (
+                    f'agent.command of task "{task.id}" is set, but its agent.preset is '
+                    f'"{task.agent.preset}"; set `preset: command`, or remove command'),
+                    "agent", key=True)
+            if task.agent.preset == "command" and "command" not in raw:
+                inherits_command = True
+        preset = plan_agent.get("preset", "claude")
+        if "command" in plan_agent and preset != "command" and not inherits_command:
+            default = "" if "preset" in plan_agent else " (the default)"
+            self.add(("agent", "command"), (
+                f'agent.command is set, but agent.preset is "{preset}"{default} and no task '
+                "uses the command preset; set `preset: command`, or remove command"),
+                "agent", key=True)
 
-def _port_problems(doc: Document, plan: Plan, together: Any) -> Iterator[Diagnostic]:
-    owners: dict[int, list[tuple[str, int, int]]] = {}
-    for i, task in enumerate(plan.tasks):
-        if isinstance(task.ports, tuple):
+    def scopes(self) -> set[str]:
+        invalid: set[str] = set()
+        items: list[tuple[NodePath, str]] = [
+            ((*self.paths[k], "scope", j), pattern)
+            for k, task in enumerate(self.plan.tasks) for j, pattern in enumerate(task.scope)]
+        items += [(("shared", j), pattern) for j, pattern in enumerate(self.plan.shared)]
+        for where, pattern in items:
+            try:
+                scopes.validate(pattern)
+            except scopes.ScopeError:
+                invalid.add(pattern)
+                self.add(where, _scope_message(self.doc, where, pattern), "scope")
+        return invalid
+
+    def ports(self) -> None:
+        lo, hi = self.plan.port_range
+        if lo > hi:
+            self.add(("port_range",), (
+                f"port_range is [{lo}, {hi}], but the low port comes first; write "
+                f"[{hi}, {lo}]"), "ports")
+            return
+        owners: dict[int, list[tuple[int, int]]] = {}
+        for k, task in enumerate(self.plan.tasks):
+            if not isinstance(task.ports, tuple):
+                continue
             for j, port in enumerate(task.ports):
-                owners.setdefault(port, []).append((task.id, i, j))
-    for port, users in owners.items():
-        for k, (tid, i, j) in enumerate(users):
-            for other, oi, oj in users[:k]:
-                if tid == other:
-                    continue
-                if together(tid, other):
-                    yield doc.diagnostic(("tasks", i, "ports", j), (
+                owners.setdefault(port, []).append((k, j))
+                if not lo <= port <= hi:
+                    self.add((*self.paths[k], "ports", j), (
+                        f'port {port} of task "{task.id}" is outside port_range [{lo}, {hi}]; '
+                        "pick a port inside it, or widen port_range"), "ports")
+        for port, users in owners.items():
+            for n, (k, j) in enumerate(users):
+                tid = self.plan.tasks[k].id
+                for other_k, other_j in users[:n]:
+                    other = self.plan.tasks[other_k].id
+                    if tid == other or not self.together(tid, other):
+                        continue
+                    line = self.doc.mark((*self.paths[other_k], "ports", other_j)).line
+                    self.add((*self.paths[k], "ports", j), (
                         f'port {port} of task "{tid}" is also a port of task "{other}" (line '
-                        f'{doc.mark(("tasks", oi, "ports", oj)).line}), and the two may run '
-                        "at the same time; pick another port or use `ports: 1` to allocate "
-                        "one"), "ports")
+                        f"{line}), and the two may run at the same time; pick another port, "
+                        f'use `ports: 1` to have one allocated, or add `after: {other}`'),
+                        "ports")
                     break
-    need = sum(t.ports if isinstance(t.ports, int) else 0 for t in plan.tasks)
-    explicit = len(owners)
-    lo, hi = plan.port_range
-    if need and need + explicit > hi - lo + 1:
-        yield doc.diagnostic(("port_range",), (
-            f"port_range [{lo}, {hi}] holds {hi - lo + 1} ports, but the tasks ask for "
-            f"{need} plus {explicit} explicit ones; widen port_range"), "ports")
+        need = sum(t.ports for t in self.plan.tasks if isinstance(t.ports, int))
+        explicit = sum(1 for port in owners if lo <= port <= hi)
+        size = hi - lo + 1
+        if need and need + explicit > size:
+            asked = f"{need} to allocate" + (f" and {explicit} listed" if explicit else "")
+            self.add(("port_range",), (
+                f"port_range [{lo}, {hi}] holds {size} port{'s' if size != 1 else ''}, but the "
+                f"tasks ask for {need + explicit} ({asked}); widen port_range"), "ports")
+
+    def templates(self) -> None:
+        from .context import branch_name_problem
+
+        doc, plan = self.doc, self.plan
+        branches: dict[str, str] = {}
+        failed: set[NodePath] = set()  # plan-level templates already reported
+
+        def check(path: NodePath, source: str, what: str, context: Mapping[str, Any],
+                  task: Task) -> str | None:
+            if path in failed:
+                return None
+            try:
+                return templates.render(source, context)
+            except templates.TemplateError as e:
+                if path[0] != "tasks":
+                    failed.add(path)
+                message = e.message
+                if message.startswith("template error:"):  # depends on the task's values
+                    message = (f'{message} (rendering it for task "{task.id}"); change the '
+                               "template, or guard the value with {% if %}")
+                self.problems.append(_template_diagnostic(doc, path, e.lineno,
+                                                          f"{what}: {message}"))
+                return None
+
+        for k, task in enumerate(plan.tasks):
+            context = sample_context(plan, task)
+            branch = check(("branch",), plan.branch, "branch template", context, task)
+            if branch is not None:
+                problem = branch_name_problem(branch)
+                if problem:
+                    source = "" if plan.branch == Plan.branch else (
+                        f" (from the branch template {json.dumps(plan.branch)})")
+                    self.add((*self.paths[k], "id"), (
+                        f'branch "{branch}" of task "{task.id}"{source} is not a valid git '
+                        f"branch name: {problem}; change the id or the branch template"), "id")
+                elif branch in branches:
+                    self.add(("branch",), (
+                        f'tasks "{branches[branch]}" and "{task.id}" get the same branch '
+                        f'"{branch}"; put {{{{ task.id }}}} in the branch template'), "branch")
+                else:
+                    branches[branch] = task.id
+            check(("conventions",), plan.conventions, "conventions", context, task)
+            check(("commit_message",), plan.commit_message, "commit_message", context, task)
+            check(("pr", "title"), plan.pr.title, "pr.title", context, task)
+            if plan.pr.body is not None:
+                check(("pr", "body"), plan.pr.body, "pr.body", context, task)
+            raw_agent = self.data["tasks"][k].get("agent", {})
+            for j, item in enumerate(task.agent.command or ()):
+                if "command" in raw_agent:
+                    where: NodePath = (*self.paths[k], "agent", "command", j)
+                    what = f'agent.command item {j + 1} of task "{task.id}"'
+                else:
+                    where, what = ("agent", "command", j), f"agent.command item {j + 1}"
+                check(where, item, what, context, task)
+
+    def overlaps(self, invalid: set[str]) -> None:
+        plan, doc = self.plan, self.doc
+        # A repeated id is reported by `ids`; its second task is left out here.
+        kept = [k for k, t in enumerate(plan.tasks) if self.first[t.id] == k]
+        valid = [(plan.tasks[k].id, tuple(p for p in plan.tasks[k].scope if p not in invalid))
+                 for k in kept]
+        for o in scopes.find_overlaps(valid, self.together):
+            ka, kb = self.first[o.task_a], self.first[o.task_b]
+            a, b = plan.tasks[ka], plan.tasks[kb]
+            ja, jb = a.scope.index(o.pattern_a), b.scope.index(o.pattern_b)
+            line = doc.mark((*self.paths[ka], "scope", ja)).line
+            example = _friendly_example(o.example, o.pattern_a, o.pattern_b)
+            self.add((*self.paths[kb], "scope", jb), (
+                f'scope "{o.pattern_b}" of task "{b.id}" overlaps scope "{o.pattern_a}" of '
+                f'task "{a.id}" (line {line}): both match "{example}", and the two tasks may '
+                f'run at the same time; add `after: {a.id}` to task "{b.id}", or narrow one '
+                "of the scopes"), "overlap")
+
+
+def _friendly_example(example: str, a: str, b: str) -> str:
+    """`src/api/x.ts` rather than the shortest witness `src/api/.ts`, when both still match."""
+    parts = example.split("/")
+    for i, part in enumerate(parts):
+        if part.startswith("."):
+            candidate = [*parts[:i], "x" + part, *parts[i + 1:]]
+            path = "/".join(candidate)
+            if scopes.matches(a, path) and scopes.matches(b, path):
+                parts = candidate
+    return "/".join(parts)
+
+
+def _template_diagnostic(doc: Document, path: NodePath, lineno: int | None,
+                         message: str) -> Diagnostic:
+    """Point at the template's own line when it is a literal block scalar (`|`)."""
+    mark = doc.mark(path)
+    text = doc.lines[mark.line - 1] if 1 <= mark.line <= len(doc.lines) else ""
+    indicator = text[mark.col - 1 : mark.col]
+    if indicator == "|" and lineno is not None and mark.line + lineno <= len(doc.lines):
+        line = mark.line + lineno
+        content = doc.lines[line - 1]
+        col = len(content) - len(content.lstrip()) + 1
+        return Diagnostic(doc.file, line, col, message, "template",
+                          max(1, len(content.strip())))
+    return Diagnostic(doc.file, mark.line, mark.col, message, "template", mark.length)
 
 
 def sample_context(plan: Plan, task: Task) -> dict[str, Any]:
     """Template variables with placeholder values where only a run knows the real ones."""
-    from .context import task_context
+    from .context import branch_of, task_context
 
     ports = list(task.ports) if isinstance(task.ports, tuple) else list(
         range(plan.port_range[0], plan.port_range[0] + task.ports))
+    try:
+        branch_of(plan, task)
+        if task.after in {t.id for t in plan.tasks}:
+            branch_of(plan, plan.task(task.after))
+    except templates.TemplateError:
+        # Reported on its own; the other templates are checked with the default branch.
+        plan = dataclasses.replace(plan, branch=Plan.branch)
+    if task.after is not None and task.after not in {t.id for t in plan.tasks}:
+        task = dataclasses.replace(task, after=None)  # reported by the `after` check
     return task_context(plan, task, ports=ports, worktree=f"{plan.worktrees}/{task.id}",
                         branch=None, pr=True)
 
 
-def _template_problems(doc: Document, plan: Plan) -> Iterator[Diagnostic]:
-    from .context import branch_name_problem
-
-    def check(path: NodePath, source: str, context: Mapping[str, Any], what: str,
-              block: bool) -> str | None:
-        try:
-            return templates.render(source, context)
-        except templates.TemplateError as e:
-            mark = doc.mark(path)
-            line = mark.line
-            if e.lineno is not None and mark is not None:
-                line = mark.line + (e.lineno if block else e.lineno - 1)
-            col = mark.col if line == mark.line else 1
-            problems_here.append(Diagnostic(doc.file, line, col, (
-                f"{what}: {e.message}"), "template"))
-            return None
-
-    problems_here: list[Diagnostic] = []
-    data = doc.data
-    tasks_raw = data["tasks"]
-    branches: dict[str, str] = {}
-    seen_global: set[tuple[NodePath, str]] = set()
-    for i, task in enumerate(plan.tasks):
-        context = sample_context(plan, task)
-        before = len(problems_here)
-
-        def once(path: NodePath, source: str, what: str, block: bool = False,
-                 context: Mapping[str, Any] = context) -> str | None:
-            # A plan-level template with one mistake would otherwise be reported per task.
-            key = (path, source)
-            if path[0] != "tasks" and key in seen_global:
-                return None
-            result = check(path, source, context, what, block)
-            if result is None:
-                seen_global.add(key)
-            return result
-
-        branch = once(("branch",), plan.branch, "branch template")
-        if branch is not None:
-            problem = branch_name_problem(branch)
-            if problem:
-                problems_here.append(doc.diagnostic(("tasks", i, "id"), (
-                    f'branch "{branch}" of task "{task.id}" is not a valid git branch name: '
-                    f"{problem}; change the id or the branch template"), "id"))
-            elif branch in branches:
-                problems_here.append(doc.diagnostic(("branch",), (
-                    f'tasks "{branches[branch]}" and "{task.id}" get the same branch '
-                    f'"{branch}"; put {{{{ task.id }}}} in the branch template'), "template"))
-            else:
-                branches[branch] = task.id
-        once(("conventions",), plan.conventions, "conventions", block=True)
-        once(("commit_message",), plan.commit_message, "commit_message")
-        once(("pr", "title"), plan.pr.title, "pr.title")
-        if plan.pr.body is not None:
-            once(("pr", "body"), plan.pr.body, "pr.body", block=True)
-        raw_agent = tasks_raw[i].get("agent", {})
-        for j, item in enumerate(task.agent.command or ()):
-            where: NodePath = (("tasks", i, "agent", "command", j) if "command" in raw_agent
-                               else ("agent", "command", j))
-            once(where, item, "agent command")
-        del before
-    return iter(problems_here)
+def _semantic_problems(doc: Document, data: dict[str, Any], plan: Plan,
+                       positions: Sequence[int], pruned: set[NodePath]) -> list[Diagnostic]:
+    return _Checks(doc, data, plan, positions, pruned).run()
 
 
 def task_by_id(plan: Plan, ids: Iterable[str]) -> list[Task]:

@@ -129,9 +129,12 @@ def simulate(plan: Plan, durations: Mapping[str, float], max_parallel: int
             seq += 1
         if not events:
             break
-        now, _, tid = heapq.heappop(events)
-        sched.finish(tid)
-        sched.push(sched.children_of(tid))
+        now = events[0][0]
+        # Everything that ends at this instant frees its slot before anything starts.
+        while events and events[0][0] == now:
+            _, _, tid = heapq.heappop(events)
+            sched.finish(tid)
+            sched.push(sched.children_of(tid))
     return times
 
 

@@ -23,9 +23,11 @@ Paths given to :func:`matches` are repository-relative file paths such as git pr
 string that is not one (empty, absolute, ending in ``/``, or with an empty, ``.`` or ``..``
 segment) matches no pattern.
 
-:func:`intersection` decides exactly whether two patterns can match the same path, and returns
-one such path with the fewest characters (ties go to ``x``, then other letters and digits).
-:func:`find_overlaps` applies it to every pair of tasks that may run at the same time.
+:func:`intersection` decides exactly whether two patterns can match the same file path, and
+returns one such path with the fewest characters in all (not the fewest segments). Characters
+that wildcards leave free are ``x`` where a class allows it, so ``src/**`` and ``**/*.ts`` give
+``src/.ts``, and ``*`` and ``*`` give ``x``. :func:`find_overlaps` applies it to every pair of
+tasks that may run at the same time.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TypeAlias
+from typing import NamedTuple, TypeAlias
 
 __all__ = [
     "Overlap",
@@ -83,7 +85,7 @@ _DOT = ord(".")
 _MAX = 0x10FFFF
 _ANY: _CharSet = ((0, _SLASH - 1), (_SLASH + 1, _MAX))
 _DSTAR = "**"
-_WILD = frozenset("*?[")
+_WILD_RE = re.compile(r"[*?\[]")
 _PREFERRED = tuple(
     ord(c) for c in "xabcdefghijklmnopqrstuvwyzXABCDEFGHIJKLMNOPQRSTUVWYZ0123456789_-"
 )
@@ -91,8 +93,7 @@ _PREFERRED = tuple(
 _AFTER_DOT = (1, 2, 3, 3)
 
 
-@dataclass(frozen=True)
-class _Pattern:
+class _Pattern(NamedTuple):
     text: str
     segs: tuple[str, ...]  # "**" or a segment glob; a trailing "/" becomes "*", "**"
     lits: tuple[str, ...]  # leading segments without wildcards
@@ -152,11 +153,14 @@ def find_overlaps(
     if stats is not None:
         stats.patterns += len(entries)
 
-    root = _Node()
+    root = _Node({}, [])
     for entry_index, (_, _, parsed) in enumerate(entries):
         node = root
         for seg in parsed.lits:
-            node = node.children.setdefault(seg, _Node())
+            child = node.children.get(seg)
+            if child is None:
+                child = node.children[seg] = _Node({}, [])
+            node = child
         node.entries.append(entry_index)
 
     # Entries are in plan order, so sorting a task pair's (entry, entry) candidates puts them in
@@ -207,12 +211,9 @@ def _may_meet(p: _Pattern, q: _Pattern, depth: int) -> bool:
     return not ((q.bounded and p.min_segs > q.min_segs) or (p.bounded and q.min_segs > p.min_segs))
 
 
-class _Node:
-    __slots__ = ("children", "entries")
-
-    def __init__(self) -> None:
-        self.children: dict[str, _Node] = {}
-        self.entries: list[int] = []
+class _Node(NamedTuple):
+    children: dict[str, _Node]
+    entries: list[int]
 
 
 # --- parsing -----------------------------------------------------------------------------
@@ -253,13 +254,13 @@ def _parse(pattern: str) -> _Pattern:
         fixed = "/".join(kept) + "/" if is_dir and kept else "/".join(kept) or "**"
         raise ScopeError(f'scope "{pattern}" has a "." segment; remove it: "{fixed}"')
     for seg in segs:
-        if seg != _DSTAR:
+        if "[" in seg:
             _scan(seg, pattern)
 
     if len(segs) > 1 and segs[-1] == _DSTAR:
         segs.pop()
         is_dir = True
-    literal = not is_dir and not any(_WILD & set(seg) for seg in segs)
+    literal = not is_dir and _WILD_RE.search(pattern) is None
     if is_dir:
         segs += ["*", _DSTAR]
     collapsed: list[str] = []
@@ -270,11 +271,11 @@ def _parse(pattern: str) -> _Pattern:
     lits: list[str] = []
     cpre = ""
     for seg in collapsed:
-        cut = min((i for i, ch in enumerate(seg) if ch in _WILD), default=None)
-        if cut is None:
+        wild = _WILD_RE.search(seg)
+        if wild is None:
             lits.append(seg)
         else:
-            cpre = seg[:cut]
+            cpre = seg[: wild.start()]
             break
     return _Pattern(
         text=pattern,
@@ -467,8 +468,8 @@ def _shortest_path(sa: tuple[str, ...], sb: tuple[str, ...]) -> str | None:
 @lru_cache(maxsize=65536)
 def _segment_witness(a: str, b: str) -> str | None:
     """The shortest valid file name (not empty, "." or "..") matched by both segment globs."""
-    a_literal = not (_WILD & set(a))
-    b_literal = not (_WILD & set(b))
+    a_literal = _WILD_RE.search(a) is None
+    b_literal = _WILD_RE.search(b) is None
     if a_literal and b_literal:
         return a if a == b else None
     if a_literal:

@@ -9,8 +9,8 @@ stop early.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -299,7 +299,7 @@ class _Converter:
                     f'duplicate key "{key}" (first at line {first.line}); YAML keeps only '
                     "the last one: remove or merge one of them"), "duplicate-key", place.length))
             seen[key] = place
-            self.doc.keys[(*path, key)] = place
+            self.doc.keys[path + (key,)] = place
             result[key] = self.convert(value_node, (*path, key), depth + 1)
         return result
 

@@ -104,6 +104,11 @@ def test_user_is_the_login(api: GitHubApi, github: FakeGitHub) -> None:
     assert calls(github) == [("GET", "/user", 200)]
 
 
+def test_forced_terminal_does_not_change_the_output(github: FakeGitHub) -> None:
+    env = proc.clean_env({**github.env, "GH_FORCE_TTY": "1", "CLICOLOR_FORCE": "1"})
+    assert GitHubApi("acme/shop", env=env).user() == "octocat"
+
+
 def test_bad_token_at_preflight(github: FakeGitHub) -> None:
     api = GitHubApi("acme/shop", env=proc.clean_env({**github.env, "GH_TOKEN": "expired"}))
     with pytest.raises(WtrunError) as e:

@@ -88,7 +88,10 @@ class GitHubApi:
         self.host = host
         self.owner = repository.split("/", 1)[0]
         base = proc.clean_env() if env is None else dict(env)
-        base.update({"GH_PROMPT_DISABLED": "1", "GH_NO_UPDATE_NOTIFIER": "1"})
+        # A forced terminal makes gh colour the headers and pretty-print the body.
+        for name in ("GH_FORCE_TTY", "CLICOLOR_FORCE"):
+            base.pop(name, None)
+        base.update({"GH_PROMPT_DISABLED": "1", "GH_NO_UPDATE_NOTIFIER": "1", "NO_COLOR": "1"})
         self._env = base
         self._attempts = max(1, attempts)
         self._backoff = backoff
@@ -216,9 +219,15 @@ class GitHubApi:
                 if result.returncode == _GH_NOT_LOGGED_IN:
                     raise WtrunError(f"{action}: gh has no token for {self.host}; "
                                      f"{self._login_fix()}")
+                if "Usage:" in result.stderr:
+                    # gh refused its own command line (a gh too old for a flag): no retry.
+                    raise WtrunError(f"{action}: gh refused the command (exit code "
+                                     f"{result.returncode}); update gh (https://cli.github.com)"
+                                     + proc.tail(result.stderr.split("Usage:")[0]))
                 if last:
+                    tries = "1 attempt" if attempt == 1 else f"{attempt} attempts"
                     raise WtrunError(
-                        f"{action}: no answer from {self.host} after {attempt} attempts "
+                        f"{action}: no answer from {self.host} after {tries} "
                         f"(gh exited with code {result.returncode}); check the network, "
                         "then run again" + proc.tail(result.stderr))
                 wait = self._backoff * 2.0 ** (attempt - 1)

@@ -175,8 +175,8 @@ class FakeGitHub:
     def start(self) -> None:
         self._server = _UnixHTTPServer(str(self.socket_path), _Handler)
         self._server.fake = self
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
-                                        name="fake-github")
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,),
+                                        daemon=True, name="fake-github")
         self._thread.start()
         config = self._dir / "config"
         config.mkdir(exist_ok=True)

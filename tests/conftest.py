@@ -1,0 +1,58 @@
+"""Fixtures shared by the whole suite.
+
+Sections, in this order:
+- environment: applied to every test (isolated HOME, pinned git identity, no CI leaks);
+- repositories: `git_repo`, `bare_remote` and friends (added with the run's tests).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+# ---------------------------------------------------------------- environment (every test)
+
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "wtrun tests",
+    "GIT_AUTHOR_EMAIL": "tests@wtrun.invalid",
+    "GIT_COMMITTER_NAME": "wtrun tests",
+    "GIT_COMMITTER_EMAIL": "tests@wtrun.invalid",
+}
+
+# Set by CI runners or by a developer's shell; each would change what wtrun does.
+LEAKY_VARIABLES = (
+    "GITHUB_ACTIONS",
+    "GITHUB_STEP_SUMMARY",
+    "GITHUB_REPOSITORY",
+    "GITHUB_TOKEN",
+    "GH_TOKEN",
+    "GIT_DIR",
+    "GIT_INDEX_FILE",
+    "GIT_WORK_TREE",
+)
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path_factory: pytest.TempPathFactory,
+                  monkeypatch: pytest.MonkeyPatch) -> Path:
+    """HOME, git's global config and XDG folders in a fresh folder for each test.
+
+    Nothing a test runs can then read or write the developer's real dotfiles.
+    """
+    home = tmp_path_factory.mktemp("home")
+    gitconfig = home / ".gitconfig"
+    gitconfig.write_text("[init]\n\tdefaultBranch = main\n", encoding="utf-8")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(gitconfig))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    for name, value in GIT_IDENTITY.items():
+        monkeypatch.setenv(name, value)
+    for name in LEAKY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    return home
+
+
+# ---------------------------------------------------------------- repositories
