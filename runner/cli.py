@@ -135,6 +135,14 @@ def _dispatch(argv: Sequence[str]) -> int:
         from .commands.render import render_task
 
         return render_task(args.plan, args.task)
+    if command == "diff":
+        from .commands.diff import diff
+
+        return diff(args.old, args.new, args.against)
+    if command == "matrix":
+        from .commands.matrix import matrix
+
+        return matrix(args.plan)
     raise UsageError(f"`wtrun {command}` is not implemented yet")
 
 

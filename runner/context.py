@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -18,25 +19,32 @@ def branch_name_problem(name: str) -> str | None:
         return "it is empty"
     m = _REF_BAD.search(name)
     if m:
-        return f"it contains {m.group()!r}"
+        shown = {" ": "a space", "\t": "a tab", "\n": "a line break"}.get(m.group())
+        return f"it contains {shown or json.dumps(m.group())}"
     if name == "@":
         return 'it is "@"'
-    if name.startswith(("/", "-")) or name.endswith("/"):
-        return "it starts with '/' or '-', or ends with '/'"
-    if "//" in name or ".." in name or "@{" in name:
-        return "it contains '//', '..' or '@{'"
-    if name.endswith("."):
-        return "it ends with '.'"
+    for bad in ("..", "//", "@{"):
+        if bad in name:
+            return f'it contains "{bad}"'
+    if name.startswith(("/", "-")):
+        return f'it starts with "{name[0]}"'
+    if name.endswith(("/", ".")):
+        return f'it ends with "{name[-1]}"'
     for part in name.split("/"):
         if part.startswith("."):
-            return f"a part of it starts with '.': {part!r}"
+            return f'its part "{part}" starts with "."'
         if part.endswith(".lock"):
-            return f"a part of it ends with '.lock': {part!r}"
+            return f'its part "{part}" ends with ".lock"'
     return None
 
 
 def branch_of(plan: Plan, task: Task) -> str:
-    return templates.render(plan.branch, {"task": _task_basics(task), "plan": plan_vars(plan)})
+    return templates.render(plan.branch, branch_context(plan, task))
+
+
+def branch_context(plan: Plan, task: Task) -> dict[str, Any]:
+    """What the branch template sees: the task's own fields, not what the run decides."""
+    return {"task": _task_basics(task), "plan": plan_vars(plan)}
 
 
 def plan_vars(plan: Plan) -> dict[str, Any]:
@@ -56,21 +64,25 @@ def task_context(
     ports: Sequence[int],
     worktree: str,
     branch: str | None = None,
+    base: str | None = None,
     pr: bool = False,
     run: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Variables for the conventions, commit, PR and command templates of `task`.
 
+    `branch` and `base` (the branch the task starts from) are computed when not given.
     `pr=True` adds `run` (files, verify, cost, stacked PRs) with placeholder values
     when the run has not produced them yet, so validation checks PR templates too.
     """
     variables = _task_basics(task)
-    parent = plan.task(task.after) if task.after else None
+    if base is None:
+        parent = plan.task(task.after) if task.after else None
+        base = branch_of(plan, parent) if parent else plan.base
     variables.update({
         "ports": list(ports),
         "port": ports[0] if ports else None,
         "branch": branch if branch is not None else branch_of(plan, task),
-        "base": branch_of(plan, parent) if parent else plan.base,
+        "base": base,
         "worktree": worktree,
         "env": dict(task.env),
         "agent": {"preset": task.agent.preset, "model": task.agent.model},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from . import ports, schedule
 from .context import branch_of
@@ -17,11 +18,10 @@ def describe(plan: Plan, git: Git, selected: Sequence[str], options: object) -> 
     max_parallel = getattr(options, "max_parallel", None) or plan.max_parallel
     base = (f"{plan.remote}/{plan.base} (fetched first)" if git.has_remote(plan.remote)
             else f"{plan.base} (no remote {plan.remote!r}: the local ref)")
-    sub = Plan(**{**plan.__dict__, "tasks": tuple(chosen)}) if len(chosen) != len(
-        plan.tasks) else plan
     # A parent outside the selection is treated as already ready.
-    sub = Plan(**{**sub.__dict__, "tasks": tuple(
-        t if t.after is None or t.after in selected else _detach(t) for t in sub.tasks)})
+    sub = replace(plan, tasks=tuple(
+        t if t.after is None or t.after in selected else replace(t, after=None)
+        for t in chosen))
     order = schedule.simulate(sub, {t.id: _TYPICAL_S for t in sub.tasks}, max_parallel)
     starts = sorted(order, key=lambda t: (order[t][0], selected.index(t)))
     allocated = _ports(plan, selected)
@@ -65,12 +65,6 @@ def describe(plan: Plan, git: Git, selected: Sequence[str], options: object) -> 
             lines.append(f"  {branch_of(plan, task)} -> {base_branch}"
                          + (" (stacked)" if task.after else ""))
     return "\n".join(lines)
-
-
-def _detach(task: object) -> object:
-    from dataclasses import replace
-
-    return replace(task, after=None)  # type: ignore[type-var]
 
 
 def _ports(plan: Plan, selected: Sequence[str]) -> dict[str, list[int]]:

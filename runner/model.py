@@ -6,6 +6,7 @@ indexes their fields.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,8 +82,12 @@ class Plan:
     pr: PrSpec = field(default_factory=PrSpec)
     tasks: tuple[Task, ...] = ()
 
-    def task(self, task_id: str) -> Task:
+    @functools.cached_property
+    def _by_id(self) -> dict[str, Task]:
+        by_id: dict[str, Task] = {}
         for task in self.tasks:
-            if task.id == task_id:
-                return task
-        raise KeyError(task_id)
+            by_id.setdefault(task.id, task)
+        return by_id
+
+    def task(self, task_id: str) -> Task:
+        return self._by_id[task_id]

@@ -49,6 +49,27 @@ def schema() -> dict[str, Any]:
     return loaded
 
 
+@functools.lru_cache(maxsize=1)
+def _validator() -> Any:
+    """A validator of the schema with its `$ref`s inlined (resolving them is slow)."""
+    import jsonschema
+
+    definitions = schema()["definitions"]
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/definitions/"):
+                return inline(definitions[ref.rsplit("/", 1)[1]])  # draft 7 ignores siblings
+            return {k: inline(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        return node
+
+    flat = {k: inline(v) for k, v in schema().items() if k != "definitions"}
+    return jsonschema.Draft7Validator(flat)
+
+
 def schema_text() -> str:
     return resources.files("wtrun").joinpath("plan-v1.json").read_text(encoding="utf-8")
 
@@ -97,10 +118,7 @@ def _check(doc: Document, path: Path, problems: list[Diagnostic]) -> Plan | None
     """
     if not _version_ok(doc, problems):
         return None
-    import jsonschema
-
-    validator = jsonschema.Draft7Validator(schema())
-    errors = [e for e in validator.iter_errors(doc.data) if not _about_version(e)]
+    errors = [e for e in _validator().iter_errors(doc.data) if not _about_version(e)]
     for error in errors:
         problems.extend(_describe(doc, error))
     usable = _prune(doc.data, errors)
@@ -247,7 +265,7 @@ def _describe(doc: Document, error: Any) -> Iterator[Diagnostic]:
     if _is_step(path) and kind == "oneOf":
         yield from _step_problems(doc, error, path, value)
         return
-    if _is_step(path) and kind == "minProperties":
+    if _is_step(path) and kind in ("minProperties", "type"):
         return  # told by the oneOf
     if _is_pattern_item(path) and isinstance(value, str) and kind in ("pattern", "minLength"):
         yield doc.diagnostic(path, _scope_message(doc, path, value), "scope")
@@ -259,6 +277,10 @@ def _describe(doc: Document, error: Any) -> Iterator[Diagnostic]:
         return
     if kind == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message
+        known = list(error.schema.get("properties", {}))
+        if any(difflib.get_close_matches(k, known, n=1, cutoff=0.6) == [missing]
+               for k in value if k not in known):
+            return  # a misspelt key: told as an unknown key with "did you mean"
         yield doc.diagnostic(path, f'{name} is missing the required key "{missing}"; '
                              f"{_REQUIRED_FIX.get(missing, f'add {missing}')}", "schema",
                              key=True)
@@ -511,8 +533,8 @@ def _bound_message(path: NodePath, name: str, value: Any, kind: str, bound: Any)
 def _size_message(path: NodePath, name: str, value: Any, kind: str, bound: int) -> str:
     key = _last_key(path)
     if key == "port_range" and not isinstance(path[-1], int):
-        return (f"port_range is {_show(value)}, but it must be two port numbers [low, high], "
-                "e.g. [3100, 3999]")
+        return (f"port_range is {_show(value)}, but it must be two port numbers [low, high]; "
+                "write e.g. [3100, 3999]")
     if kind == "minLength":
         return f"{name} is an empty string; write a value, or remove the key"
     if kind == "maxLength":
@@ -558,7 +580,6 @@ def _prune(data: dict[str, Any], errors: Sequence[Any]
     for task in data["tasks"]:
         task.setdefault("prompt", "")
         task.setdefault("scope", [])
-    data["version"] = KNOWN_VERSIONS[-1]
     return data, positions, pruned
 
 
@@ -670,7 +691,7 @@ def _build(doc: Document, data: dict[str, Any], positions: Sequence[int], path: 
     return Plan(
         path=path,
         name=data.get("name", path.stem),
-        version=data["version"],
+        version=KNOWN_VERSIONS[-1],  # only plans of a known version are built
         base=data.get("base", "main"),
         remote=data.get("remote", "origin"),
         worktrees=data.get("worktrees", ".claude/worktrees").rstrip("/"),
@@ -764,9 +785,10 @@ class _Checks:
                     f'task "{task.id}" comes after itself; remove `after`, or name the task '
                     "it builds on"), "after")
             elif task.after not in self.first:
-                close = difflib.get_close_matches(task.after, ids, n=1, cutoff=0.6)
+                others = [t for t in ids if t != task.id]
+                close = difflib.get_close_matches(task.after, others, n=1, cutoff=0.6)
                 hint = (f'did you mean "{close[0]}"?' if close
-                        else f"the tasks are: {', '.join(ids)}")
+                        else f"the other tasks are: {', '.join(others)}")
                 self.add(where, (
                     f'task "{task.id}" comes after "{task.after}", which is not a task of '
                     f"this plan; {hint}"), "after")
@@ -883,10 +905,10 @@ class _Checks:
                 f"tasks ask for {need + explicit} ({asked}); widen port_range"), "ports")
 
     def templates(self) -> None:
-        from .context import branch_name_problem
+        from .context import branch_context, branch_name_problem
 
         doc, plan = self.doc, self.plan
-        branches: dict[str, str] = {}
+        branches: dict[str, list[str]] = {}
         failed: set[NodePath] = set()  # plan-level templates already reported
 
         def check(path: NodePath, source: str, what: str, context: Mapping[str, Any],
@@ -906,23 +928,25 @@ class _Checks:
                                                           f"{what}: {message}"))
                 return None
 
+        rendered: dict[str, str | None] = {}
         for k, task in enumerate(plan.tasks):
-            context = sample_context(plan, task)
-            branch = check(("branch",), plan.branch, "branch template", context, task)
-            if branch is not None:
+            branch = check(("branch",), plan.branch, "branch template",
+                           branch_context(plan, task), task)
+            rendered.setdefault(task.id, branch)
+            if branch is not None and self.first[task.id] == k:
                 problem = branch_name_problem(branch)
                 if problem:
-                    source = "" if plan.branch == Plan.branch else (
-                        f" (from the branch template {json.dumps(plan.branch)})")
+                    if plan.branch == Plan.branch:
+                        source, fix = "", "change the id"
+                    else:
+                        source = f" (from the branch template {json.dumps(plan.branch)})"
+                        fix = "change the branch template, or the task's values it uses"
                     self.add((*self.paths[k], "id"), (
                         f'branch "{branch}" of task "{task.id}"{source} is not a valid git '
-                        f"branch name: {problem}; change the id or the branch template"), "id")
-                elif branch in branches:
-                    self.add(("branch",), (
-                        f'tasks "{branches[branch]}" and "{task.id}" get the same branch '
-                        f'"{branch}"; put {{{{ task.id }}}} in the branch template'), "branch")
-                else:
-                    branches[branch] = task.id
+                        f"branch name: {problem}; {fix}"), "id")
+                branches.setdefault(branch, []).append(task.id)
+        for k, task in enumerate(plan.tasks):
+            context = sample_context(plan, task, rendered)
             check(("conventions",), plan.conventions, "conventions", context, task)
             check(("commit_message",), plan.commit_message, "commit_message", context, task)
             check(("pr", "title"), plan.pr.title, "pr.title", context, task)
@@ -936,6 +960,12 @@ class _Checks:
                 else:
                     where, what = ("agent", "command", j), f"agent.command item {j + 1}"
                 check(where, item, what, context, task)
+        for branch, owners in branches.items():
+            if len(owners) > 1:
+                names = ", ".join(f'"{t}"' for t in owners[:-1]) + f' and "{owners[-1]}"'
+                self.add(("branch",), (
+                    f'tasks {names} all get the branch "{branch}"; put {{{{ task.id }}}} in '
+                    "the branch template"), "branch")
 
     def overlaps(self, invalid: set[str]) -> None:
         plan, doc = self.plan, self.doc
@@ -983,23 +1013,32 @@ def _template_diagnostic(doc: Document, path: NodePath, lineno: int | None,
     return Diagnostic(doc.file, mark.line, mark.col, message, "template", mark.length)
 
 
-def sample_context(plan: Plan, task: Task) -> dict[str, Any]:
-    """Template variables with placeholder values where only a run knows the real ones."""
+def sample_context(plan: Plan, task: Task,
+                   branches: Mapping[str, str | None] | None = None) -> dict[str, Any]:
+    """Template variables with placeholder values where only a run knows the real ones.
+
+    `branches` maps task ids to their rendered branch (None where the branch template
+    failed); without it the branches are rendered here.
+    """
     from .context import branch_of, task_context
 
     ports = list(task.ports) if isinstance(task.ports, tuple) else list(
         range(plan.port_range[0], plan.port_range[0] + task.ports))
-    try:
-        branch_of(plan, task)
-        if task.after in {t.id for t in plan.tasks}:
-            branch_of(plan, plan.task(task.after))
-    except templates.TemplateError:
-        # Reported on its own; the other templates are checked with the default branch.
-        plan = dataclasses.replace(plan, branch=Plan.branch)
-    if task.after is not None and task.after not in {t.id for t in plan.tasks}:
-        task = dataclasses.replace(task, after=None)  # reported by the `after` check
+    if branches is None:
+        branches = {}
+        for t in plan.tasks:
+            if t.id in (task.id, task.after):
+                try:
+                    branches[t.id] = branch_of(plan, t)
+                except templates.TemplateError:
+                    branches[t.id] = None
+    if task.after is None or task.after not in branches:
+        base = plan.base  # an unknown `after` is reported on its own
+    else:
+        base = branches[task.after] or f"worktree-{task.after}"
     return task_context(plan, task, ports=ports, worktree=f"{plan.worktrees}/{task.id}",
-                        branch=None, pr=True)
+                        branch=branches.get(task.id) or f"worktree-{task.id}", base=base,
+                        pr=True)
 
 
 def _semantic_problems(doc: Document, data: dict[str, Any], plan: Plan,

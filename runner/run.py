@@ -94,6 +94,7 @@ class Context:
     base_commit: str
     global_excludes: str
     ports: dict[str, list[int]]
+    existing_worktrees: dict[Path, str | None] = field(default_factory=dict)
     spent: float = 0.0
     stopping: bool = False
     selected: list[str] = field(default_factory=list)
@@ -123,9 +124,13 @@ def _task_env(ctx: Context, task: Task, worktree: Path, branch: str, instruction
     return proc.clean_env(extra)
 
 
-def _hidden_paths(preset: agents.Preset) -> list[str]:
+def _hidden_paths(preset: agents.Preset, task: Task) -> list[str]:
+    """Paths ignored in the task's worktree only: the instructions file, the agent's own
+    files, and what setup copies or links in (a symlinked `node_modules` does not match
+    the usual `node_modules/` ignore rule, and a copied `.env` must never be committed)."""
     paths = [preset.instructions_file, *preset.owned_paths]
-    return ["/" + p.lstrip("/") for p in paths]
+    paths += [p for step in task.setup if step.kind in ("copy", "link") for p in step.paths]
+    return ["/" + p.strip("/") for p in paths]
 
 
 class TaskRun:
@@ -174,8 +179,9 @@ class TaskRun:
         if not self.done("worktree"):
             with self.step("worktree"):
                 created = worktrees.add(self.git, path=self.worktree, branch=self.branch,
-                                        start=start, ours=self.record.created_branch)
-                worktrees.hide(self.worktree, _hidden_paths(self.preset),
+                                        start=start, ours=self.record.created_branch,
+                                        existing=self.ctx.existing_worktrees)
+                worktrees.hide(self.worktree, _hidden_paths(self.preset, self.task),
                                self.ctx.global_excludes)
                 self.store.update(self.task.id, created_branch=self.record.created_branch
                                   or created, start_commit=start)
@@ -433,6 +439,7 @@ def _run_locked(plan: Plan, git: Git, store: Store, selected: list[str], options
     ctx.spent = sum(record.tasks[t].cost_usd or 0.0 for t in record.tasks)
     worktrees.exclude_folder(git, plan.worktrees)
     worktrees.enable_worktree_config(git)
+    ctx.existing_worktrees = worktrees.snapshot(git)
 
     previous = signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGTERM, _raise_interrupt)

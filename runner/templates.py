@@ -69,7 +69,7 @@ def _sentence(text: str) -> str:
 
 _SYNTAX_HINTS = (
     ("unexpected end of template", "close the tag that is still open on this line"),
-    ("unexpected '}'", 'a tag is closed that was never opened: open it with "{{" or "{%"'),
+    ("unexpected '}'", 'check the braces: a value is written "{{ name }}", a block "{% if %}"'),
     ("unexpected char", 'check the expression inside "{{ }}"'),
 )
 

@@ -85,32 +85,37 @@ def hide(worktree: Path, patterns: list[str], global_text: str) -> None:
         config.write_text(current + setting, encoding="utf-8")
 
 
-def add(git: Git, *, path: Path, branch: str, start: str, ours: bool) -> bool:
+def snapshot(git: Git) -> dict[Path, str | None]:
+    """Prune stale worktree records and list the rest: once per run, before any parallel
+    `git worktree add` (listing or pruning while another add is half done fails or,
+    worse, prunes the new worktree)."""
+    git("worktree", "prune")
+    return {p.resolve(): b for p, b in git.worktrees().items()}
+
+
+def add(git: Git, *, path: Path, branch: str, start: str, ours: bool,
+        existing: dict[Path, str | None]) -> bool:
     """Make (or reuse) the worktree at `path` on `branch`, starting from `start`.
 
     `ours` says the records show wtrun made this branch for this task earlier; any other
-    existing branch of that name is someone's work and an error. Returns whether the
-    branch was created now.
+    existing branch of that name is someone's work and an error. `existing` is the
+    run's `snapshot`. Returns whether the branch was created now.
     """
-    existing = git.worktrees()
     resolved = path.resolve()
     for wt_path, wt_branch in existing.items():
         if wt_path.resolve() == resolved:
-            if wt_branch == branch and path.exists():
+            if wt_branch == branch:
                 return False
-            if not path.exists():
-                break  # a stale record; pruned below
             raise WtrunError(
                 f"{path} is already a worktree on branch {wt_branch or '(detached)'!s}, not "
                 f"{branch}; remove it with `git worktree remove {path}` or change the plan")
-        if wt_branch == branch and wt_path.resolve() != resolved:
+        if wt_branch == branch and wt_path != resolved:
             raise WtrunError(
                 f"branch {branch} is checked out in another worktree, {wt_path}; "
                 "remove that worktree or change the branch template")
     if path.exists() and any(path.iterdir()):
         raise WtrunError(
             f"{path} exists and is not a worktree of this repository; move it away")
-    git("worktree", "prune")
     path.parent.mkdir(parents=True, exist_ok=True)
     if git.branch_exists(branch):
         if not ours:

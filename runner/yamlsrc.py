@@ -75,7 +75,9 @@ def read(file: str, raw: bytes) -> tuple[Document, list[Diagnostic]]:
     except UnicodeDecodeError as e:
         before = raw[: e.start]
         line = before.count(b"\n") + 1
-        col = e.start - (before.rfind(b"\n") + 1) + 1
+        start = before.rfind(b"\n") + 1
+        col = len(raw[start : e.start].decode("utf-8", "replace")) + 1
+        doc.lines = raw.decode("utf-8", "replace").splitlines()
         return doc, [Diagnostic(file, line, col, (
             f"invalid UTF-8 byte 0x{raw[e.start]:02x}; plan files are UTF-8 text: save the "
             "file as UTF-8"), "syntax")]
@@ -136,6 +138,10 @@ _HINTS = (
      "line with the keys or items it belongs with"),
     ("could not find expected ':'", 'a key is missing its ":", or a value spreads over '
      "lines it should not: add the colon, or quote the value"),
+    ("did not find expected ',' or ']'", 'close the list with "]", or separate its items '
+     'with ","'),
+    ("did not find expected ',' or '}'", 'close the mapping with "}", or separate its items '
+     'with ","'),
     ("expected ',' or ']'", 'close the list with "]"'),
     ("expected ',' or '}'", 'close the mapping with "}"'),
     ("found unexpected end of stream", "close the quote"),
@@ -147,14 +153,27 @@ _HINTS = (
 )
 
 
+_CONTEXTS = {
+    "while parsing a flow sequence": "the [ ] list",
+    "while parsing a flow mapping": "the { } mapping",
+    "while parsing a block mapping": "the mapping",
+    "while parsing a block collection": "the list",
+    "while scanning a quoted scalar": "the quoted text",
+    "while scanning a simple key": "the key",
+}
+
+
 def _syntax_error(doc: Document, e: yaml.MarkedYAMLError) -> Diagnostic:
     mark = e.problem_mark or e.context_mark
     line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
     problem = (e.problem or e.context or "invalid YAML").replace("<stream end>", "end of file")
     context = ""
     if e.context and e.problem and e.context_mark is not None:
-        context = f" ({e.context}, at line {e.context_mark.line + 1})"
-    hint = next((h for start, h in _HINTS if (e.problem or "").startswith(start)),
+        what = _CONTEXTS.get(e.context)
+        at = e.context_mark.line + 1
+        context = f" (in {what} that starts at line {at})" if what else \
+            f" ({e.context}, at line {at})"
+    hint = next((h for start, h in _HINTS if start in (e.problem or "")),
                 "check the indentation and the quoting here")
     if line > len(doc.lines) and doc.lines:  # "end of file": point at the last line
         line, col = len(doc.lines), len(doc.lines[-1]) + 1
@@ -249,7 +268,7 @@ def _indent_tab(lines: list[str]) -> tuple[int, int] | None:
             block_indent = None
         if stripped.startswith("\t") and stripped.strip():
             return number, indent + 1
-        if _BLOCK_START.search(line.split(" #", 1)[0].rstrip()):
+        if ("|" in line or ">" in line) and _BLOCK_START.search(line.split(" #", 1)[0].rstrip()):
             block_indent = indent
     return None
 
@@ -257,6 +276,7 @@ def _indent_tab(lines: list[str]) -> tuple[int, int] | None:
 _constructor = yaml.constructor.SafeConstructor()
 # libyaml parses large plans several times faster; marks and node trees are the same.
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_COLLECTION_TAGS = frozenset(("tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"))
 _STANDARD_TAGS = frozenset(
     ("str", "int", "float", "bool", "null", "timestamp", "binary", "merge", "value"))
 
@@ -276,6 +296,12 @@ class _Converter:
         self.doc.values.setdefault(path, self._place(node))
         if isinstance(node, yaml.ScalarNode):
             return self._scalar(node)
+        if node.tag not in _COLLECTION_TAGS:
+            m = self._place(node)
+            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+            self.problems.append(Diagnostic(self.doc.file, m.line, m.col, (
+                f'the YAML tag "{tag}" is not allowed in a plan, which holds plain text, '
+                "numbers, lists and mappings: remove the tag"), "syntax", len(tag)))
         if isinstance(node, yaml.SequenceNode):
             return [self.convert(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
         assert isinstance(node, yaml.MappingNode)
@@ -313,7 +339,7 @@ class _Converter:
                 message = (f'"{node.value}" cannot be read as {tag[2:]} ({e}); '
                            "quote it to keep it as text")
             else:
-                message = (f'YAML tag "{tag}" is not allowed in a plan, which holds plain '
+                message = (f'the YAML tag "{tag}" is not allowed in a plan, which holds plain '
                            "text, numbers, lists and mappings: remove the tag")
             self.problems.append(Diagnostic(self.doc.file, m.line, m.col, message, "syntax",
                                             m.length))

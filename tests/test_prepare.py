@@ -100,7 +100,7 @@ def test_a_branch_wtrun_did_not_make_is_an_error(repo: Path,
 
 def test_setup_steps_copy_link_run_and_the_environment(repo: Path,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
-    (repo / ".gitignore").write_text(".env\nnode_modules/\nsecrets/\n")
+    (repo / ".gitignore").write_text("node_modules/\nsecrets/\n")
     git(repo, "add", ".gitignore")
     git(repo, "commit", "-qm", "ignore")
     (repo / ".env").write_text("TOKEN=1\n")
@@ -111,6 +111,7 @@ def test_setup_steps_copy_link_run_and_the_environment(repo: Path,
     (repo / ".worktreeinclude").write_text("secrets/\n")
     git(repo, "add", ".worktreeinclude")
     git(repo, "commit", "-qm", "include")
+    git(repo, "push", "-q", "origin", "main")
     tasks = ("  - id: web\n    prompt: p\n    scope: [src/web/]\n    ports: 2\n"
              "    env: {EXTRA: task}\n")
     text = plan_text(tasks, env="{EXTRA: plan, OTHER: plan}") + """\

@@ -1,0 +1,141 @@
+"""What every agent preset is: the command line, extra environment and result reading of one CLI.
+
+The caller runs `argv(run)` in the task's worktree through `wtrun.proc.run_logged` (own process
+group, stdin from /dev/null, stdout and stderr into the task's log) with the task's environment
+plus `env(run)`, then hands the log's text to `result()`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from ..model import Plan, Task
+
+_REASON_MAX = 300
+
+
+@dataclass(frozen=True)
+class AgentRun:
+    plan: Plan
+    task: Task  # task.agent is already merged over the plan's agent
+    prompt: str  # the task's prompt
+    worktree: Path
+    instructions: Path  # absolute path of the rendered instructions file in the worktree
+    env: Mapping[str, str]  # the task's environment (PORT, WTRUN_*, plan/task env...)
+
+
+@dataclass(frozen=True)
+class AgentResult:
+    ok: bool
+    reason: str | None  # one line: why it failed (None when ok)
+    cost_usd: float | None  # None when the CLI reports no cost
+    details: Mapping[str, object] = field(default_factory=dict)  # turns, session, tokens...
+
+
+class Preset(Protocol):
+    name: str
+    executable: str  # checked on PATH before any worktree is made ("" when the plan names it)
+    instructions_file: str  # relative to the worktree: where wtrun writes the instructions
+    owned_paths: tuple[str, ...]  # scope-style patterns of the CLI's own bookkeeping files
+
+    def argv(self, run: AgentRun) -> list[str]: ...
+
+    def env(self, run: AgentRun) -> dict[str, str]: ...
+
+    # returncode None: killed for the timeout
+    def result(self, returncode: int | None, output: str, run: AgentRun) -> AgentResult: ...
+
+
+def model_args(flag: str, run: AgentRun) -> list[str]:
+    model = run.task.agent.model
+    return [flag, model] if model else []
+
+
+def only_missing(defaults: Mapping[str, str], run: AgentRun) -> dict[str, str]:
+    """The preset's variables that the plan or task did not set: theirs win."""
+    return {k: v for k, v in defaults.items() if k not in run.env}
+
+
+def failed(
+    reason: str, cost_usd: float | None = None, details: Mapping[str, object] | None = None
+) -> AgentResult:
+    return AgentResult(False, one_line(reason), cost_usd, dict(details or {}))
+
+
+def timed_out(run: AgentRun) -> str:
+    return f"timed out after {duration(run.task.agent.timeout_s)}"
+
+
+def exited(name: str, returncode: int) -> str:
+    return f"{name} exited with code {returncode}"
+
+
+def duration(seconds: float) -> str:
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{seconds / 3600:g}h"
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{seconds / 60:g}m"
+    return f"{seconds:g}s"
+
+
+def one_line(text: str, limit: int = _REASON_MAX) -> str:
+    """`text` with its whitespace runs (newlines included) collapsed, cut to `limit`."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def last_line(output: str) -> str:
+    lines = [line for line in output.splitlines() if line.strip()]
+    return lines[-1].strip() if lines else "(no output)"
+
+
+def output_tail(output: str, lines: int = 15) -> str:
+    return "\n".join([line for line in output.rstrip().splitlines() if line.strip()][-lines:])
+
+
+def json_lines(output: str) -> Iterator[dict[str, object]]:
+    """The lines of `output` that are JSON objects, in order; other lines are skipped."""
+    for line in output.splitlines():
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            yield value
+
+
+_OBJECT_START = re.compile(r"^\{", re.MULTILINE)
+
+
+def last_json_object(output: str, *keys: str) -> dict[str, object] | None:
+    """The last JSON object in `output` that starts a line (it may span lines) and has one of
+    `keys`; the text around it (warnings, stack traces on stderr) is ignored."""
+    decoder = json.JSONDecoder()
+    for match in reversed(list(_OBJECT_START.finditer(output))):
+        try:
+            value, _ = decoder.raw_decode(output, match.start())
+        except ValueError:
+            continue
+        if isinstance(value, dict) and any(key in value for key in keys):
+            return value
+    return None
+
+
+def number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def flag_number(value: float) -> str:
+    """A number for a command-line flag: `5`, `0.25`, never `1e-05`."""
+    text = f"{value:.6f}".rstrip("0").rstrip(".")
+    return text or "0"

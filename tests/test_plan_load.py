@@ -1,0 +1,311 @@
+"""Loading valid plans: every default applied, overrides merged, every example plan valid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from wtrun import plan as plan_module
+from wtrun.cli import main
+from wtrun.model import AgentSpec, Plan, PrSpec, Step
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_PLANS = sorted((ROOT / "plans").glob("*.yaml"))
+
+# The example of DESIGN.md ("The plan file, version 1"), verbatim.
+DESIGN_EXAMPLE = """\
+# yaml-language-server: $schema=../schemas/plan-v1.json
+version: 1                      # required; unknown versions are refused with the versions this wtrun knows
+name: sprint-12                 # optional; defaults to the file's stem
+base: main                      # ref every worktree of the run starts from; fetched from the remote first
+remote: origin
+worktrees: .claude/worktrees    # same layout as `claude --worktree NAME`
+branch: "worktree-{{ task.id }}"
+max_parallel: 3                 # tasks in flight at once (default 3)
+budget_usd: 20                  # spend cap for the whole run (agents that report cost)
+port_range: [3100, 3999]        # where `ports: N` are allocated from
+shared: [package-lock.json, CHANGELOG.md]   # any task may also change these; conflicts are predicted
+
+agent:                          # default for every task; a task may override any key
+  preset: claude                # claude | codex | aider | gemini | command
+  model: sonnet
+  args: [--max-turns, "40"]     # appended to the preset's own arguments
+  timeout: 45m
+  budget_usd: 5                 # per task
+  # preset: command  +  command: ["my-agent", "--task", "{{ task.id }}"]
+
+setup:                          # run in each new worktree, in order; a task may replace or extend
+  - copy: [.env, .env.local]    # untracked files/dirs copied from the main checkout
+  - link: [node_modules]        # or symlinked
+  - run: npm ci
+    timeout: 10m
+
+env: {NODE_ENV: test}           # extra environment for setup, agent and verify
+
+conventions: |                  # Jinja2; rendered per task into the agent's instructions file
+  ## Commit conventions
+  - Format: `type(scope): description`
+  - You may only change: {{ task.scope | join(", ") }}
+  {% if task.ports %}- Your dev server port: {{ task.ports[0] }}{% endif %}
+
+verify:                         # run after the agent; a failure fails the task, no PR
+  - run: npm test
+
+pr:
+  provider: github              # github | local (push + write the PR text locally) | none
+  repository: acme/shop         # optional; default from GITHUB_REPOSITORY or the remote's URL
+  title: "{{ task.id }}: {{ task.title }}"
+  draft: true
+  labels: [agent]
+  reviewers: []
+
+tasks:
+  - id: fix-987-auth-timeout    # [a-z0-9][a-z0-9._-]*, unique; names the worktree and branch
+    title: Auth session timeout
+    prompt: |
+      Sessions expire after 5 minutes instead of 30. Find and fix the cause, with a test.
+    scope: [src/auth/**, tests/auth/**]
+  - id: feat-1024-payments
+    title: Payments endpoint
+    prompt: Add POST /payments ...
+    scope: [src/api/payments.ts, src/api/payments/**]
+    ports: 1                    # count to allocate, or explicit numbers: [3001]
+  - id: feat-1025-payment-docs
+    after: feat-1024-payments   # stacked: starts from that task's branch, PR base = its branch
+    prompt: Document the payments endpoint.
+    scope: [docs/payments.md]
+"""
+
+
+def load_text(tmp_path: Path, text: str, name: str = "plan.yaml") -> Plan:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return plan_module.load(path)
+
+
+def test_design_example(tmp_path: Path) -> None:
+    plan = load_text(tmp_path, DESIGN_EXAMPLE, "sprint.yaml")
+    assert plan.name == "sprint-12"
+    assert (plan.version, plan.base, plan.remote) == (1, "main", "origin")
+    assert plan.worktrees == ".claude/worktrees"
+    assert plan.branch == "worktree-{{ task.id }}"
+    assert plan.max_parallel == 3
+    assert plan.budget_usd == 20.0
+    assert plan.port_range == (3100, 3999)
+    assert plan.shared == ("package-lock.json", "CHANGELOG.md")
+    assert plan.conventions.startswith("## Commit conventions\n")
+    assert plan.pr == PrSpec(provider="github", repository="acme/shop",
+                             title="{{ task.id }}: {{ task.title }}", body=None, draft=True,
+                             labels=("agent",), reviewers=())
+    agent = AgentSpec(preset="claude", model="sonnet", args=("--max-turns", "40"),
+                      timeout_s=2700.0, budget_usd=5.0, command=None)
+    setup = (Step(kind="copy", paths=(".env", ".env.local"), line=22),
+             Step(kind="link", paths=("node_modules",), line=23),
+             Step(kind="run", run="npm ci", timeout_s=600.0, line=24))
+    verify = (Step(kind="run", run="npm test", timeout_s=600.0, line=36),)
+    assert [t.id for t in plan.tasks] == [
+        "fix-987-auth-timeout", "feat-1024-payments", "feat-1025-payment-docs"]
+    for task in plan.tasks:
+        assert task.agent == agent
+        assert task.setup == setup
+        assert task.verify == verify
+        assert task.env == (("NODE_ENV", "test"),)
+    first, second, third = plan.tasks
+    assert first.title == "Auth session timeout"
+    assert first.prompt == ("Sessions expire after 5 minutes instead of 30. Find and fix the "
+                            "cause, with a test.\n")
+    assert first.scope == ("src/auth/**", "tests/auth/**")
+    assert (first.ports, first.after, first.line) == (0, None, 47)
+    assert (second.ports, second.after) == (1, None)
+    assert third.title == "feat-1025-payment-docs"
+    assert third.after == "feat-1024-payments"
+
+
+def test_minimal_plan_gets_every_default() -> None:
+    plan = plan_module.load(ROOT / "plans" / "minimal.yaml")
+    assert plan == Plan(
+        path=ROOT / "plans" / "minimal.yaml",
+        name="minimal",
+        version=1,
+        base="main",
+        remote="origin",
+        worktrees=".claude/worktrees",
+        branch="worktree-{{ task.id }}",
+        max_parallel=3,
+        budget_usd=None,
+        port_range=(3100, 3999),
+        shared=(),
+        conventions="",
+        commit_message="feat({{ task.id }}): {{ task.title }}",
+        pr=PrSpec(provider="github", repository=None, title="{{ task.id }}: {{ task.title }}",
+                  body=None, draft=True, labels=(), reviewers=()),
+        tasks=plan.tasks,
+    )
+    (task,) = plan.tasks
+    assert task.id == task.title == "fix-readme-typos"
+    assert task.scope == ("README.md",)
+    assert (task.ports, task.after, task.setup, task.verify, task.env) == (0, None, (), (), ())
+    assert task.agent == AgentSpec(preset="claude", model=None, args=(), timeout_s=2700.0,
+                                   budget_usd=None, command=None)
+
+
+OVERRIDES = """\
+version: 1
+worktrees: .wt/
+agent:
+  preset: codex
+  model: gpt-5
+  args: [--quiet]
+  timeout: 1h30m
+  budget_usd: 2
+env:
+  NODE_ENV: test
+  LOG_LEVEL: info
+setup:
+  - run: npm ci
+verify:
+  - run: npm test
+    name: unit tests
+    timeout: 90s
+tasks:
+  - id: inherits
+    prompt: Everything from the plan.
+    scope: [a/]
+  - id: overrides
+    prompt: Its own agent keys, env and steps.
+    scope: [b/]
+    agent:
+      model: gpt-5-mini
+      timeout: 120
+    env:
+      LOG_LEVEL: debug
+      EXTRA: "1"
+    setup:
+      - link: node_modules
+    verify: []
+"""
+
+
+def test_task_overrides_merge_agent_and_env_and_replace_steps(tmp_path: Path) -> None:
+    plan = load_text(tmp_path, OVERRIDES)
+    assert plan.worktrees == ".wt"
+    inherits, overrides = plan.tasks
+    assert inherits.agent == AgentSpec(preset="codex", model="gpt-5", args=("--quiet",),
+                                       timeout_s=5400.0, budget_usd=2.0)
+    assert overrides.agent == AgentSpec(preset="codex", model="gpt-5-mini", args=("--quiet",),
+                                        timeout_s=120.0, budget_usd=2.0)
+    assert inherits.env == (("NODE_ENV", "test"), ("LOG_LEVEL", "info"))
+    assert overrides.env == (("NODE_ENV", "test"), ("LOG_LEVEL", "debug"), ("EXTRA", "1"))
+    assert [s.describe() for s in inherits.setup] == ["npm ci"]
+    assert [s.describe() for s in inherits.verify] == ["unit tests"]
+    assert inherits.verify[0].timeout_s == 90.0
+    assert inherits.setup[0].timeout_s == 600.0
+    assert overrides.setup == (Step(kind="link", paths=("node_modules",), line=31),)
+    assert overrides.verify == ()
+
+
+@pytest.mark.parametrize(("written", "seconds"), [
+    ("90s", 90.0), ("45m", 2700.0), ("1h30m", 5400.0), ("2h", 7200.0), ("1h0m5s", 3605.0),
+    ("600", 600.0), (600, 600.0),
+])
+def test_durations(tmp_path: Path, written: str | int, seconds: float) -> None:
+    shown = f'"{written}"' if isinstance(written, str) else str(written)
+    plan = load_text(tmp_path, f"""\
+version: 1
+agent: {{timeout: {shown}}}
+tasks:
+  - id: a
+    prompt: A.
+    scope: [a/]
+""")
+    assert plan.tasks[0].agent.timeout_s == seconds
+
+
+@pytest.mark.parametrize("bad", ["", "45 minutes", "m", "1m1h", "-5s", "1.5h"])
+def test_parse_duration_refuses(bad: str) -> None:
+    with pytest.raises(ValueError):
+        plan_module.parse_duration(bad)
+
+
+def test_yaml_merge_keys(tmp_path: Path) -> None:
+    plan = load_text(tmp_path, """\
+version: 1
+tasks:
+  - &api
+    id: api-users
+    prompt: Add an endpoint for the resource named in the id.
+    scope: [src/api/users/**]
+    agent: &opus {model: opus, budget_usd: 3}
+  - <<: *api
+    id: api-orders
+    scope: [src/api/orders/**]
+  - <<: [{title: Carts}, *api]
+    id: api-carts
+    scope: [src/api/carts/**]
+    agent:
+      <<: *opus
+      budget_usd: 1
+""")
+    users, orders, carts = plan.tasks
+    assert orders.prompt == users.prompt
+    assert orders.agent == users.agent == AgentSpec(model="opus", budget_usd=3.0)
+    assert orders.scope == ("src/api/orders/**",)
+    assert orders.title == "api-orders"
+    assert carts.title == "Carts"
+    assert carts.agent == AgentSpec(model="opus", budget_usd=1.0)
+
+
+def test_stacked_tasks_may_share_paths_and_ports(tmp_path: Path) -> None:
+    """Overlap and port checks apply only to tasks that may run at the same time."""
+    plan = load_text(tmp_path, """\
+version: 1
+shared: [CHANGELOG.md]
+tasks:
+  - id: api
+    prompt: The API.
+    scope: [src/api/**, CHANGELOG.md]
+    ports: [3100]
+  - id: api-users
+    after: api
+    prompt: Users.
+    scope: [src/api/users.ts]
+    ports: [3100]
+  - id: api-users-docs
+    after: api-users
+    prompt: Users docs.
+    scope: [src/api/**/*.md]
+    ports: [3100]
+  - id: web
+    prompt: The web app.
+    scope: [src/web/**]
+    ports: 2
+""")
+    assert [t.after for t in plan.tasks] == [None, "api", "api-users", None]
+    assert plan_module.ancestors(plan)["api-users-docs"] == ("api-users", "api")
+
+
+def test_display_name_and_raw_bytes() -> None:
+    with pytest.raises(plan_module.PlanError) as info:
+        plan_module.load("plans/x.yaml", display="shown.yaml", raw=b"version: 1\n")
+    assert [d.file for d in info.value.diagnostics] == ["shown.yaml"]
+    assert info.value.sources == {"shown.yaml": ["version: 1"]}
+    assert str(info.value) == "1 problem in shown.yaml"
+
+
+def test_problems_come_sorted(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text("version: 1\ntasks:\n  - id: b\n    prompt: B.\n    scope: [/x]\n"
+                    "    after: zz\n  - id: a\n    prompt: A.\n    scope: [a/]\n    bogus: 1\n")
+    with pytest.raises(plan_module.PlanError) as info:
+        plan_module.load(path)
+    places = [(d.line, d.col) for d in info.value.diagnostics]
+    assert places == sorted(places) == [(5, 13), (6, 12), (10, 5)]
+
+
+@pytest.mark.parametrize("path", EXAMPLE_PLANS, ids=[p.name for p in EXAMPLE_PLANS])
+def test_every_example_plan_is_valid(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    plan = plan_module.load(path)
+    assert plan.tasks
+    assert main(["validate", str(path)]) == 0
+    assert capsys.readouterr().err == "1 plan valid\n"
