@@ -201,13 +201,13 @@ def test_task_overrides_merge_agent_and_env_and_replace_steps(tmp_path: Path) ->
     assert [s.describe() for s in inherits.verify] == ["unit tests"]
     assert inherits.verify[0].timeout_s == 90.0
     assert inherits.setup[0].timeout_s == 600.0
-    assert overrides.setup == (Step(kind="link", paths=("node_modules",), line=31),)
+    assert overrides.setup == (Step(kind="link", paths=("node_modules",), line=32),)
     assert overrides.verify == ()
 
 
 @pytest.mark.parametrize(("written", "seconds"), [
     ("90s", 90.0), ("45m", 2700.0), ("1h30m", 5400.0), ("2h", 7200.0), ("1h0m5s", 3605.0),
-    ("600", 600.0), (600, 600.0),
+    (600, 600.0),
 ])
 def test_durations(tmp_path: Path, written: str | int, seconds: float) -> None:
     shown = f'"{written}"' if isinstance(written, str) else str(written)

