@@ -143,6 +143,10 @@ def _dispatch(argv: Sequence[str]) -> int:
         from .commands.matrix import matrix
 
         return matrix(args.plan)
+    if command == "demo":
+        from .commands.demo import demo
+
+        return demo(args.keep)
     raise UsageError(f"`wtrun {command}` is not implemented yet")
 
 
