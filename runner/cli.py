@@ -87,6 +87,8 @@ def _parser() -> argparse.ArgumentParser:
     plan_cmd("matrix", "GitHub Actions matrix of independent stacks (JSON)")
     pr = plan_cmd("pr", "push and open PRs for ready tasks that have none")
     pr.add_argument("--task", action="append", default=[], metavar="ID")
+    pr.add_argument("--merge-records", nargs="+", default=[], metavar="STATE_JSON",
+                    help="first fold in records of other runs of this plan (fan-out jobs)")
     sub.add_parser("schema", help="print the plan JSON Schema")
     demo = sub.add_parser("demo", help="the whole pipeline offline in a throwaway repository")
     demo.add_argument("--keep", metavar="DIR", help="build the sandbox in DIR and keep it")
@@ -147,6 +149,10 @@ def _dispatch(argv: Sequence[str]) -> int:
         from .commands.demo import demo
 
         return demo(args.keep)
+    if command == "pr":
+        from .commands.pr import open_pull_requests
+
+        return open_pull_requests(args.plan, args.task, args.merge_records)
     raise UsageError(f"`wtrun {command}` is not implemented yet")
 
 

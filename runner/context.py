@@ -48,13 +48,24 @@ def branch_context(plan: Plan, task: Task) -> dict[str, Any]:
 
 
 def plan_vars(plan: Plan) -> dict[str, Any]:
-    return {"name": plan.name, "base": plan.base, "remote": plan.remote,
-            "file": str(plan.path), "max_parallel": plan.max_parallel}
+    return {
+        "name": plan.name,
+        "base": plan.base,
+        "remote": plan.remote,
+        "file": str(plan.path),
+        "max_parallel": plan.max_parallel,
+    }
 
 
 def _task_basics(task: Task) -> dict[str, Any]:
-    return {"id": task.id, "title": task.title, "prompt": task.prompt,
-            "scope": list(task.scope), "after": task.after, "parent": task.after}
+    return {
+        "id": task.id,
+        "title": task.title,
+        "prompt": task.prompt,
+        "scope": list(task.scope),
+        "after": task.after,
+        "parent": task.after,
+    }
 
 
 def task_context(
@@ -78,19 +89,27 @@ def task_context(
     if base is None:
         parent = plan.task(task.after) if task.after else None
         base = branch_of(plan, parent) if parent else plan.base
-    variables.update({
-        "ports": list(ports),
-        "port": ports[0] if ports else None,
-        "branch": branch if branch is not None else branch_of(plan, task),
-        "base": base,
-        "worktree": worktree,
-        "env": dict(task.env),
-        "agent": {"preset": task.agent.preset, "model": task.agent.model},
-    })
+    variables.update(
+        {
+            "ports": list(ports),
+            "port": ports[0] if ports else None,
+            "branch": branch if branch is not None else branch_of(plan, task),
+            "base": base,
+            "worktree": worktree,
+            "env": dict(task.env),
+            "agent": {"preset": task.agent.preset, "model": task.agent.model},
+        }
+    )
     context: dict[str, Any] = {"task": variables, "plan": plan_vars(plan)}
     if pr:
-        defaults: dict[str, Any] = {"files": [], "verify": [], "cost_usd": None,
-                                    "stacked_on": None, "children": [], "conflicts": []}
+        defaults: dict[str, Any] = {
+            "files": [],
+            "verify": [],
+            "cost_usd": None,
+            "stacked_on": None,
+            "children": [],
+            "conflicts": [],
+        }
         defaults.update(run or {})
         context["run"] = defaults
     return context

@@ -9,7 +9,6 @@ downstream looks at raw YAML again.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import difflib
 import functools
 import json
@@ -135,24 +134,46 @@ def _version_ok(doc: Document, problems: list[Diagnostic]) -> bool:
     known = " and ".join(str(v) for v in KNOWN_VERSIONS)
     data = doc.data
     if "version" not in data:
-        problems.append(doc.diagnostic((), (
-            f'the plan has no "version"; add `version: 1` at the top (this wtrun reads '
-            f"version {known})"), "version", key=True))
+        problems.append(
+            doc.diagnostic(
+                (),
+                (
+                    f'the plan has no "version"; add `version: 1` at the top (this wtrun reads '
+                    f"version {known})"
+                ),
+                "version",
+                key=True,
+            )
+        )
         return True
     version = data["version"]
     if isinstance(version, int) and not isinstance(version, bool):
         if version in KNOWN_VERSIONS:
             return True
-        problems.append(doc.diagnostic(("version",), (
-            f"version is {version}, a plan format this wtrun does not know (it reads version "
-            f"{known}); upgrade wtrun, or write the plan for version {known}"), "version"))
+        problems.append(
+            doc.diagnostic(
+                ("version",),
+                (
+                    f"version is {version}, a plan format this wtrun does not know (it reads "
+                    f"version {known}); upgrade wtrun, or write the plan for version {known}"
+                ),
+                "version",
+            )
+        )
         return False
     written = doc.source(("version",)) or _show(version)
-    problems.append(doc.diagnostic(("version",), (
-        f"version is {_type_name(version)} {_show(version)}, but it must be the number "
-        f"{known}; write `version: 1`" + (" without quotes" if isinstance(version, str)
-                                          else "") + f" (found `version: {written}`)"),
-        "version"))
+    problems.append(
+        doc.diagnostic(
+            ("version",),
+            (
+                f"version is {_type_name(version)} {_show(version)}, but it must be the number "
+                f"{known}; write `version: 1`"
+                + (" without quotes" if isinstance(version, str) else "")
+                + f" (found `version: {written}`)"
+            ),
+            "version",
+        )
+    )
     return True
 
 
@@ -221,9 +242,15 @@ def _type_name(value: Any) -> str:
 
 
 def _expected(schema_types: str | list[str]) -> str:
-    names = {"string": "a string", "integer": "an integer", "number": "a number",
-             "boolean": "true or false", "array": "a list", "object": "a mapping",
-             "null": "nothing"}
+    names = {
+        "string": "a string",
+        "integer": "an integer",
+        "number": "a number",
+        "boolean": "true or false",
+        "array": "a list",
+        "object": "a mapping",
+        "null": "nothing",
+    }
     types = [schema_types] if isinstance(schema_types, str) else list(schema_types)
     return " or ".join(names.get(t, t) for t in types)
 
@@ -278,81 +305,107 @@ def _describe(doc: Document, error: Any) -> Iterator[Diagnostic]:
     if kind == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message
         known = list(error.schema.get("properties", {}))
-        if any(difflib.get_close_matches(k, known, n=1, cutoff=0.6) == [missing]
-               for k in value if k not in known):
+        if any(
+            difflib.get_close_matches(k, known, n=1, cutoff=0.6) == [missing]
+            for k in value
+            if k not in known
+        ):
             return  # a misspelt key: told as an unknown key with "did you mean"
-        yield doc.diagnostic(path, f'{name} is missing the required key "{missing}"; '
-                             f"{_REQUIRED_FIX.get(missing, f'add {missing}')}", "schema",
-                             key=True)
+        yield doc.diagnostic(
+            path,
+            f'{name} is missing the required key "{missing}"; '
+            f"{_REQUIRED_FIX.get(missing, f'add {missing}')}",
+            "schema",
+            key=True,
+        )
         return
     if kind == "type":
-        yield doc.diagnostic(path, _type_message(doc, path, name, value,
-                                                 error.validator_value), "schema")
+        yield doc.diagnostic(
+            path, _type_message(doc, path, name, value, error.validator_value), "schema"
+        )
         return
     if kind == "enum":
         allowed = [str(v) for v in error.validator_value]
         close = difflib.get_close_matches(str(value), allowed, n=1, cutoff=0.6)
         hint = f'did you mean "{close[0]}"?' if close else "use one of them"
         listed = ", ".join(f'"{v}"' for v in allowed)
-        yield doc.diagnostic(path, f"{name} is {_show(value)}; it must be one of {listed}: "
-                             + hint, "schema")
+        yield doc.diagnostic(
+            path, f"{name} is {_show(value)}; it must be one of {listed}: " + hint, "schema"
+        )
         return
     if kind == "pattern":
         yield doc.diagnostic(path, _pattern_message(doc, path, name, value), "schema")
         return
     if kind in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
-        yield doc.diagnostic(path, _bound_message(path, name, value, kind,
-                                                  error.validator_value), "schema")
+        yield doc.diagnostic(
+            path, _bound_message(path, name, value, kind, error.validator_value), "schema"
+        )
         return
     if kind in ("minItems", "maxItems", "minLength", "maxLength"):
-        yield doc.diagnostic(path, _size_message(path, name, value, kind,
-                                                 error.validator_value), "schema")
+        yield doc.diagnostic(
+            path, _size_message(path, name, value, kind, error.validator_value), "schema"
+        )
         return
     if kind == "uniqueItems":
         seen: set[str] = set()
         for j, item in enumerate(value):
             key = json.dumps(item, sort_keys=True, default=str)
             if key in seen:
-                yield doc.diagnostic((*path, j), f"{name} lists {_show(item)} twice; remove "
-                                     "the repeat", "schema")
+                yield doc.diagnostic(
+                    (*path, j), f"{name} lists {_show(item)} twice; remove the repeat", "schema"
+                )
                 break
             seen.add(key)
         return
     if kind == "const":
-        yield doc.diagnostic(path, f"{name} is {_show(value)}, but it must be "
-                             f"{_show(error.validator_value)}; change it", "schema")
+        yield doc.diagnostic(
+            path,
+            f"{name} is {_show(value)}, but it must be {_show(error.validator_value)}; change it",
+            "schema",
+        )
         return
-    yield doc.diagnostic(path, f"{name}: {error.message}", "schema")
+    if kind in ("oneOf", "anyOf") and error.context:
+        import jsonschema.exceptions
+
+        # The alternative that came closest, as check-jsonschema reports it.
+        yield from _describe(doc, jsonschema.exceptions.best_match(error.context))
+        return
+    yield doc.diagnostic(path, f"{name}: {error.message}; change it", "schema")
 
 
 _REQUIRED_FIX = {
-    "tasks": "add a list of tasks, each with an id, a prompt and a scope (see "
-             "plans/minimal.yaml)",
-    "id": "add one, e.g. `id: fix-123-login` (lower-case letters, digits, \".\", \"_\" and "
-          "\"-\")",
+    "tasks": "add a list of tasks, each with an id, a prompt and a scope (see plans/minimal.yaml)",
+    "id": 'add one, e.g. `id: fix-123-login` (lower-case letters, digits, ".", "_" and "-")',
     "prompt": "add `prompt:` with what the agent should do",
     "scope": "add the paths the task may change, e.g. `scope: [src/login/**]`",
 }
 
 
-def _unknown_key(doc: Document, path: NodePath, key: str, allowed: Sequence[str],
-                 note: str = "") -> Diagnostic:
+def _unknown_key(
+    doc: Document, path: NodePath, key: str, allowed: Sequence[str], note: str = ""
+) -> Diagnostic:
     close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
     if close:
         hint = f'did you mean "{close[0]}"?'
     else:
         hint = f"remove it, or use one of: {', '.join(allowed)}"
-    return doc.diagnostic((*path, key), f'unknown key "{key}" in {_name(doc, path)}{note}; '
-                          f"{hint}", "schema", key=True)
+    return doc.diagnostic(
+        (*path, key), f'unknown key "{key}" in {_name(doc, path)}{note}; {hint}', "schema", key=True
+    )
 
 
 def _env_name_problem(doc: Document, path: NodePath, key: str) -> Diagnostic:
     fixed = re.sub(r"\W", "_", key)
     fixed = f"_{fixed}" if fixed[:1].isdigit() or not fixed else fixed
-    return doc.diagnostic((*path, key), (
-        f'environment variable name "{key}" in {_name(doc, path)} is not allowed: names use '
-        f'letters, digits and "_", and do not start with a digit; rename it, e.g. "{fixed}"'),
-        "schema", key=True)
+    return doc.diagnostic(
+        (*path, key),
+        (
+            f'environment variable name "{key}" in {_name(doc, path)} is not allowed: names use '
+            f'letters, digits and "_", and do not start with a digit; rename it, e.g. "{fixed}"'
+        ),
+        "schema",
+        key=True,
+    )
 
 
 _STEP_KEYS = {"copy": ("copy",), "link": ("link",), "run": ("run", "name", "timeout")}
@@ -361,53 +414,73 @@ _STEP_KEYS = {"copy": ("copy",), "link": ("link",), "run": ("run", "name", "time
 def _step_problems(doc: Document, error: Any, path: NodePath, value: Any) -> Iterator[Diagnostic]:
     name = _name(doc, path)
     if not isinstance(value, dict):
-        fix = (f"write it as `- run: {value}`" if isinstance(value, str)
-               else "write it as `- run: COMMAND`, `- copy: [PATH]` or `- link: [PATH]`")
-        yield doc.diagnostic(path, f"{name} is {_type_name(value)} {_show(value)}, expected a "
-                             f"mapping; {fix}", "schema")
+        fix = (
+            f"write it as `- run: {value}`"
+            if isinstance(value, str)
+            else "write it as `- run: COMMAND`, `- copy: [PATH]` or `- link: [PATH]`"
+        )
+        yield doc.diagnostic(
+            path,
+            f"{name} is {_type_name(value)} {_show(value)}, expected a mapping; {fix}",
+            "schema",
+        )
         return
     kinds = [k for k in _STEP_KEYS if k in value]
     if len(kinds) > 1:
         both = " and ".join(f'"{k}"' for k in kinds)
-        yield doc.diagnostic((*path, kinds[1]), (
-            f"{name} has both {both}; a step does one thing: split it into one step for "
-            "each"), "schema", key=True)
+        yield doc.diagnostic(
+            (*path, kinds[1]),
+            (f"{name} has both {both}; a step does one thing: split it into one step for each"),
+            "schema",
+            key=True,
+        )
         return
     every = sorted({k for keys in _STEP_KEYS.values() for k in keys})
     if not kinds:
         unknown = [k for k in value if k not in every]
         if unknown:
             for key in unknown:
-                yield _unknown_key(doc, path, key, ["copy", "link", "run"],
-                                   note=' (a step needs one of "copy", "link" or "run")')
+                yield _unknown_key(
+                    doc,
+                    path,
+                    key,
+                    ["copy", "link", "run"],
+                    note=' (a step needs one of "copy", "link" or "run")',
+                )
             return
-        yield doc.diagnostic(path, (
-            f'{name} has none of "copy", "link" or "run"; add one, e.g. `run: npm test`'),
-            "schema", key=True)
+        yield doc.diagnostic(
+            path,
+            (f'{name} has none of "copy", "link" or "run"; add one, e.g. `run: npm test`'),
+            "schema",
+            key=True,
+        )
         return
     kind = kinds[0]
     allowed = _STEP_KEYS[kind]
     for key in value:
         if key not in allowed:
-            note = f' (a {kind} step has only {", ".join(f"{k!r}" for k in allowed)})'
+            note = f" (a {kind} step has only {', '.join(f'{k!r}' for k in allowed)})"
             yield _unknown_key(doc, path, key, allowed, note=note.replace("'", '"'))
     branch = list(_STEP_KEYS).index(kind)
     for sub in error.context:
-        if sub.relative_schema_path and sub.relative_schema_path[0] == branch and \
-                sub.validator not in ("additionalProperties", "type", "required"):
+        if (
+            sub.relative_schema_path
+            and sub.relative_schema_path[0] == branch
+            and sub.validator not in ("additionalProperties", "type", "required")
+        ):
             yield from _describe(doc, sub)
 
 
-def _type_message(doc: Document, path: NodePath, name: str, value: Any,
-                  types: str | list[str]) -> str:
+def _type_message(
+    doc: Document, path: NodePath, name: str, value: Any, types: str | list[str]
+) -> str:
     wanted = [types] if isinstance(types, str) else list(types)
     written = doc.source(path)
     found = f"{_type_name(value)} {_show(value)}".rstrip()
     message = f"{name} is {found}, expected {_expected(types)}"
     if "string" in wanted and isinstance(value, bool):
         text = written or json.dumps(value)
-        return (f"{message}: YAML reads an unquoted {text} as true or false; quote it: "
-                f'"{text}"')
+        return f'{message}: YAML reads an unquoted {text} as true or false; quote it: "{text}"'
     if "string" in wanted and isinstance(value, (int, float)):
         return f'{message}; quote it: "{written or value}"'
     if value is None:
@@ -419,11 +492,15 @@ def _type_message(doc: Document, path: NodePath, name: str, value: Any,
     if wanted == ["array"]:
         return f"{message}; write it as a list, e.g. [a, b]"
     if wanted == ["object"] and isinstance(value, list):
-        return (f"{message}; write `key: value` lines without the leading \"- \", e.g. "
-                f"{_MAPPING_EXAMPLE.get(_last_key(path), '{key: value}')}")
+        return (
+            f'{message}; write `key: value` lines without the leading "- ", e.g. '
+            f"{_MAPPING_EXAMPLE.get(_last_key(path), '{key: value}')}"
+        )
     if wanted == ["object"]:
-        return (f"{message}; write `key: value` lines, e.g. "
-                f"{_MAPPING_EXAMPLE.get(_last_key(path), '{key: value}')}")
+        return (
+            f"{message}; write `key: value` lines, e.g. "
+            f"{_MAPPING_EXAMPLE.get(_last_key(path), '{key: value}')}"
+        )
     if isinstance(value, str) and any(t in ("integer", "number") for t in wanted):
         return f"{message}; write the number without quotes"
     if isinstance(value, float) and "integer" in wanted:
@@ -439,8 +516,10 @@ _MAPPING_EXAMPLE = {
     "env": "`env: {NODE_ENV: test}`",
 }
 
-_ID_RULE = ('ids use lower-case letters, digits, ".", "_" and "-", start with a letter or '
-            'digit, and contain no ".." nor end with "." or ".lock"')
+_ID_RULE = (
+    'ids use lower-case letters, digits, ".", "_" and "-", start with a letter or '
+    'digit, and contain no ".." nor end with "." or ".lock"'
+)
 
 
 def _id_fix(value: str) -> tuple[str, str]:
@@ -468,13 +547,17 @@ def _id_fix(value: str) -> tuple[str, str]:
 
 def _path_problem(value: str) -> str:
     if value.startswith("/"):
-        return (f'it is an absolute path; write it relative to the repository root: '
-                f'"{value.lstrip("/")}"')
+        return (
+            f"it is an absolute path; write it relative to the repository root: "
+            f'"{value.lstrip("/")}"'
+        )
     if "//" in value:
         return f'it has an empty segment ("//"); use a single "/": "{re.sub("/+", "/", value)}"'
     if ".." in value.split("/"):
-        return ('it has a ".." segment, which leaves the repository; name the path from the '
-                "repository root")
+        return (
+            'it has a ".." segment, which leaves the repository; name the path from the '
+            "repository root"
+        )
     kept = "/".join(seg for seg in value.split("/") if seg != ".")
     return f'it has a "." segment; remove it: "{kept}"'
 
@@ -484,13 +567,18 @@ def _pattern_message(doc: Document, path: NodePath, name: str, value: str) -> st
     if key in ("id", "after", "name"):
         reason, fixed = _id_fix(value)
         what = {"id": "task id", "after": "task id", "name": "plan name"}[key]
-        head = (f'{what} "{value}" is not valid' if key != "after"
-                else f'{name} is "{value}", which is not a valid task id')
+        head = (
+            f'{what} "{value}" is not valid'
+            if key != "after"
+            else f'{name} is "{value}", which is not a valid task id'
+        )
         rule = _ID_RULE.replace("ids", "names" if key == "name" else "ids")
         return f'{head}: {reason}; {rule}: use "{fixed}"'
     if key == "timeout":
-        return (f'{name} is "{value}", which is not a duration; write one such as "90s", '
-                '"45m" or "1h30m", or a whole number of seconds')
+        return (
+            f'{name} is "{value}", which is not a duration; write one such as "90s", '
+            '"45m" or "1h30m", or a whole number of seconds'
+        )
     if key == "repository":
         return f'{name} is "{value}"; write the GitHub repository as "owner/name"'
     if key in ("copy", "link"):
@@ -507,14 +595,18 @@ def _scope_message(doc: Document, path: NodePath, pattern: str) -> str:
         text = str(e)
         prefix = f'scope "{pattern}" '
         if text.startswith(prefix):
-            return f'{owner}: pattern "{pattern}" {text[len(prefix):]}'
+            return f'{owner}: pattern "{pattern}" {text[len(prefix) :]}'
         return f"{owner}: {text}"
     return f'{owner}: pattern "{pattern}" is not allowed'
 
 
 def _bound_message(path: NodePath, name: str, value: Any, kind: str, bound: Any) -> str:
-    words = {"minimum": "at least", "exclusiveMinimum": "more than",
-             "maximum": "at most", "exclusiveMaximum": "less than"}
+    words = {
+        "minimum": "at least",
+        "exclusiveMinimum": "more than",
+        "maximum": "at most",
+        "exclusiveMaximum": "less than",
+    }
     message = f"{name} is {_show(value)}, but it must be {words[kind]} {bound}"
     key = _last_key(path)
     if key == "budget_usd":
@@ -526,27 +618,32 @@ def _bound_message(path: NodePath, name: str, value: Any, kind: str, bound: Any)
     if key == "ports":
         return f"{message}; ask for fewer ports, or list the port numbers"
     if key == "timeout":
-        return f"{message}; give a positive duration such as \"90s\" or \"45m\""
+        return f'{message}; give a positive duration such as "90s" or "45m"'
     return f"{message}; change it"
 
 
 def _size_message(path: NodePath, name: str, value: Any, kind: str, bound: int) -> str:
     key = _last_key(path)
     if key == "port_range" and not isinstance(path[-1], int):
-        return (f"port_range is {_show(value)}, but it must be two port numbers [low, high]; "
-                "write e.g. [3100, 3999]")
+        return (
+            f"port_range is {_show(value)}, but it must be two port numbers [low, high]; "
+            "write e.g. [3100, 3999]"
+        )
     if kind == "minLength":
         return f"{name} is an empty string; write a value, or remove the key"
     if kind == "maxLength":
-        return (f"{name} is {len(value)} characters long, but it may have at most {bound}; "
-                "shorten it")
+        return (
+            f"{name} is {len(value)} characters long, but it may have at most {bound}; shorten it"
+        )
     if kind == "minItems":
-        fixes = {"scope": "list at least one path the task may change, e.g. [src/login/**]",
-                 "tasks": "add at least one task",
-                 "command": 'give the program to run, e.g. [my-agent, "{{ task.id }}"]',
-                 "ports": "give a count instead (ports: 1), or list the port numbers",
-                 "copy": "list the paths to copy, or remove the step",
-                 "link": "list the paths to link, or remove the step"}
+        fixes = {
+            "scope": "list at least one path the task may change, e.g. [src/login/**]",
+            "tasks": "add at least one task",
+            "command": 'give the program to run, e.g. [my-agent, "{{ task.id }}"]',
+            "ports": "give a count instead (ports: 1), or list the port numbers",
+            "copy": "list the paths to copy, or remove the step",
+            "link": "list the paths to link, or remove the step",
+        }
         return f"{name} is empty; {fixes.get(key, f'give at least {bound} item')}"
     return f"{name} has {len(value)} items, but it may have at most {bound}; remove some"
 
@@ -554,8 +651,9 @@ def _size_message(path: NodePath, name: str, value: Any, kind: str, bound: int) 
 # ---------------------------------------------------------------- building
 
 
-def _prune(data: dict[str, Any], errors: Sequence[Any]
-           ) -> tuple[dict[str, Any], list[int], set[NodePath]] | None:
+def _prune(
+    data: dict[str, Any], errors: Sequence[Any]
+) -> tuple[dict[str, Any], list[int], set[NodePath]] | None:
     """The plan's data without the values the schema refused, for the semantic checks.
 
     Returns the data, the position in the file of each task kept, and the paths removed;
@@ -597,10 +695,13 @@ def _refused(error: Any) -> list[NodePath]:
     return [path]
 
 
-def _remove(data: dict[str, Any], path: NodePath, dropped: set[int],
-            pruned: set[NodePath]) -> None:
-    if len(path) >= 2 and path[0] == "tasks" and isinstance(path[1], int) and (
-            len(path) == 2 or path[2] == "id"):
+def _remove(data: dict[str, Any], path: NodePath, dropped: set[int], pruned: set[NodePath]) -> None:
+    if (
+        len(path) >= 2
+        and path[0] == "tasks"
+        and isinstance(path[1], int)
+        and (len(path) == 2 or path[2] == "id")
+    ):
         dropped.add(path[1])
         return
     # Remove the innermost mapping key on the path: list items would shift positions.
@@ -637,8 +738,11 @@ def _steps(raw: Sequence[Mapping[str, Any]], doc: Document, base: NodePath) -> t
             steps.append(Step(kind=kind, paths=paths, line=line))
         else:
             timeout = parse_duration(item["timeout"]) if "timeout" in item else 600.0
-            steps.append(Step(kind="run", run=item["run"], timeout_s=timeout,
-                              name=item.get("name"), line=line))
+            steps.append(
+                Step(
+                    kind="run", run=item["run"], timeout_s=timeout, name=item.get("name"), line=line
+                )
+            )
     return tuple(steps)
 
 
@@ -674,19 +778,21 @@ def _build(doc: Document, data: dict[str, Any], positions: Sequence[int], path: 
         ports = raw.get("ports", 0)
         task_env = dict(env)
         task_env.update({k: str(v) for k, v in raw.get("env", {}).items()})
-        tasks.append(Task(
-            id=raw["id"],
-            title=raw.get("title", raw["id"]),
-            prompt=raw["prompt"],
-            scope=tuple(raw["scope"]),
-            ports=tuple(ports) if isinstance(ports, list) else int(ports),
-            after=raw.get("after"),
-            agent=_agent(raw.get("agent", {}), agent),
-            setup=_steps(raw["setup"], doc, (*base, "setup")) if "setup" in raw else setup,
-            verify=_steps(raw["verify"], doc, (*base, "verify")) if "verify" in raw else verify,
-            env=tuple(task_env.items()),
-            line=doc.mark(base).line,
-        ))
+        tasks.append(
+            Task(
+                id=raw["id"],
+                title=raw.get("title", raw["id"]),
+                prompt=raw["prompt"],
+                scope=tuple(raw["scope"]),
+                ports=tuple(ports) if isinstance(ports, list) else int(ports),
+                after=raw.get("after"),
+                agent=_agent(raw.get("agent", {}), agent),
+                setup=_steps(raw["setup"], doc, (*base, "setup")) if "setup" in raw else setup,
+                verify=_steps(raw["verify"], doc, (*base, "verify")) if "verify" in raw else verify,
+                env=tuple(task_env.items()),
+                line=doc.mark(base).line,
+            )
+        )
     port_range = data.get("port_range", [3100, 3999])
     return Plan(
         path=path,
@@ -738,8 +844,14 @@ def may_run_together(chains: Mapping[str, tuple[str, ...]]) -> Callable[[str, st
 class _Checks:
     """The checks that need the whole plan; `paths[k]` is where task k stands in the file."""
 
-    def __init__(self, doc: Document, data: dict[str, Any], plan: Plan,
-                 positions: Sequence[int], pruned: set[NodePath]) -> None:
+    def __init__(
+        self,
+        doc: Document,
+        data: dict[str, Any],
+        plan: Plan,
+        positions: Sequence[int],
+        pruned: set[NodePath],
+    ) -> None:
         self.doc = doc
         self.data = data
         self.plan = plan
@@ -770,9 +882,14 @@ class _Checks:
             first = self.first[task.id]
             if first != k:
                 line = self.doc.mark((*self.paths[first], "id")).line
-                self.add((*self.paths[k], "id"), (
-                    f'task id "{task.id}" is used twice (first at line {line}); give each '
-                    "task its own id"), "id")
+                self.add(
+                    (*self.paths[k], "id"),
+                    (
+                        f'task id "{task.id}" is used twice (first at line {line}); give each '
+                        "task its own id"
+                    ),
+                    "id",
+                )
 
     def after(self) -> None:
         ids = list(self.first)
@@ -781,17 +898,30 @@ class _Checks:
             if task.after is None:
                 continue
             if task.after == task.id:
-                self.add(where, (
-                    f'task "{task.id}" comes after itself; remove `after`, or name the task '
-                    "it builds on"), "after")
+                self.add(
+                    where,
+                    (
+                        f'task "{task.id}" comes after itself; remove `after`, or name the task '
+                        "it builds on"
+                    ),
+                    "after",
+                )
             elif task.after not in self.first:
                 others = [t for t in ids if t != task.id]
                 close = difflib.get_close_matches(task.after, others, n=1, cutoff=0.6)
-                hint = (f'did you mean "{close[0]}"?' if close
-                        else f"the other tasks are: {', '.join(others)}")
-                self.add(where, (
-                    f'task "{task.id}" comes after "{task.after}", which is not a task of '
-                    f"this plan; {hint}"), "after")
+                hint = (
+                    f'did you mean "{close[0]}"?'
+                    if close
+                    else f"the other tasks are: {', '.join(others)}"
+                )
+                self.add(
+                    where,
+                    (
+                        f'task "{task.id}" comes after "{task.after}", which is not a task of '
+                        f"this plan; {hint}"
+                    ),
+                    "after",
+                )
         parent = {t.id: t.after for t in self.plan.tasks}
         reported: set[frozenset[str]] = set()
         for task in self.plan.tasks:
@@ -809,9 +939,11 @@ class _Checks:
             start = min(chain, key=lambda t: self.first[t])
             k = chain.index(start)
             cycle = " -> ".join([*chain[k:], *chain[:k], start])
-            self.add((*self.paths[self.first[start]], "after"), (
-                f"tasks wait for each other in a cycle: {cycle}; remove `after` from one of "
-                "them"), "after")
+            self.add(
+                (*self.paths[self.first[start]], "after"),
+                (f"tasks wait for each other in a cycle: {cycle}; remove `after` from one of them"),
+                "after",
+            )
 
     def agents(self) -> None:
         plan_agent: dict[str, Any] = self.data.get("agent", {})
@@ -827,34 +959,56 @@ class _Checks:
             example = 'e.g. `command: [my-agent, --task, "{{ task.id }}"]`'
             if task.agent.preset == "command" and not task.agent.command:
                 if "preset" in raw:
-                    self.add((*here, "preset"), (
-                        f'agent.preset of task "{task.id}" is "command", but no agent.command '
-                        f"is set; add the program to run, {example}"), "agent")
+                    self.add(
+                        (*here, "preset"),
+                        (
+                            f'agent.preset of task "{task.id}" is "command", but no agent.command '
+                            f"is set; add the program to run, {example}"
+                        ),
+                        "agent",
+                    )
                 elif not told_plan:
                     told_plan = True
-                    self.add(("agent", "preset"), (
-                        'agent.preset is "command", but agent.command is not set; add the '
-                        f"program to run, {example}"), "agent")
+                    self.add(
+                        ("agent", "preset"),
+                        (
+                            'agent.preset is "command", but agent.command is not set; add the '
+                            f"program to run, {example}"
+                        ),
+                        "agent",
+                    )
             if "command" in raw and task.agent.preset != "command":
-                self.add((*here, "command"), (
-                    f'agent.command of task "{task.id}" is set, but its agent.preset is '
-                    f'"{task.agent.preset}"; set `preset: command`, or remove command'),
-                    "agent", key=True)
+                self.add(
+                    (*here, "command"),
+                    (
+                        f'agent.command of task "{task.id}" is set, but its agent.preset is '
+                        f'"{task.agent.preset}"; set `preset: command`, or remove command'
+                    ),
+                    "agent",
+                    key=True,
+                )
             if task.agent.preset == "command" and "command" not in raw:
                 inherits_command = True
         preset = plan_agent.get("preset", "claude")
         if "command" in plan_agent and preset != "command" and not inherits_command:
             default = "" if "preset" in plan_agent else " (the default)"
-            self.add(("agent", "command"), (
-                f'agent.command is set, but agent.preset is "{preset}"{default} and no task '
-                "uses the command preset; set `preset: command`, or remove command"),
-                "agent", key=True)
+            self.add(
+                ("agent", "command"),
+                (
+                    f'agent.command is set, but agent.preset is "{preset}"{default} and no task '
+                    "uses the command preset; set `preset: command`, or remove command"
+                ),
+                "agent",
+                key=True,
+            )
 
     def scopes(self) -> set[str]:
         invalid: set[str] = set()
         items: list[tuple[NodePath, str]] = [
             ((*self.paths[k], "scope", j), pattern)
-            for k, task in enumerate(self.plan.tasks) for j, pattern in enumerate(task.scope)]
+            for k, task in enumerate(self.plan.tasks)
+            for j, pattern in enumerate(task.scope)
+        ]
         items += [(("shared", j), pattern) for j, pattern in enumerate(self.plan.shared)]
         for where, pattern in items:
             try:
@@ -867,9 +1021,11 @@ class _Checks:
     def ports(self) -> None:
         lo, hi = self.plan.port_range
         if lo > hi:
-            self.add(("port_range",), (
-                f"port_range is [{lo}, {hi}], but the low port comes first; write "
-                f"[{hi}, {lo}]"), "ports")
+            self.add(
+                ("port_range",),
+                (f"port_range is [{lo}, {hi}], but the low port comes first; write [{hi}, {lo}]"),
+                "ports",
+            )
             return
         owners: dict[int, list[tuple[int, int]]] = {}
         for k, task in enumerate(self.plan.tasks):
@@ -878,9 +1034,14 @@ class _Checks:
             for j, port in enumerate(task.ports):
                 owners.setdefault(port, []).append((k, j))
                 if not lo <= port <= hi:
-                    self.add((*self.paths[k], "ports", j), (
-                        f'port {port} of task "{task.id}" is outside port_range [{lo}, {hi}]; '
-                        "pick a port inside it, or widen port_range"), "ports")
+                    self.add(
+                        (*self.paths[k], "ports", j),
+                        (
+                            f'port {port} of task "{task.id}" is outside port_range [{lo}, {hi}]; '
+                            "pick a port inside it, or widen port_range"
+                        ),
+                        "ports",
+                    )
         for port, users in owners.items():
             for n, (k, j) in enumerate(users):
                 tid = self.plan.tasks[k].id
@@ -889,20 +1050,29 @@ class _Checks:
                     if tid == other or not self.together(tid, other):
                         continue
                     line = self.doc.mark((*self.paths[other_k], "ports", other_j)).line
-                    self.add((*self.paths[k], "ports", j), (
-                        f'port {port} of task "{tid}" is also a port of task "{other}" (line '
-                        f"{line}), and the two may run at the same time; pick another port, "
-                        f'use `ports: 1` to have one allocated, or add `after: {other}`'),
-                        "ports")
+                    self.add(
+                        (*self.paths[k], "ports", j),
+                        (
+                            f'port {port} of task "{tid}" is also a port of task "{other}" (line '
+                            f"{line}), and the two may run at the same time; pick another port, "
+                            f"use `ports: 1` to have one allocated, or add `after: {other}`"
+                        ),
+                        "ports",
+                    )
                     break
         need = sum(t.ports for t in self.plan.tasks if isinstance(t.ports, int))
         explicit = sum(1 for port in owners if lo <= port <= hi)
         size = hi - lo + 1
         if need and need + explicit > size:
             asked = f"{need} to allocate" + (f" and {explicit} listed" if explicit else "")
-            self.add(("port_range",), (
-                f"port_range [{lo}, {hi}] holds {size} port{'s' if size != 1 else ''}, but the "
-                f"tasks ask for {need + explicit} ({asked}); widen port_range"), "ports")
+            self.add(
+                ("port_range",),
+                (
+                    f"port_range [{lo}, {hi}] holds {size} port{'s' if size != 1 else ''}, but the "
+                    f"tasks ask for {need + explicit} ({asked}); widen port_range"
+                ),
+                "ports",
+            )
 
     def templates(self) -> None:
         from .context import branch_context, branch_name_problem
@@ -911,8 +1081,9 @@ class _Checks:
         branches: dict[str, list[str]] = {}
         failed: set[NodePath] = set()  # plan-level templates already reported
 
-        def check(path: NodePath, source: str, what: str, context: Mapping[str, Any],
-                  task: Task) -> str | None:
+        def check(
+            path: NodePath, source: str, what: str, context: Mapping[str, Any], task: Task
+        ) -> str | None:
             if path in failed:
                 return None
             try:
@@ -922,16 +1093,20 @@ class _Checks:
                     failed.add(path)
                 message = e.message
                 if message.startswith("template error:"):  # depends on the task's values
-                    message = (f'{message} (rendering it for task "{task.id}"); change the '
-                               "template, or guard the value with {% if %}")
-                self.problems.append(_template_diagnostic(doc, path, e.lineno,
-                                                          f"{what}: {message}"))
+                    message = (
+                        f'{message} (rendering it for task "{task.id}"); change the '
+                        "template, or guard the value with {% if %}"
+                    )
+                self.problems.append(
+                    _template_diagnostic(doc, path, e.lineno, f"{what}: {message}")
+                )
                 return None
 
         rendered: dict[str, str | None] = {}
         for k, task in enumerate(plan.tasks):
-            branch = check(("branch",), plan.branch, "branch template",
-                           branch_context(plan, task), task)
+            branch = check(
+                ("branch",), plan.branch, "branch template", branch_context(plan, task), task
+            )
             rendered.setdefault(task.id, branch)
             if branch is not None and self.first[task.id] == k:
                 problem = branch_name_problem(branch)
@@ -941,9 +1116,14 @@ class _Checks:
                     else:
                         source = f" (from the branch template {json.dumps(plan.branch)})"
                         fix = "change the branch template, or the task's values it uses"
-                    self.add((*self.paths[k], "id"), (
-                        f'branch "{branch}" of task "{task.id}"{source} is not a valid git '
-                        f"branch name: {problem}; {fix}"), "id")
+                    self.add(
+                        (*self.paths[k], "id"),
+                        (
+                            f'branch "{branch}" of task "{task.id}"{source} is not a valid git '
+                            f"branch name: {problem}; {fix}"
+                        ),
+                        "id",
+                    )
                 branches.setdefault(branch, []).append(task.id)
         for k, task in enumerate(plan.tasks):
             context = sample_context(plan, task, rendered)
@@ -963,27 +1143,39 @@ class _Checks:
         for branch, owners in branches.items():
             if len(owners) > 1:
                 names = ", ".join(f'"{t}"' for t in owners[:-1]) + f' and "{owners[-1]}"'
-                self.add(("branch",), (
-                    f'tasks {names} all get the branch "{branch}"; put {{{{ task.id }}}} in '
-                    "the branch template"), "branch")
+                self.add(
+                    ("branch",),
+                    (
+                        f'tasks {names} all get the branch "{branch}"; put {{{{ task.id }}}} in '
+                        "the branch template"
+                    ),
+                    "branch",
+                )
 
     def overlaps(self, invalid: set[str]) -> None:
         plan, doc = self.plan, self.doc
         # A repeated id is reported by `ids`; its second task is left out here.
         kept = [k for k, t in enumerate(plan.tasks) if self.first[t.id] == k]
-        valid = [(plan.tasks[k].id, tuple(p for p in plan.tasks[k].scope if p not in invalid))
-                 for k in kept]
+        valid = [
+            (plan.tasks[k].id, tuple(p for p in plan.tasks[k].scope if p not in invalid))
+            for k in kept
+        ]
         for o in scopes.find_overlaps(valid, self.together):
             ka, kb = self.first[o.task_a], self.first[o.task_b]
             a, b = plan.tasks[ka], plan.tasks[kb]
             ja, jb = a.scope.index(o.pattern_a), b.scope.index(o.pattern_b)
             line = doc.mark((*self.paths[ka], "scope", ja)).line
             example = _friendly_example(o.example, o.pattern_a, o.pattern_b)
-            self.add((*self.paths[kb], "scope", jb), (
-                f'scope "{o.pattern_b}" of task "{b.id}" overlaps scope "{o.pattern_a}" of '
-                f'task "{a.id}" (line {line}): both match "{example}", and the two tasks may '
-                f'run at the same time; add `after: {a.id}` to task "{b.id}", or narrow one '
-                "of the scopes"), "overlap")
+            self.add(
+                (*self.paths[kb], "scope", jb),
+                (
+                    f'scope "{o.pattern_b}" of task "{b.id}" overlaps scope "{o.pattern_a}" of '
+                    f'task "{a.id}" (line {line}): both match "{example}", and the two tasks may '
+                    f'run at the same time; add `after: {a.id}` to task "{b.id}", or narrow one '
+                    "of the scopes"
+                ),
+                "overlap",
+            )
 
 
 def _friendly_example(example: str, a: str, b: str) -> str:
@@ -991,15 +1183,16 @@ def _friendly_example(example: str, a: str, b: str) -> str:
     parts = example.split("/")
     for i, part in enumerate(parts):
         if part.startswith("."):
-            candidate = [*parts[:i], "x" + part, *parts[i + 1:]]
+            candidate = [*parts[:i], "x" + part, *parts[i + 1 :]]
             path = "/".join(candidate)
             if scopes.matches(a, path) and scopes.matches(b, path):
                 parts = candidate
     return "/".join(parts)
 
 
-def _template_diagnostic(doc: Document, path: NodePath, lineno: int | None,
-                         message: str) -> Diagnostic:
+def _template_diagnostic(
+    doc: Document, path: NodePath, lineno: int | None, message: str
+) -> Diagnostic:
     """Point at the template's own line when it is a literal block scalar (`|`)."""
     mark = doc.mark(path)
     text = doc.lines[mark.line - 1] if 1 <= mark.line <= len(doc.lines) else ""
@@ -1008,13 +1201,13 @@ def _template_diagnostic(doc: Document, path: NodePath, lineno: int | None,
         line = mark.line + lineno
         content = doc.lines[line - 1]
         col = len(content) - len(content.lstrip()) + 1
-        return Diagnostic(doc.file, line, col, message, "template",
-                          max(1, len(content.strip())))
+        return Diagnostic(doc.file, line, col, message, "template", max(1, len(content.strip())))
     return Diagnostic(doc.file, mark.line, mark.col, message, "template", mark.length)
 
 
-def sample_context(plan: Plan, task: Task,
-                   branches: Mapping[str, str | None] | None = None) -> dict[str, Any]:
+def sample_context(
+    plan: Plan, task: Task, branches: Mapping[str, str | None] | None = None
+) -> dict[str, Any]:
     """Template variables with placeholder values where only a run knows the real ones.
 
     `branches` maps task ids to their rendered branch (None where the branch template
@@ -1022,8 +1215,11 @@ def sample_context(plan: Plan, task: Task,
     """
     from .context import branch_of, task_context
 
-    ports = list(task.ports) if isinstance(task.ports, tuple) else list(
-        range(plan.port_range[0], plan.port_range[0] + task.ports))
+    ports = (
+        list(task.ports)
+        if isinstance(task.ports, tuple)
+        else list(range(plan.port_range[0], plan.port_range[0] + task.ports))
+    )
     if branches is None:
         branches = {}
         for t in plan.tasks:
@@ -1036,13 +1232,20 @@ def sample_context(plan: Plan, task: Task,
         base = plan.base  # an unknown `after` is reported on its own
     else:
         base = branches[task.after] or f"worktree-{task.after}"
-    return task_context(plan, task, ports=ports, worktree=f"{plan.worktrees}/{task.id}",
-                        branch=branches.get(task.id) or f"worktree-{task.id}", base=base,
-                        pr=True)
+    return task_context(
+        plan,
+        task,
+        ports=ports,
+        worktree=f"{plan.worktrees}/{task.id}",
+        branch=branches.get(task.id) or f"worktree-{task.id}",
+        base=base,
+        pr=True,
+    )
 
 
-def _semantic_problems(doc: Document, data: dict[str, Any], plan: Plan,
-                       positions: Sequence[int], pruned: set[NodePath]) -> list[Diagnostic]:
+def _semantic_problems(
+    doc: Document, data: dict[str, Any], plan: Plan, positions: Sequence[int], pruned: set[NodePath]
+) -> list[Diagnostic]:
     return _Checks(doc, data, plan, positions, pruned).run()
 
 

@@ -75,9 +75,15 @@ def diff(old: Plan | None, new: Plan, *, notes: Sequence[str] = ()) -> str:
     if pairing.added:
         out += ["", f"### Tasks added ({len(pairing.added)})", "", *_added(pairing.added)]
     if pairing.removed:
-        out += ["", f"### Tasks removed ({len(pairing.removed)})", "",
-                *_table(("id", "title", "scope"),
-                        [(_code(t.id), _md(t.title), _codes(t.scope)) for t in pairing.removed])]
+        out += [
+            "",
+            f"### Tasks removed ({len(pairing.removed)})",
+            "",
+            *_table(
+                ("id", "title", "scope"),
+                [(_code(t.id), _md(t.title), _codes(t.scope)) for t in pairing.removed],
+            ),
+        ]
     if pairing.renamed:
         out += ["", f"### Tasks renamed ({len(pairing.renamed)})", ""]
         new_of = {n.id: o for o, n in pairing.pairs}
@@ -98,12 +104,19 @@ def diff(old: Plan | None, new: Plan, *, notes: Sequence[str] = ()) -> str:
     return "\n".join(out) + "\n"
 
 
-def invalid(label: str, problems: Sequence[Diagnostic], sources: dict[str, list[str]],
-            *, notes: Sequence[str] = ()) -> str:
+def invalid(
+    label: str,
+    problems: Sequence[Diagnostic],
+    sources: dict[str, list[str]],
+    *,
+    notes: Sequence[str] = (),
+) -> str:
     """Markdown for a new plan that does not validate: its problems, as `validate` prints them."""
     n = len(problems)
-    out = [f"**{_md(label)}**: the new plan does not validate ({n} problem{_s(n)}); fix "
-           f"{'it' if n == 1 else 'them'} before merging"]
+    out = [
+        f"**{_md(label)}**: the new plan does not validate ({n} problem{_s(n)}); fix "
+        f"{'it' if n == 1 else 'them'} before merging"
+    ]
     if notes:
         out += ["", *(f"> {note}" for note in notes)]
     out += ["", "### Validation problems", "", _fence(format_text(problems, sources), "text")]
@@ -130,8 +143,7 @@ def _pair(old: Plan | None, new: Plan) -> _Pairing:
                 candidates.append((-1.0, i, j))
                 continue
             matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
-            if matcher.real_quick_ratio() >= RENAME_RATIO and matcher.quick_ratio() >= \
-                    RENAME_RATIO:
+            if matcher.real_quick_ratio() >= RENAME_RATIO and matcher.quick_ratio() >= RENAME_RATIO:
                 ratio = matcher.ratio()
                 if ratio >= RENAME_RATIO:
                     candidates.append((-ratio, i, j))
@@ -241,25 +253,32 @@ def _plan_section(old: Plan, new: Plan, common: _Section) -> _Section:
             s.blocks.append(change)
             s.keys.append(key)
 
-    for label, x, y in (("name", old.name, new.name), ("base", old.base, new.base),
-                        ("remote", old.remote, new.remote),
-                        ("worktrees", old.worktrees, new.worktrees),
-                        ("branch", old.branch, new.branch)):
+    for label, x, y in (
+        ("name", old.name, new.name),
+        ("base", old.base, new.base),
+        ("remote", old.remote, new.remote),
+        ("worktrees", old.worktrees, new.worktrees),
+        ("branch", old.branch, new.branch),
+    ):
         if x != y:
             bullets(label, [f"{label}: {_code(x)} -> {_code(y)}"])
     if old.max_parallel != new.max_parallel:
         bullets("max_parallel", [f"max_parallel: {old.max_parallel} -> {new.max_parallel}"])
     if old.budget_usd != new.budget_usd:
-        bullets("budget_usd", [
-            f"budget_usd: {_money_change(old.budget_usd, new.budget_usd, 'no cap')}"])
+        bullets(
+            "budget_usd", [f"budget_usd: {_money_change(old.budget_usd, new.budget_usd, 'no cap')}"]
+        )
     old_total, new_total = _task_budgets(old), _task_budgets(new)
     if old_total != new_total:
-        bullets("task budgets total", [
-            f"task budgets total: {old_total} -> {new_total}"
-            + _delta(_task_budget_sum(old), _task_budget_sum(new))])
+        bullets(
+            "task budgets total",
+            [
+                f"task budgets total: {old_total} -> {new_total}"
+                + _delta(_task_budget_sum(old), _task_budget_sum(new))
+            ],
+        )
     if old.port_range != new.port_range:
-        bullets("port_range", [
-            f"port_range: {_range(old.port_range)} -> {_range(new.port_range)}"])
+        bullets("port_range", [f"port_range: {_range(old.port_range)} -> {_range(new.port_range)}"])
     bullets("shared", _scope_bullets("shared", old.shared, new.shared))
     for bullet in common.bullets:
         bullets(f"{bullet.split(':', 1)[0]} of every task", [f"every task: {bullet}"])
@@ -267,20 +286,19 @@ def _plan_section(old: Plan, new: Plan, common: _Section) -> _Section:
         s.blocks.append((f"{label} of every task", block))
         s.keys.append(f"{label} of every task")
     text("conventions", _text_change("conventions", old.conventions, new.conventions))
-    text("commit_message", _text_change("commit_message", old.commit_message,
-                                        new.commit_message))
+    text("commit_message", _text_change("commit_message", old.commit_message, new.commit_message))
     optional: tuple[tuple[str, str | None, str | None], ...] = (
         ("pr.provider", old.pr.provider, new.pr.provider),
         ("pr.repository", old.pr.repository, new.pr.repository),
-        ("pr.title", old.pr.title, new.pr.title))
+        ("pr.title", old.pr.title, new.pr.title),
+    )
     for key, before, after in optional:
         if before != after:
             bullets(key, [f"{key}: {_opt_code(before)} -> {_opt_code(after)}"])
     if old.pr.draft != new.pr.draft:
         bullets("pr.draft", [f"pr.draft: {_yes(old.pr.draft)} -> {_yes(new.pr.draft)}"])
     bullets("pr.labels", _scope_bullets("pr.labels", old.pr.labels, new.pr.labels))
-    bullets("pr.reviewers", _scope_bullets("pr.reviewers", old.pr.reviewers,
-                                           new.pr.reviewers))
+    bullets("pr.reviewers", _scope_bullets("pr.reviewers", old.pr.reviewers, new.pr.reviewers))
     builtin = "the built-in body"
     if old.pr.body is None and new.pr.body is not None:
         body = new.pr.body.rstrip("\n")
@@ -298,9 +316,12 @@ def _plan_section(old: Plan, new: Plan, common: _Section) -> _Section:
 
 def _settings(plan: Plan) -> list[str]:
     """The settings of a plan that has no old version to compare with."""
-    lines = [f"- base: {_code(plan.base)}", f"- max_parallel: {plan.max_parallel}",
-             f"- budget_usd: {_money(plan.budget_usd, 'no cap')}",
-             f"- task budgets total: {_task_budgets(plan)}"]
+    lines = [
+        f"- base: {_code(plan.base)}",
+        f"- max_parallel: {plan.max_parallel}",
+        f"- budget_usd: {_money(plan.budget_usd, 'no cap')}",
+        f"- task budgets total: {_task_budgets(plan)}",
+    ]
     if plan.shared:
         lines.append(f"- shared: {_codes(plan.shared)}")
     lines.append(f"- pr.provider: {_code(plan.pr.provider)}")
@@ -312,6 +333,7 @@ def _settings(plan: Plan) -> list[str]:
 
 def _stack_lines(old: Plan | None, new: Plan, pairing: _Pairing) -> list[str]:
     """Tasks that now wait for others, no longer do, or now share paths with a parent."""
+
     def rename(tid: str) -> str:
         return pairing.renamed.get(tid, tid)
 
@@ -331,26 +353,36 @@ def _stack_lines(old: Plan | None, new: Plan, pairing: _Pairing) -> list[str]:
         if gained:
             path = " -> ".join(_code(t) for t in (*reversed(chain), task.id))
             if task.id in old_tasks:
-                out.append(f"- {_code(task.id)} now waits for {_codes(reversed(gained))}: "
-                           f"{path}")
+                out.append(f"- {_code(task.id)} now waits for {_codes(reversed(gained))}: {path}")
             else:
                 out.append(f"- {_code(task.id)} (new) is stacked: {path}")
-        lost = [a for a in old_chains.get(task.id, ()) if a in new_tasks and a not in chain
-                and task.id not in new_chains[a]]
+        lost = [
+            a
+            for a in old_chains.get(task.id, ())
+            if a in new_tasks and a not in chain and task.id not in new_chains[a]
+        ]
         if lost:
-            out.append(f"- {_code(task.id)} no longer waits for {_codes(reversed(lost))}: "
-                       "they may now run at the same time")
+            out.append(
+                f"- {_code(task.id)} no longer waits for {_codes(reversed(lost))}: "
+                "they may now run at the same time"
+            )
         for parent in chain:
             example = _overlap(new_tasks[parent].scope, task.scope)
             if example is None:
                 continue
-            if task.id in old_tasks and parent in old_tasks and parent in before and \
-                    _overlap(old_tasks[parent].scope, old_tasks[task.id].scope) is not None:
+            if (
+                task.id in old_tasks
+                and parent in old_tasks
+                and parent in before
+                and _overlap(old_tasks[parent].scope, old_tasks[task.id].scope) is not None
+            ):
                 continue
             pattern_a, pattern_b, path = example
-            out.append(f"- {_code(task.id)} and {_code(parent)} can both write {_code(path)} "
-                       f"({_code(pattern_b)} and {_code(pattern_a)}): allowed because "
-                       f"{_code(task.id)} runs after {_code(parent)}")
+            out.append(
+                f"- {_code(task.id)} and {_code(parent)} can both write {_code(path)} "
+                f"({_code(pattern_b)} and {_code(pattern_a)}): allowed because "
+                f"{_code(task.id)} runs after {_code(parent)}"
+            )
     return out
 
 
@@ -366,26 +398,35 @@ def _overlap(a: Sequence[str], b: Sequence[str]) -> tuple[str, str, str] | None:
 # ---------------------------------------------------------------- the headline
 
 
-def _headline(old: Plan | None, new: Plan, pairing: _Pairing, changed: int,
-              plan_section: _Section) -> str:
+def _headline(
+    old: Plan | None, new: Plan, pairing: _Pairing, changed: int, plan_section: _Section
+) -> str:
     name = f"**{_md(new.name)}**"
     if old is None:
         n = len(new.tasks)
-        return (f"{name}: {n} task{_s(n)}, all new; budget "
-                f"{_money(new.budget_usd, 'no cap')}; task budgets {_task_budgets(new)}")
+        return (
+            f"{name}: {n} task{_s(n)}, all new; budget "
+            f"{_money(new.budget_usd, 'no cap')}; task budgets {_task_budgets(new)}"
+        )
     if old.name != new.name:
         name += f" (was **{_md(old.name)}**)"
-    counts = [(len(pairing.added), "added"), (len(pairing.removed), "removed"),
-              (len(pairing.renamed), "renamed"), (changed, "changed")]
+    counts = [
+        (len(pairing.added), "added"),
+        (len(pairing.removed), "removed"),
+        (len(pairing.renamed), "renamed"),
+        (changed, "changed"),
+    ]
     words = [f"{n} {what}" for n, what in counts if n]
     parts = []
     if words:
         first = next(n for n, _ in counts if n)
-        parts.append(words[0].replace(" ", f" task{_s(first)} ", 1) + "".join(
-            f", {w}" for w in words[1:]))
+        parts.append(
+            words[0].replace(" ", f" task{_s(first)} ", 1) + "".join(f", {w}" for w in words[1:])
+        )
     if old.budget_usd != new.budget_usd:
-        parts.append(f"budget {_money(old.budget_usd, 'no cap')} -> "
-                     f"{_money(new.budget_usd, 'no cap')}")
+        parts.append(
+            f"budget {_money(old.budget_usd, 'no cap')} -> {_money(new.budget_usd, 'no cap')}"
+        )
     old_total, new_total = _task_budgets(old), _task_budgets(new)
     if old_total != new_total:
         parts.append(f"task budgets {old_total} -> {new_total}")
@@ -405,12 +446,25 @@ def _added(tasks: Sequence[Task]) -> list[str]:
     for t in tasks:
         agent = _code(t.agent.preset) + (f" / {_code(t.agent.model)}" if t.agent.model else "")
         after = f" (after {_code(t.after)})" if t.after else ""
-        rows.append((_code(t.id) + after, _md(t.title), _codes(t.scope), agent,
-                     _money(t.agent.budget_usd, "no cap")))
+        rows.append(
+            (
+                _code(t.id) + after,
+                _md(t.title),
+                _codes(t.scope),
+                agent,
+                _money(t.agent.budget_usd, "no cap"),
+            )
+        )
     out = _table(("id", "title", "scope", "agent", "budget"), rows)
     for t in tasks:
-        out += ["", f"<details><summary>prompt of <code>{t.id}</code></summary>", "",
-                _fence(t.prompt.rstrip("\n"), "text"), "", "</details>"]
+        out += [
+            "",
+            f"<details><summary>prompt of <code>{t.id}</code></summary>",
+            "",
+            _fence(t.prompt.rstrip("\n"), "text"),
+            "",
+            "</details>",
+        ]
     return out
 
 
@@ -442,8 +496,11 @@ def _env_bullet(old: dict[str, str], new: dict[str, str]) -> str | None:
     parts = []
     added = [f"{k}={v}" for k, v in new.items() if k not in old]
     removed = [k for k in old if k not in new]
-    changed = [f"{_code(f'{k}={old[k]}')} -> {_code(f'{k}={v}')}" for k, v in new.items()
-               if k in old and old[k] != v]
+    changed = [
+        f"{_code(f'{k}={old[k]}')} -> {_code(f'{k}={v}')}"
+        for k, v in new.items()
+        if k in old and old[k] != v
+    ]
     if added:
         parts.append(f"added {_codes(added)}")
     if removed:

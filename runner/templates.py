@@ -78,19 +78,24 @@ def _syntax_message(raw: str) -> str:
     block = re.search(r"innermost block that needs to be closed is '(\w+)'", raw)
     if block:
         name = block.group(1)
-        return (f'template syntax error: the "{name}" block is never closed; add '
-                f'"{{% end{name} %}}" where it should end')
+        return (
+            f'template syntax error: the "{name}" block is never closed; add '
+            f'"{{% end{name} %}}" where it should end'
+        )
     missing = re.match(r"No (filter|test) named '([^']+)'", raw)
     if missing:
         kind, name = missing.groups()
         known = sorted(_env().filters if kind == "filter" else _env().tests)
         close = difflib.get_close_matches(name, known, n=1)
-        hint = f'did you mean "{close[0]}"?' if close else "see the Jinja2 list of built-in " \
-            f"{kind}s"
+        hint = (
+            f'did you mean "{close[0]}"?' if close else f"see the Jinja2 list of built-in {kind}s"
+        )
         return f'template syntax error: unknown {kind} "{name}"; {hint}'
     message = _sentence(raw)
-    hint = next((h for start, h in _SYNTAX_HINTS if message.startswith(start)),
-                'check the "{{ }}" and "{% %}" tags on this line')
+    hint = next(
+        (h for start, h in _SYNTAX_HINTS if message.startswith(start)),
+        'check the "{{ }}" and "{% %}" tags on this line',
+    )
     return f"template syntax error: {message}; {hint}"
 
 
@@ -123,8 +128,11 @@ def _unknown_reference(source: str, context: Mapping[str, Any]) -> tuple[str, in
             if isinstance(current, nodes.Getattr):
                 chain.append(current.attr)
                 current = current.node
-            elif (isinstance(current, nodes.Getitem) and isinstance(current.arg, nodes.Const)
-                  and isinstance(current.arg.value, str)):
+            elif (
+                isinstance(current, nodes.Getitem)
+                and isinstance(current.arg, nodes.Const)
+                and isinstance(current.arg.value, str)
+            ):
                 chain.append(current.arg.value)
                 current = current.node
             else:

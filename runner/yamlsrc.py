@@ -67,9 +67,18 @@ def read(file: str, raw: bytes) -> tuple[Document, list[Diagnostic]]:
     """Parse `raw` (the bytes of `file`); problems come back as diagnostics, never raised."""
     doc = Document(file, [])
     if len(raw) > MAX_BYTES:
-        return doc, [Diagnostic(file, 1, 1, (
-            f"the file is {len(raw):,} bytes, over the limit of {MAX_BYTES:,} bytes; "
-            "split the plan into several files"), "syntax")]
+        return doc, [
+            Diagnostic(
+                file,
+                1,
+                1,
+                (
+                    f"the file is {len(raw):,} bytes, over the limit of {MAX_BYTES:,} bytes; "
+                    "split the plan into several files"
+                ),
+                "syntax",
+            )
+        ]
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -78,17 +87,35 @@ def read(file: str, raw: bytes) -> tuple[Document, list[Diagnostic]]:
         start = before.rfind(b"\n") + 1
         col = len(raw[start : e.start].decode("utf-8", "replace")) + 1
         doc.lines = raw.decode("utf-8", "replace").splitlines()
-        return doc, [Diagnostic(file, line, col, (
-            f"invalid UTF-8 byte 0x{raw[e.start]:02x}; plan files are UTF-8 text: save the "
-            "file as UTF-8"), "syntax")]
+        return doc, [
+            Diagnostic(
+                file,
+                line,
+                col,
+                (
+                    f"invalid UTF-8 byte 0x{raw[e.start]:02x}; plan files are UTF-8 text: save the "
+                    "file as UTF-8"
+                ),
+                "syntax",
+            )
+        ]
     if text.startswith("\ufeff"):
         text = text[1:]
     doc.lines = text.splitlines()
     tab = _indent_tab(doc.lines)
     if tab is not None:
-        return doc, [Diagnostic(file, tab[0], tab[1], (
-            "tab character in indentation; YAML allows only spaces there: "
-            "replace the tab with spaces"), "syntax")]
+        return doc, [
+            Diagnostic(
+                file,
+                tab[0],
+                tab[1],
+                (
+                    "tab character in indentation; YAML allows only spaces there: "
+                    "replace the tab with spaces"
+                ),
+                "syntax",
+            )
+        ]
     try:
         nodes = list(yaml.compose_all(text, Loader=_LOADER))
     except yaml.MarkedYAMLError as e:
@@ -96,14 +123,32 @@ def read(file: str, raw: bytes) -> tuple[Document, list[Diagnostic]]:
     except yaml.YAMLError as e:
         return doc, [Diagnostic(file, 1, 1, f"invalid YAML: {e}", "syntax")]
     except RecursionError:
-        return doc, [Diagnostic(file, 1, 1, (
-            f"the plan nests too deeply to read; a plan needs fewer than {MAX_DEPTH} levels: "
-            "flatten it"), "syntax")]
+        return doc, [
+            Diagnostic(
+                file,
+                1,
+                1,
+                (
+                    "the plan nests too deeply to read; a plan needs fewer than "
+                    f"{MAX_DEPTH} levels: flatten it"
+                ),
+                "syntax",
+            )
+        ]
     nodes = [n for n in nodes if n is not None]
     if not nodes:
-        return doc, [Diagnostic(file, 1, 1, (
-            "the plan is empty; it needs at least `version: 1` and a list of `tasks` (see "
-            "plans/minimal.yaml or `wtrun schema`)"), "syntax")]
+        return doc, [
+            Diagnostic(
+                file,
+                1,
+                1,
+                (
+                    "the plan is empty; it needs at least `version: 1` and a list of `tasks` (see "
+                    "plans/minimal.yaml or `wtrun schema`)"
+                ),
+                "syntax",
+            )
+        ]
     if len(nodes) > 1:
         extra = nodes[1].start_mark
         line = extra.line + 1
@@ -111,16 +156,35 @@ def read(file: str, raw: bytes) -> tuple[Document, list[Diagnostic]]:
             if doc.lines[number - 1].startswith("---"):
                 line = number
                 break
-        return doc, [Diagnostic(file, line, 1, (
-            "a second YAML document starts here; a plan file holds one document: remove "
-            'the "---" and what follows, or move it to its own file'), "syntax", 3)]
+        return doc, [
+            Diagnostic(
+                file,
+                line,
+                1,
+                (
+                    "a second YAML document starts here; a plan file holds one document: remove "
+                    'the "---" and what follows, or move it to its own file'
+                ),
+                "syntax",
+                3,
+            )
+        ]
     root = nodes[0]
     if not isinstance(root, yaml.MappingNode):
         kind = "a list" if isinstance(root, yaml.SequenceNode) else "a single value"
         m = root.start_mark
-        return doc, [Diagnostic(file, m.line + 1, m.column + 1, (
-            f"the plan is {kind}; it must be a mapping of keys such as `version: 1` and "
-            "`tasks:` (see plans/minimal.yaml)"), "syntax")]
+        return doc, [
+            Diagnostic(
+                file,
+                m.line + 1,
+                m.column + 1,
+                (
+                    f"the plan is {kind}; it must be a mapping of keys such as `version: 1` and "
+                    "`tasks:` (see plans/minimal.yaml)"
+                ),
+                "syntax",
+            )
+        ]
     problem = _check_size(doc, root)
     if problem is not None:
         return doc, [problem]
@@ -131,24 +195,37 @@ def read(file: str, raw: bytes) -> tuple[Document, list[Diagnostic]]:
 
 # Hints for PyYAML's messages, matched by their start; the first match wins.
 _HINTS = (
-    ("mapping values are not allowed", (
-        'a value holds ": " or this line is indented too far; quote the value, or align the '
-        "key with the keys above it")),
-    ("expected <block end>", "the indentation does not match the lines above: align this "
-     "line with the keys or items it belongs with"),
-    ("could not find expected ':'", 'a key is missing its ":", or a value spreads over '
-     "lines it should not: add the colon, or quote the value"),
-    ("did not find expected ',' or ']'", 'close the list with "]", or separate its items '
-     'with ","'),
-    ("did not find expected ',' or '}'", 'close the mapping with "}", or separate its items '
-     'with ","'),
+    (
+        "mapping values are not allowed",
+        (
+            'a value holds ": " or this line is indented too far; quote the value, or align the '
+            "key with the keys above it"
+        ),
+    ),
+    (
+        "expected <block end>",
+        "the indentation does not match the lines above: align this "
+        "line with the keys or items it belongs with",
+    ),
+    (
+        "could not find expected ':'",
+        'a key is missing its ":", or a value spreads over '
+        "lines it should not: add the colon, or quote the value",
+    ),
+    ("did not find expected ',' or ']'", 'close the list with "]", or separate its items with ","'),
+    (
+        "did not find expected ',' or '}'",
+        'close the mapping with "}", or separate its items with ","',
+    ),
     ("expected ',' or ']'", 'close the list with "]"'),
     ("expected ',' or '}'", 'close the mapping with "}"'),
     ("found unexpected end of stream", "close the quote"),
     ("found undefined alias", "define the anchor (&name) before using the alias (*name)"),
     ("found character", "quote the value"),
-    ("found unknown escape character", 'in double quotes write a backslash as "\\\\", or '
-     "use single quotes"),
+    (
+        "found unknown escape character",
+        'in double quotes write a backslash as "\\\\", or use single quotes',
+    ),
     ("expected a comment or a line break", "quote the value, or put a space before the #"),
 )
 
@@ -171,10 +248,13 @@ def _syntax_error(doc: Document, e: yaml.MarkedYAMLError) -> Diagnostic:
     if e.context and e.problem and e.context_mark is not None:
         what = _CONTEXTS.get(e.context)
         at = e.context_mark.line + 1
-        context = f" (in {what} that starts at line {at})" if what else \
-            f" ({e.context}, at line {at})"
-    hint = next((h for start, h in _HINTS if start in (e.problem or "")),
-                "check the indentation and the quoting here")
+        context = (
+            f" (in {what} that starts at line {at})" if what else f" ({e.context}, at line {at})"
+        )
+    hint = next(
+        (h for start, h in _HINTS if start in (e.problem or "")),
+        "check the indentation and the quoting here",
+    )
     if line > len(doc.lines) and doc.lines:  # "end of file": point at the last line
         line, col = len(doc.lines), len(doc.lines[-1]) + 1
     return Diagnostic(doc.file, line, col, f"invalid YAML: {problem}{context}; {hint}", "syntax")
@@ -215,13 +295,25 @@ def _check_size(doc: Document, root: yaml.Node) -> Diagnostic | None:
         total = size(root, 0)
     except _Recursive as e:
         line, col = place(e.node)
-        return Diagnostic(doc.file, line, col, (
-            "this value contains an alias to itself, so it never ends; remove the alias "
-            "(*name) that points back to its own anchor"), "syntax")
+        return Diagnostic(
+            doc.file,
+            line,
+            col,
+            (
+                "this value contains an alias to itself, so it never ends; remove the alias "
+                "(*name) that points back to its own anchor"
+            ),
+            "syntax",
+        )
     except _TooDeep as e:
         line, col = place(e.node)
-        return Diagnostic(doc.file, line, col, (
-            f"the plan nests deeper than {MAX_DEPTH} levels here; flatten it"), "syntax")
+        return Diagnostic(
+            doc.file,
+            line,
+            col,
+            (f"the plan nests deeper than {MAX_DEPTH} levels here; flatten it"),
+            "syntax",
+        )
     if total <= MAX_NODES:
         return None
     node = root
@@ -237,10 +329,17 @@ def _check_size(doc: Document, root: yaml.Node) -> Diagnostic | None:
         node = big[0]
     line, col = place(node)
     what = "this value" if node is not root else "the plan"
-    return Diagnostic(doc.file, line, col, (
-        f"{what} expands to {sizes[id(node)]:,} values through YAML aliases, over the limit "
-        f"of {MAX_NODES:,} (an alias bomb?); write the values out or remove the nested "
-        "aliases"), "syntax")
+    return Diagnostic(
+        doc.file,
+        line,
+        col,
+        (
+            f"{what} expands to {sizes[id(node)]:,} values through YAML aliases, over the limit "
+            f"of {MAX_NODES:,} (an alias bomb?); write the values out or remove the nested "
+            "aliases"
+        ),
+        "syntax",
+    )
 
 
 class _Recursive(Exception):
@@ -278,7 +377,8 @@ _constructor = yaml.constructor.SafeConstructor()
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _COLLECTION_TAGS = frozenset(("tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"))
 _STANDARD_TAGS = frozenset(
-    ("str", "int", "float", "bool", "null", "timestamp", "binary", "merge", "value"))
+    ("str", "int", "float", "bool", "null", "timestamp", "binary", "merge", "value")
+)
 
 
 class _Converter:
@@ -288,8 +388,13 @@ class _Converter:
 
     def _place(self, node: yaml.Node) -> Mark:
         s, e = node.start_mark, node.end_mark
-        length = e.column - s.column if e.line == s.line else len(
-            self.doc.lines[s.line].rstrip()) - s.column if s.line < len(self.doc.lines) else 1
+        length = (
+            e.column - s.column
+            if e.line == s.line
+            else len(self.doc.lines[s.line].rstrip()) - s.column
+            if s.line < len(self.doc.lines)
+            else 1
+        )
         return Mark(s.line + 1, s.column + 1, max(1, length))
 
     def convert(self, node: yaml.Node, path: Path, depth: int) -> Any:
@@ -299,9 +404,19 @@ class _Converter:
         if node.tag not in _COLLECTION_TAGS:
             m = self._place(node)
             tag = node.tag.replace("tag:yaml.org,2002:", "!!")
-            self.problems.append(Diagnostic(self.doc.file, m.line, m.col, (
-                f'the YAML tag "{tag}" is not allowed in a plan, which holds plain text, '
-                "numbers, lists and mappings: remove the tag"), "syntax", len(tag)))
+            self.problems.append(
+                Diagnostic(
+                    self.doc.file,
+                    m.line,
+                    m.col,
+                    (
+                        f'the YAML tag "{tag}" is not allowed in a plan, which holds plain text, '
+                        "numbers, lists and mappings: remove the tag"
+                    ),
+                    "syntax",
+                    len(tag),
+                )
+            )
         if isinstance(node, yaml.SequenceNode):
             return [self.convert(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
         assert isinstance(node, yaml.MappingNode)
@@ -312,21 +427,41 @@ class _Converter:
                 continue
             if not isinstance(key_node, yaml.ScalarNode):
                 m = self._place(key_node)
-                self.problems.append(Diagnostic(self.doc.file, m.line, m.col, (
-                    "a key is a list or a mapping; keys are plain text: write the key as "
-                    "text"), "syntax"))
+                self.problems.append(
+                    Diagnostic(
+                        self.doc.file,
+                        m.line,
+                        m.col,
+                        (
+                            "a key is a list or a mapping; keys are plain text: write the key as "
+                            "text"
+                        ),
+                        "syntax",
+                    )
+                )
                 continue
             key = self._scalar(key_node)
             key = key if isinstance(key, str) else key_node.value
             place = self._place(key_node)
             if key in seen and getattr(key_node, "_wtrun_merged", False) is False:
                 first = seen[key]
-                self.problems.append(Diagnostic(self.doc.file, place.line, place.col, (
-                    f'duplicate key "{key}" (first at line {first.line}); YAML keeps only '
-                    "the last one: remove or merge one of them"), "duplicate-key", place.length))
+                self.problems.append(
+                    Diagnostic(
+                        self.doc.file,
+                        place.line,
+                        place.col,
+                        (
+                            f'duplicate key "{key}" (first at line {first.line}); YAML keeps only '
+                            "the last one: remove or merge one of them"
+                        ),
+                        "duplicate-key",
+                        place.length,
+                    )
+                )
             seen[key] = place
-            self.doc.keys[path + (key,)] = place
-            result[key] = self.convert(value_node, (*path, key), depth + 1)
+            key_path = (*path, key)
+            self.doc.keys[key_path] = place
+            result[key] = self.convert(value_node, key_path, depth + 1)
         return result
 
     def _scalar(self, node: yaml.ScalarNode) -> Any:
@@ -336,13 +471,17 @@ class _Converter:
             m = self._place(node)
             tag = node.tag.replace("tag:yaml.org,2002:", "!!")
             if tag.startswith("!!") and tag[2:] in _STANDARD_TAGS:
-                message = (f'"{node.value}" cannot be read as {tag[2:]} ({e}); '
-                           "quote it to keep it as text")
+                message = (
+                    f'"{node.value}" cannot be read as {tag[2:]} ({e}); quote it to keep it as text'
+                )
             else:
-                message = (f'the YAML tag "{tag}" is not allowed in a plan, which holds plain '
-                           "text, numbers, lists and mappings: remove the tag")
-            self.problems.append(Diagnostic(self.doc.file, m.line, m.col, message, "syntax",
-                                            m.length))
+                message = (
+                    f'the YAML tag "{tag}" is not allowed in a plan, which holds plain '
+                    "text, numbers, lists and mappings: remove the tag"
+                )
+            self.problems.append(
+                Diagnostic(self.doc.file, m.line, m.col, message, "syntax", m.length)
+            )
             return node.value
 
     def _merged(self, node: yaml.MappingNode) -> Iterator[tuple[yaml.Node, yaml.Node]]:
@@ -356,8 +495,15 @@ class _Converter:
             for source in sources:
                 if not isinstance(source, yaml.MappingNode):
                     m = self._place(source)
-                    self.problems.append(Diagnostic(self.doc.file, m.line, m.col, (
-                        "a merge key (<<) needs a mapping or a list of mappings"), "syntax"))
+                    self.problems.append(
+                        Diagnostic(
+                            self.doc.file,
+                            m.line,
+                            m.col,
+                            ("a merge key (<<) needs a mapping or a list of mappings"),
+                            "syntax",
+                        )
+                    )
                     continue
                 for mk, mv in self._merged(source):
                     if isinstance(mk, yaml.ScalarNode) and mk.value not in own_keys:

@@ -34,8 +34,9 @@ LEAKY_VARIABLES = (
 
 
 @pytest.fixture(autouse=True)
-def isolated_home(tmp_path_factory: pytest.TempPathFactory,
-                  monkeypatch: pytest.MonkeyPatch) -> Path:
+def isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
     """HOME, git's global config and XDG folders in a fresh folder for each test.
 
     Nothing a test runs can then read or write the developer's real dotfiles.

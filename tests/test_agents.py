@@ -512,15 +512,15 @@ Git repo: ../../../.git/worktrees/t1 with 1 files
 Repo-map: using 4096 tokens, auto refresh
 Added .wtrun/instructions.md to the chat (read-only).
 
-litellm.InternalServerError: InternalServerError: OpenAIException - Connection 
+litellm.InternalServerError: InternalServerError: OpenAIException - Connection\x20
 error.
 The API provider's servers are down or overloaded.
 Retrying in 0.2 seconds...
-litellm.InternalServerError: InternalServerError: OpenAIException - Connection 
+litellm.InternalServerError: InternalServerError: OpenAIException - Connection\x20
 error.
 The API provider's servers are down or overloaded.
 Retrying in 32.0 seconds...
-litellm.InternalServerError: InternalServerError: OpenAIException - Connection 
+litellm.InternalServerError: InternalServerError: OpenAIException - Connection\x20
 error.
 The API provider's servers are down or overloaded.
 
@@ -583,7 +583,8 @@ def test_aider_result_auth_error_not_retried(tmp_path: Path) -> None:
 def test_aider_result_nonzero_exit(tmp_path: Path) -> None:
     result = agents.get("aider").result(1, "aider: error: unrecognized arguments: --bogus\n",
                                         make_run("aider", tmp_path))
-    assert result.reason == "aider exited with code 1: aider: error: unrecognized arguments: --bogus"
+    assert result.reason == ("aider exited with code 1: aider: error: unrecognized arguments: "
+                             "--bogus")
 
 
 # ---------------------------------------------------------------- command

@@ -39,8 +39,9 @@ def test_golden(case: str, capsys: pytest.CaptureFixture[str]) -> None:
 def test_headline_of_the_brief(capsys: pytest.CaptureFixture[str]) -> None:
     wtrun("diff", "old.yaml", "new.yaml", cwd=DATA / "added-removed")
     first = capsys.readouterr().out.splitlines()[0]
-    assert first == ("**sprint-12**: 2 tasks added, 1 removed; budget $20 -> $25; "
-                     "task budgets $10 -> $11")
+    assert first == (
+        "**sprint-12**: 2 tasks added, 1 removed; budget $20 -> $25; task budgets $10 -> $11"
+    )
 
 
 PLAN = """\
@@ -61,11 +62,16 @@ def test_against_a_ref(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "plan")
     git(repo, "tag", "v1")
-    plan = write_plan(repo, PLAN.format(budget=15) + """\
+    plan = write_plan(
+        repo,
+        PLAN.format(budget=15)
+        + """\
       - id: web
         prompt: Add the orders page.
         scope: [src/web/**]
-    """, "sprint.yaml")
+    """,
+        "sprint.yaml",
+    )
     # From a subfolder, with a path relative to it: the ref's path is the repository's.
     code = wtrun("diff", "sprint.yaml", "--against", "v1", cwd=plan.parent)
     out = capsys.readouterr().out
@@ -75,7 +81,8 @@ def test_against_a_ref(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
 
 
 def test_against_a_ref_where_the_plan_did_not_exist(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     repo = make_repo(tmp_path, remote=False)
     write_plan(repo, PLAN.format(budget=10), "sprint.yaml")
     code = wtrun("diff", "plans/sprint.yaml", "--against", "HEAD", cwd=repo)
@@ -90,7 +97,8 @@ def test_against_a_ref_where_the_plan_did_not_exist(
 
 
 def test_against_a_ref_with_an_invalid_new_plan(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     repo = make_repo(tmp_path, remote=False)
     write_plan(repo, PLAN.format(budget=10), "sprint.yaml")
     git(repo, "add", "-A")
@@ -110,29 +118,42 @@ def test_against_an_unknown_ref(tmp_path: Path, capsys: pytest.CaptureFixture[st
     code = wtrun("diff", "plans/sprint.yaml", "--against", "origin/main", cwd=repo)
     err = capsys.readouterr().err
     assert code == 2
-    assert err == (f'wtrun: error: no commit "origin/main" in {repo}; fetch it first '
-                   "(e.g. `git fetch origin main`), or name a branch, tag or commit\n")
+    assert err == (
+        f'wtrun: error: no commit "origin/main" in {repo}; fetch it first '
+        "(e.g. `git fetch origin main`), or name a branch, tag or commit\n"
+    )
 
 
-def test_against_outside_a_repository(tmp_path: Path,
-                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_against_outside_a_repository(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     plan = write_plan(tmp_path, PLAN.format(budget=10), "sprint.yaml")
     code = wtrun("diff", str(plan), "--against", "main", cwd=tmp_path)
     err = capsys.readouterr().err
     assert code == 2
-    assert err == (f"wtrun: error: {plan} is not inside a git repository, so `--against main` "
-                   "has no history to read; compare two files with `wtrun diff OLD NEW`\n")
+    assert err == (
+        f"wtrun: error: {plan} is not inside a git repository, so `--against main` "
+        "has no history to read; compare two files with `wtrun diff OLD NEW`\n"
+    )
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (("diff", "a.yaml"), "`wtrun diff` needs two plans (`wtrun diff OLD NEW`), or one plan and "
-     "a git ref to compare it with (`wtrun diff PLAN --against REF`)"),
-    (("diff", "a.yaml", "b.yaml", "--against", "main"), "give two plans (`wtrun diff OLD NEW`) "
-     "or one plan and a git ref (`wtrun diff PLAN --against REF`), not both"),
-    (("diff", "missing.yaml", "b.yaml"), "missing.yaml: no such file"),
-])
-def test_usage_errors(args: tuple[str, ...], message: str, tmp_path: Path,
-                      capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("diff", "a.yaml"),
+            "`wtrun diff` needs two plans (`wtrun diff OLD NEW`), or one plan and "
+            "a git ref to compare it with (`wtrun diff PLAN --against REF`)",
+        ),
+        (
+            ("diff", "a.yaml", "b.yaml", "--against", "main"),
+            "give two plans (`wtrun diff OLD NEW`) "
+            "or one plan and a git ref (`wtrun diff PLAN --against REF`), not both",
+        ),
+        (("diff", "missing.yaml", "b.yaml"), "missing.yaml: no such file"),
+    ],
+)
+def test_usage_errors(
+    args: tuple[str, ...], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "b.yaml").write_text(PLAN.format(budget=1))
     code = wtrun(*args, cwd=tmp_path)
     assert code == 2

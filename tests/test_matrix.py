@@ -44,8 +44,10 @@ def _matrix(tmp_path: Path, text: str, capsys: pytest.CaptureFixture[str]) -> st
 def test_small_plan(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = _matrix(tmp_path, SMALL, capsys)
     # One compact line, ready for `echo "matrix=$(wtrun matrix PLAN)" >> "$GITHUB_OUTPUT"`.
-    assert out == ('{"include":[{"stack":"api","tasks":["docs","api","api-tests",'
-                   '"docs-review"]},{"stack":"web","tasks":["web"]}]}\n')
+    assert out == (
+        '{"include":[{"stack":"api","tasks":["docs","api","api-tests",'
+        '"docs-review"]},{"stack":"web","tasks":["web"]}]}\n'
+    )
 
 
 def _many_stacks(n: int, children: dict[int, int] | None = None) -> str:
@@ -54,13 +56,18 @@ def _many_stacks(n: int, children: dict[int, int] | None = None) -> str:
     for i in range(n):
         lines += [f"  - id: t{i:04d}", "    prompt: p", f"    scope: [s{i}/**]"]
         for j in range((children or {}).get(i, 0)):
-            lines += [f"  - id: t{i:04d}-c{j}", f"    after: t{i:04d}" if j == 0 else
-                      f"    after: t{i:04d}-c{j - 1}", "    prompt: p", f"    scope: [s{i}/**]"]
+            lines += [
+                f"  - id: t{i:04d}-c{j}",
+                f"    after: t{i:04d}" if j == 0 else f"    after: t{i:04d}-c{j - 1}",
+                "    prompt: p",
+                f"    scope: [s{i}/**]",
+            ]
     return "\n".join(lines) + "\n"
 
 
 def test_a_thousand_one_task_stacks_fill_256_entries(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = _matrix(tmp_path, _many_stacks(1000), capsys)
     assert out.count("\n") == 1
     include = json.loads(out)["include"]
@@ -71,12 +78,15 @@ def test_a_thousand_one_task_stacks_fill_256_entries(
     for entry in include:
         assert entry["stack"].split(",") == entry["tasks"]  # one-task stacks: roots = tasks
         assert entry["tasks"] == sorted(entry["tasks"])  # plan order inside an entry
-    assert include[0] == {"stack": "t0000,t0256,t0512,t0768",
-                          "tasks": ["t0000", "t0256", "t0512", "t0768"]}
+    assert include[0] == {
+        "stack": "t0000,t0256,t0512,t0768",
+        "tasks": ["t0000", "t0256", "t0512", "t0768"],
+    }
 
 
 def test_stacks_stay_whole_and_are_balanced(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # 300 stacks: root 0 carries 9 children, roots 1..19 carry 2 each.
     children = {0: 9, **{i: 2 for i in range(1, 20)}}
     include = json.loads(_matrix(tmp_path, _many_stacks(300, children), capsys))["include"]
@@ -91,7 +101,9 @@ def test_stacks_stay_whole_and_are_balanced(
         for root in roots:
             i = position[root]
             assert [t for t in entry["tasks"] if t.split("-")[0] == root] == [
-                root, *(f"{root}-c{j}" for j in range(children.get(i, 0)))]
+                root,
+                *(f"{root}-c{j}" for j in range(children.get(i, 0))),
+            ]
         seen += entry["tasks"]
     assert len(seen) == len(set(seen)) == 300 + 9 + 19 * 2
     # The big stack is alone; nothing else grows past the mean.

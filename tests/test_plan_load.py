@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from wtrun import plan as plan_module
 from wtrun.cli import main
 from wtrun.model import AgentSpec, Plan, PrSpec, Step
@@ -75,7 +74,7 @@ tasks:
     after: feat-1024-payments   # stacked: starts from that task's branch, PR base = its branch
     prompt: Document the payments endpoint.
     scope: [docs/payments.md]
-"""
+"""  # noqa: E501
 
 
 def load_text(tmp_path: Path, text: str, name: str = "plan.yaml") -> Plan:
@@ -95,17 +94,34 @@ def test_design_example(tmp_path: Path) -> None:
     assert plan.port_range == (3100, 3999)
     assert plan.shared == ("package-lock.json", "CHANGELOG.md")
     assert plan.conventions.startswith("## Commit conventions\n")
-    assert plan.pr == PrSpec(provider="github", repository="acme/shop",
-                             title="{{ task.id }}: {{ task.title }}", body=None, draft=True,
-                             labels=("agent",), reviewers=())
-    agent = AgentSpec(preset="claude", model="sonnet", args=("--max-turns", "40"),
-                      timeout_s=2700.0, budget_usd=5.0, command=None)
-    setup = (Step(kind="copy", paths=(".env", ".env.local"), line=22),
-             Step(kind="link", paths=("node_modules",), line=23),
-             Step(kind="run", run="npm ci", timeout_s=600.0, line=24))
+    assert plan.pr == PrSpec(
+        provider="github",
+        repository="acme/shop",
+        title="{{ task.id }}: {{ task.title }}",
+        body=None,
+        draft=True,
+        labels=("agent",),
+        reviewers=(),
+    )
+    agent = AgentSpec(
+        preset="claude",
+        model="sonnet",
+        args=("--max-turns", "40"),
+        timeout_s=2700.0,
+        budget_usd=5.0,
+        command=None,
+    )
+    setup = (
+        Step(kind="copy", paths=(".env", ".env.local"), line=22),
+        Step(kind="link", paths=("node_modules",), line=23),
+        Step(kind="run", run="npm ci", timeout_s=600.0, line=24),
+    )
     verify = (Step(kind="run", run="npm test", timeout_s=600.0, line=36),)
     assert [t.id for t in plan.tasks] == [
-        "fix-987-auth-timeout", "feat-1024-payments", "feat-1025-payment-docs"]
+        "fix-987-auth-timeout",
+        "feat-1024-payments",
+        "feat-1025-payment-docs",
+    ]
     for task in plan.tasks:
         assert task.agent == agent
         assert task.setup == setup
@@ -113,8 +129,9 @@ def test_design_example(tmp_path: Path) -> None:
         assert task.env == (("NODE_ENV", "test"),)
     first, second, third = plan.tasks
     assert first.title == "Auth session timeout"
-    assert first.prompt == ("Sessions expire after 5 minutes instead of 30. Find and fix the "
-                            "cause, with a test.\n")
+    assert first.prompt == (
+        "Sessions expire after 5 minutes instead of 30. Find and fix the cause, with a test.\n"
+    )
     assert first.scope == ("src/auth/**", "tests/auth/**")
     assert (first.ports, first.after, first.line) == (0, None, 47)
     assert (second.ports, second.after) == (1, None)
@@ -138,16 +155,24 @@ def test_minimal_plan_gets_every_default() -> None:
         shared=(),
         conventions="",
         commit_message="feat({{ task.id }}): {{ task.title }}",
-        pr=PrSpec(provider="github", repository=None, title="{{ task.id }}: {{ task.title }}",
-                  body=None, draft=True, labels=(), reviewers=()),
+        pr=PrSpec(
+            provider="github",
+            repository=None,
+            title="{{ task.id }}: {{ task.title }}",
+            body=None,
+            draft=True,
+            labels=(),
+            reviewers=(),
+        ),
         tasks=plan.tasks,
     )
     (task,) = plan.tasks
     assert task.id == task.title == "fix-readme-typos"
     assert task.scope == ("README.md",)
     assert (task.ports, task.after, task.setup, task.verify, task.env) == (0, None, (), (), ())
-    assert task.agent == AgentSpec(preset="claude", model=None, args=(), timeout_s=2700.0,
-                                   budget_usd=None, command=None)
+    assert task.agent == AgentSpec(
+        preset="claude", model=None, args=(), timeout_s=2700.0, budget_usd=None, command=None
+    )
 
 
 OVERRIDES = """\
@@ -191,10 +216,12 @@ def test_task_overrides_merge_agent_and_env_and_replace_steps(tmp_path: Path) ->
     plan = load_text(tmp_path, OVERRIDES)
     assert plan.worktrees == ".wt"
     inherits, overrides = plan.tasks
-    assert inherits.agent == AgentSpec(preset="codex", model="gpt-5", args=("--quiet",),
-                                       timeout_s=5400.0, budget_usd=2.0)
-    assert overrides.agent == AgentSpec(preset="codex", model="gpt-5-mini", args=("--quiet",),
-                                        timeout_s=120.0, budget_usd=2.0)
+    assert inherits.agent == AgentSpec(
+        preset="codex", model="gpt-5", args=("--quiet",), timeout_s=5400.0, budget_usd=2.0
+    )
+    assert overrides.agent == AgentSpec(
+        preset="codex", model="gpt-5-mini", args=("--quiet",), timeout_s=120.0, budget_usd=2.0
+    )
     assert inherits.env == (("NODE_ENV", "test"), ("LOG_LEVEL", "info"))
     assert overrides.env == (("NODE_ENV", "test"), ("LOG_LEVEL", "debug"), ("EXTRA", "1"))
     assert [s.describe() for s in inherits.setup] == ["npm ci"]
@@ -205,20 +232,30 @@ def test_task_overrides_merge_agent_and_env_and_replace_steps(tmp_path: Path) ->
     assert overrides.verify == ()
 
 
-@pytest.mark.parametrize(("written", "seconds"), [
-    ("90s", 90.0), ("45m", 2700.0), ("1h30m", 5400.0), ("2h", 7200.0), ("1h0m5s", 3605.0),
-    (600, 600.0),
-])
+@pytest.mark.parametrize(
+    ("written", "seconds"),
+    [
+        ("90s", 90.0),
+        ("45m", 2700.0),
+        ("1h30m", 5400.0),
+        ("2h", 7200.0),
+        ("1h0m5s", 3605.0),
+        (600, 600.0),
+    ],
+)
 def test_durations(tmp_path: Path, written: str | int, seconds: float) -> None:
     shown = f'"{written}"' if isinstance(written, str) else str(written)
-    plan = load_text(tmp_path, f"""\
+    plan = load_text(
+        tmp_path,
+        f"""\
 version: 1
 agent: {{timeout: {shown}}}
 tasks:
   - id: a
     prompt: A.
     scope: [a/]
-""")
+""",
+    )
     assert plan.tasks[0].agent.timeout_s == seconds
 
 
@@ -229,7 +266,9 @@ def test_parse_duration_refuses(bad: str) -> None:
 
 
 def test_yaml_merge_keys(tmp_path: Path) -> None:
-    plan = load_text(tmp_path, """\
+    plan = load_text(
+        tmp_path,
+        """\
 version: 1
 tasks:
   - &api
@@ -246,7 +285,8 @@ tasks:
     agent:
       <<: *opus
       budget_usd: 1
-""")
+""",
+    )
     users, orders, carts = plan.tasks
     assert orders.prompt == users.prompt
     assert orders.agent == users.agent == AgentSpec(model="opus", budget_usd=3.0)
@@ -258,7 +298,9 @@ tasks:
 
 def test_stacked_tasks_may_share_paths_and_ports(tmp_path: Path) -> None:
     """Overlap and port checks apply only to tasks that may run at the same time."""
-    plan = load_text(tmp_path, """\
+    plan = load_text(
+        tmp_path,
+        """\
 version: 1
 shared: [CHANGELOG.md]
 tasks:
@@ -280,7 +322,8 @@ tasks:
     prompt: The web app.
     scope: [src/web/**]
     ports: 2
-""")
+""",
+    )
     assert [t.after for t in plan.tasks] == [None, "api", "api-users", None]
     assert plan_module.ancestors(plan)["api-users-docs"] == ("api-users", "api")
 
@@ -295,8 +338,10 @@ def test_display_name_and_raw_bytes() -> None:
 
 def test_problems_come_sorted(tmp_path: Path) -> None:
     path = tmp_path / "p.yaml"
-    path.write_text("version: 1\ntasks:\n  - id: b\n    prompt: B.\n    scope: [/x]\n"
-                    "    after: zz\n  - id: a\n    prompt: A.\n    scope: [a/]\n    bogus: 1\n")
+    path.write_text(
+        "version: 1\ntasks:\n  - id: b\n    prompt: B.\n    scope: [/x]\n"
+        "    after: zz\n  - id: a\n    prompt: A.\n    scope: [a/]\n    bogus: 1\n"
+    )
     with pytest.raises(plan_module.PlanError) as info:
         plan_module.load(path)
     places = [(d.line, d.col) for d in info.value.diagnostics]

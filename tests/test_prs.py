@@ -181,3 +181,61 @@ def test_not_logged_in_fails_before_any_push(github: tuple[Path, FakeGitHub],
     err = capsys.readouterr().err
     assert "cannot log in to GitHub at github.com" in err
     assert remote_branches(repo.parent / "origin.git") == ["main"]
+
+
+def test_run_no_pr_then_pr_opens_them(github: tuple[Path, FakeGitHub],
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    repo, fake = github
+    plan = write_plan(repo, PLAN)
+    assert wtrun("run", str(plan), "--no-pr", cwd=repo) == 0
+    assert fake.requests == []
+    assert remote_branches(repo.parent / "origin.git") == ["main"]
+    assert wtrun("pr", str(plan), cwd=repo) == 0
+    bases = {pr.head: pr.base for pr in fake.pulls.values()}
+    assert bases == {"worktree-api": "main", "worktree-docs": "worktree-api",
+                     "worktree-examples": "worktree-docs", "worktree-auth": "main"}
+
+
+def test_fan_out_stacks_in_separate_clones_then_one_pr_job(
+        github: tuple[Path, FakeGitHub], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The path of .github/workflows/fanout.yml, run locally: matrix, one clone per stack,
+    records and branch bundles gathered, PRs opened in order by a final job."""
+    repo, fake = github
+    write_plan(repo, PLAN)
+    git(repo, "add", "plans")
+    git(repo, "commit", "-qm", "plan")
+    git(repo, "push", "-q", "origin", "main")
+    bare = tmp_path / "origin.git"
+    capsys.readouterr()
+    assert wtrun("matrix", "plans/plan.yaml", cwd=repo) == 0
+    matrix = json.loads(capsys.readouterr().out)
+    assert matrix == {"include": [{"stack": "api", "tasks": ["api", "docs", "examples"]},
+                                  {"stack": "auth", "tasks": ["auth"]}]}
+    records = []
+    for entry in matrix["include"]:
+        clone = tmp_path / f"job-{entry['stack']}"
+        git(tmp_path, "clone", "-q", str(bare), str(clone))
+        assert wtrun("run", "plans/plan.yaml", "--stack", entry["stack"], "--no-pr",
+                     cwd=clone) == 0
+        capsys.readouterr()
+        wtrun("status", "plans/plan.yaml", "--json", cwd=clone)
+        rows = json.loads(capsys.readouterr().out)["tasks"]
+        refs = [f"refs/heads/{t['branch']}" for t in rows if t["state"] == "ready"]
+        assert sorted(t["id"] for t in rows if t["state"] == "ready") == sorted(entry["tasks"])
+        out = tmp_path / "artifacts" / entry["stack"]
+        out.mkdir(parents=True)
+        git(clone, "bundle", "create", str(out / "branches.bundle"), *refs)
+        (out / "state.json").write_bytes((clone / ".git/wtrun/sprint/state.json").read_bytes())
+        records.append(str(out / "state.json"))
+    assert fake.requests == []
+    final = tmp_path / "job-prs"
+    git(tmp_path, "clone", "-q", str(bare), str(final))
+    for entry in matrix["include"]:
+        git(final, "fetch", "-q", str(tmp_path / "artifacts" / entry["stack"] /
+                                      "branches.bundle"), "refs/heads/*:refs/heads/*")
+    assert wtrun("pr", "plans/plan.yaml", "--merge-records", *records, cwd=final) == 0
+    opened = [pr.head for pr in sorted(fake.pulls.values(), key=lambda p: p.number)]
+    assert opened == ["worktree-api", "worktree-docs", "worktree-examples", "worktree-auth"]
+    bases = {pr.head: pr.base for pr in fake.pulls.values()}
+    assert bases["worktree-examples"] == "worktree-docs"

@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 import yaml
-
 from wtrun import plan as plan_module
 from wtrun.cli import main
 
@@ -26,8 +25,10 @@ ROOT = Path(__file__).resolve().parent.parent
 BAD = ROOT / "tests" / "data" / "bad"
 GOLDENS = sorted(BAD.glob("*.yaml"))
 REGEN = os.environ.get("WTRUN_REGEN_GOLDEN") == "1"
-DIAGNOSTIC = re.compile(r"^(?P<file>[^:\s]+):(?P<line>\d+):(?P<col>\d+): (?P<message>.*) "
-                        r"\[(?P<rule>[a-z-]+)\]$")
+DIAGNOSTIC = re.compile(
+    r"^(?P<file>[^:\s]+):(?P<line>\d+):(?P<col>\d+): (?P<message>.*) "
+    r"\[(?P<rule>[a-z-]+)\]$"
+)
 
 VALID = """\
 version: 1
@@ -73,8 +74,13 @@ def test_golden(plan: Path, capsys: pytest.CaptureFixture[str]) -> None:
 def test_golden_messages_follow_the_style(plan: Path) -> None:
     """Each message: at a real place in the file, lower-case, with a fix after ";" or ":"."""
     lines = plan.read_bytes().decode("utf-8", "replace").splitlines() or [""]
-    found = [m for m in map(DIAGNOSTIC.match, plan.with_suffix(".out").read_text(
-        encoding="utf-8").splitlines()) if m]
+    found = [
+        m
+        for m in map(
+            DIAGNOSTIC.match, plan.with_suffix(".out").read_text(encoding="utf-8").splitlines()
+        )
+        if m
+    ]
     assert found, "a bad plan must produce at least one diagnostic"
     for m in found:
         message, line, col = m["message"], int(m["line"]), int(m["col"])
@@ -93,27 +99,41 @@ def test_goldens_cover_every_rule() -> None:
     rules = set()
     for out in BAD.glob("*.out"):
         rules |= {m["rule"] for m in map(DIAGNOSTIC.match, out.read_text().splitlines()) if m}
-    assert rules == {"schema", "syntax", "version", "duplicate-key", "id", "after", "scope",
-                     "overlap", "ports", "template", "agent", "branch"}
+    assert rules == {
+        "schema",
+        "syntax",
+        "version",
+        "duplicate-key",
+        "id",
+        "after",
+        "scope",
+        "overlap",
+        "ports",
+        "template",
+        "agent",
+        "branch",
+    }
 
 
 # ---------------------------------------------------------------- hostile input
 
 
-def test_file_over_the_size_limit(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_file_over_the_size_limit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from wtrun import yamlsrc
 
     big = tmp_path / "big.yaml"
     big.write_bytes(b"version: 1\n" + b"#" * yamlsrc.MAX_BYTES)
     monkeypatch.chdir(tmp_path)
     started = time.monotonic()
-    code, out, err = validate(capsys, "big.yaml")
+    code, out, _ = validate(capsys, "big.yaml")
     assert time.monotonic() - started < 2
     assert code == 1
     assert out.splitlines()[0] == (
         "big.yaml:1:1: the file is 8,388,619 bytes, over the limit of 8,388,608 bytes; split "
-        "the plan into several files [syntax]")
+        "the plan into several files [syntax]"
+    )
 
 
 def test_alias_bomb_is_refused_quickly() -> None:
@@ -134,8 +154,25 @@ def test_deep_nesting_is_refused(tmp_path: Path) -> None:
 
 def _mutations(data: Any, rng: random.Random) -> Any:
     """`data` with one value somewhere replaced by a value of another kind."""
-    values: list[Any] = [None, True, 0, -1, 3.5, "", "x", "Bad/Id", "../x", [], ["x"], {},
-                         {"x": 1}, [{"run": 1}], "{{ nope }}", "45 minutes", [3100]]
+    values: list[Any] = [
+        None,
+        True,
+        0,
+        -1,
+        3.5,
+        "",
+        "x",
+        "Bad/Id",
+        "../x",
+        [],
+        ["x"],
+        {},
+        {"x": 1},
+        [{"run": 1}],
+        "{{ nope }}",
+        "45 minutes",
+        [3100],
+    ]
     if isinstance(data, dict) and data and rng.random() < 0.8:
         key = rng.choice(list(data))
         data[key] = _mutations(data[key], rng)
@@ -163,8 +200,9 @@ def test_random_mutations_never_crash() -> None:
 # ---------------------------------------------------------------- formats
 
 
-def test_text_format_of_a_valid_plan(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_text_format_of_a_valid_plan(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "ok.yaml").write_text(VALID)
     monkeypatch.chdir(tmp_path)
     assert validate(capsys, "ok.yaml") == (0, "", "1 plan valid\n")
@@ -173,18 +211,21 @@ def test_text_format_of_a_valid_plan(tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_json_format(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = validate(capsys, "--format", "json", "tests/data/bad/after-cycle-2.yaml")
     assert (code, err) == (1, "")
-    assert json.loads(out) == [{
-        "file": "tests/data/bad/after-cycle-2.yaml",
-        "line": 4,
-        "col": 12,
-        "rule": "after",
-        "message": "tasks wait for each other in a cycle: a -> b -> a; remove `after` from "
-                   "one of them",
-    }]
+    assert json.loads(out) == [
+        {
+            "file": "tests/data/bad/after-cycle-2.yaml",
+            "line": 4,
+            "col": 12,
+            "rule": "after",
+            "message": "tasks wait for each other in a cycle: a -> b -> a; remove `after` from "
+            "one of them",
+        }
+    ]
 
 
-def test_json_format_of_a_valid_plan(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_json_format_of_a_valid_plan(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "ok.yaml").write_text(VALID)
     monkeypatch.chdir(tmp_path)
     assert validate(capsys, "--format", "json", "ok.yaml") == (0, "[]\n", "")
@@ -192,74 +233,94 @@ def test_json_format_of_a_valid_plan(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 GITHUB_CYCLE = (
     "::error file=tests/data/bad/after-cycle-2.yaml,line=4,col=12,title=wtrun after::"
-    "tasks wait for each other in a cycle: a -> b -> a; remove `after` from one of them\n")
+    "tasks wait for each other in a cycle: a -> b -> a; remove `after` from one of them\n"
+)
 
 
 def test_github_format(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = validate(capsys, "--format", "github",
-                              "tests/data/bad/after-cycle-2.yaml")
+    code, out, err = validate(capsys, "--format", "github", "tests/data/bad/after-cycle-2.yaml")
     assert (code, out, err) == (1, GITHUB_CYCLE, "")
 
 
 def test_github_format_is_the_default_on_github_actions(
-        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     assert validate(capsys, "tests/data/bad/after-cycle-2.yaml") == (1, GITHUB_CYCLE, "")
-    code, out, _ = validate(capsys, "--format", "text", "tests/data/bad/after-cycle-2.yaml")
+    _, out, _ = validate(capsys, "--format", "text", "tests/data/bad/after-cycle-2.yaml")
     assert out.startswith("tests/data/bad/after-cycle-2.yaml:4:12: tasks wait")
 
 
 def test_github_format_escapes_properties_and_data(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "a,b:c%.yaml").write_text("version: 1\ntasks: 100%\n")
     monkeypatch.chdir(tmp_path)
     code, out, _ = validate(capsys, "--format", "github", "a,b:c%.yaml")
     assert code == 1
     assert out == (
         "::error file=a%2Cb%3Ac%25.yaml,line=2,col=8,title=wtrun schema::tasks is a string "
-        "\"100%25\", expected a list; write it as a list: [100%25]\n")
+        '"100%25", expected a list; write it as a list: [100%25]\n'
+    )
 
 
 # ---------------------------------------------------------------- several files, exit codes
 
 
-def test_several_files_sorted_by_file_line_and_column(
-        capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = validate(capsys, "tests/data/bad/after-self.yaml",
-                              "tests/data/bad/after-cycle-2.yaml", "plans/minimal.yaml")
+def test_several_files_sorted_by_file_line_and_column(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = validate(
+        capsys,
+        "tests/data/bad/after-self.yaml",
+        "tests/data/bad/after-cycle-2.yaml",
+        "plans/minimal.yaml",
+    )
     assert code == 1
     heads = [line.split(": ")[0] for line in out.splitlines() if DIAGNOSTIC.match(line)]
-    assert heads == ["tests/data/bad/after-cycle-2.yaml:4:12",
-                     "tests/data/bad/after-self.yaml:4:12"]
+    assert heads == [
+        "tests/data/bad/after-cycle-2.yaml:4:12",
+        "tests/data/bad/after-self.yaml:4:12",
+    ]
     assert err == "\n2 problems in 2 of 3 plans\n"
 
 
 def test_several_valid_files(capsys: pytest.CaptureFixture[str]) -> None:
     assert validate(capsys, "plans/minimal.yaml", "plans/sprint-12.yaml") == (
-        0, "", "2 plans valid\n")
+        0,
+        "",
+        "2 plans valid\n",
+    )
 
 
 def test_missing_file_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert validate(capsys, "plans/nope.yaml") == (
-        2, "", "wtrun: error: plans/nope.yaml: no such file\n")
+        2,
+        "",
+        "wtrun: error: plans/nope.yaml: no such file\n",
+    )
 
 
 def test_missing_file_among_good_ones(capsys: pytest.CaptureFixture[str]) -> None:
     assert validate(capsys, "plans/minimal.yaml", "nope.yaml") == (
-        2, "", "wtrun: error: nope.yaml: no such file\n1 plan valid\n")
+        2,
+        "",
+        "wtrun: error: nope.yaml: no such file\n1 plan valid\n",
+    )
 
 
 def test_directory_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert validate(capsys, "plans") == (
-        2, "", "wtrun: error: plans: is a directory, not a plan file\n")
+        2,
+        "",
+        "wtrun: error: plans: is a directory, not a plan file\n",
+    )
 
 
-@pytest.mark.parametrize("args", [["--bogus", "plans/minimal.yaml"],
-                                  ["--format", "xml", "plans/minimal.yaml"],
-                                  []])
-def test_bad_arguments_are_usage_errors(args: list[str],
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "args", [["--bogus", "plans/minimal.yaml"], ["--format", "xml", "plans/minimal.yaml"], []]
+)
+def test_bad_arguments_are_usage_errors(
+    args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     code, out, err = validate(capsys, *args)
     assert code == 2
     assert out == ""

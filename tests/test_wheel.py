@@ -6,6 +6,8 @@ pytest-xdist a module-scoped fixture would build it once per worker.
 
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -19,25 +21,30 @@ SCHEMA = ROOT / "schemas" / "plan-v1.json"
 TIMEOUT = 120  # seconds for each step; the whole test takes well under a minute
 
 
-def _run(args: list[str | Path], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(a) for a in args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=TIMEOUT, check=False)
+def _run(
+    args: list[str | Path], cwd: Path, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(a) for a in args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
 
 
 def _can_build_without_isolation() -> bool:
     """Whether the current environment can build the wheel offline (setuptools, wheel)."""
     try:
-        import setuptools
-    except ImportError:
+        version = importlib.metadata.version("setuptools")
+    except importlib.metadata.PackageNotFoundError:
         return False
-    major, minor = (int(p) for p in setuptools.__version__.split(".")[:2])
+    major, minor = (int(p) for p in version.split(".")[:2])
     if (major, minor) >= (70, 1):  # bdist_wheel is part of setuptools from 70.1
         return True
-    try:
-        import wheel  # noqa: F401
-    except ImportError:
-        return False
-    return major >= 68
+    return major >= 68 and importlib.util.find_spec("wheel") is not None
 
 
 def _build_wheel(tmp_path: Path, env: dict[str, str]) -> Path:
@@ -53,8 +60,11 @@ def _build_wheel(tmp_path: Path, env: dict[str, str]) -> Path:
     shutil.copytree(ROOT / "schemas", source / "schemas", ignore=ignore)
     dist = tmp_path / "dist"
     isolation = [] if not _can_build_without_isolation() else ["--no-build-isolation"]
-    built = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", *isolation, "-w", dist,
-                  source], tmp_path, env)
+    built = _run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", *isolation, "-w", dist, source],
+        tmp_path,
+        env,
+    )
     assert built.returncode == 0, built.stdout + built.stderr
     (wheel,) = dist.glob("wtrun-*.whl")
     return wheel
@@ -75,15 +85,29 @@ def test_wheel_installs_and_runs_from_another_folder(tmp_path: Path) -> None:
     venv.create(env_dir, system_site_packages=True, with_pip=False)
     bindir = env_dir / ("Scripts" if os.name == "nt" else "bin")
     python = bindir / "python"
-    installed = _run([sys.executable, "-m", "pip", "--python", python, "install", "--no-deps",
-                      "--no-index", wheel], tmp_path, env)
+    installed = _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            python,
+            "install",
+            "--no-deps",
+            "--no-index",
+            wheel,
+        ],
+        tmp_path,
+        env,
+    )
     assert installed.returncode == 0, installed.stdout + installed.stderr
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     shutil.copy2(ROOT / "plans" / "sprint-12.yaml", elsewhere / "plan.yaml")
-    (elsewhere / "bad.yaml").write_text("version: 1\ntasks:\n  - id: a\n    prompt: A.\n"
-                                        "    scope: [/a]\n", encoding="utf-8")
+    (elsewhere / "bad.yaml").write_text(
+        "version: 1\ntasks:\n  - id: a\n    prompt: A.\n    scope: [/a]\n", encoding="utf-8"
+    )
 
     where = _run([python, "-c", "import wtrun; print(wtrun.__file__)"], elsewhere, env)
     assert Path(where.stdout.strip()).is_relative_to(env_dir), where.stdout + where.stderr
@@ -98,9 +122,16 @@ def test_wheel_installs_and_runs_from_another_folder(tmp_path: Path) -> None:
     assert invalid.returncode == 1, invalid.stderr
     assert invalid.stdout.startswith(
         'bad.yaml:5:13: scope of task "a": pattern "/a" is an absolute path; write it '
-        'relative to the repository root: "a" [scope]\n')
+        'relative to the repository root: "a" [scope]\n'
+    )
 
-    schema = subprocess.run([str(bindir / "wtrun"), "schema"], cwd=elsewhere, env=env,
-                            capture_output=True, timeout=TIMEOUT, check=False)
+    schema = subprocess.run(
+        [str(bindir / "wtrun"), "schema"],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
     assert schema.returncode == 0, schema.stderr
     assert schema.stdout == SCHEMA.read_bytes()

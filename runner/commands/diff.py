@@ -18,8 +18,10 @@ from ..model import Plan
 
 def diff(old: str, new: str | None, against: str | None) -> int:
     if against is not None and new is not None:
-        raise UsageError("give two plans (`wtrun diff OLD NEW`) or one plan and a git ref "
-                         "(`wtrun diff PLAN --against REF`), not both")
+        raise UsageError(
+            "give two plans (`wtrun diff OLD NEW`) or one plan and a git ref "
+            "(`wtrun diff PLAN --against REF`), not both"
+        )
     notes: list[str] = []
     if against is not None:
         new_path = Path(old)
@@ -31,8 +33,10 @@ def diff(old: str, new: str | None, against: str | None) -> int:
         else:
             old_plan = _load_old(new_path, label, raw, notes)
     elif new is None:
-        raise UsageError("`wtrun diff` needs two plans (`wtrun diff OLD NEW`), or one plan "
-                         "and a git ref to compare it with (`wtrun diff PLAN --against REF`)")
+        raise UsageError(
+            "`wtrun diff` needs two plans (`wtrun diff OLD NEW`), or one plan "
+            "and a git ref to compare it with (`wtrun diff PLAN --against REF`)"
+        )
     else:
         new_path = Path(new)
         old_plan = _load_old(Path(old), old, plan_module.read_source(Path(old)), notes)
@@ -52,8 +56,10 @@ def _load_old(path: Path, label: str, raw: bytes, notes: list[str]) -> Plan | No
         return plan_module.load(path, display=label, raw=raw)
     except plan_module.PlanError as e:
         n = len(e.diagnostics)
-        notes.append(f"{_code(label)} does not validate ({n} problem{'s' if n != 1 else ''}):"
-                     " every task is shown as new")
+        notes.append(
+            f"{_code(label)} does not validate ({n} problem{'s' if n != 1 else ''}):"
+            " every task is shown as new"
+        )
         return None
 
 
@@ -62,13 +68,17 @@ def _at_ref(path: Path, ref: str) -> tuple[bytes | None, str]:
     folder = path.resolve().parent
     probe = Git(folder).run("rev-parse", "--show-toplevel", check=False)
     if probe.returncode != 0:
-        raise UsageError(f"{path} is not inside a git repository, so `--against {ref}` has "
-                         "no history to read; compare two files with `wtrun diff OLD NEW`")
+        raise UsageError(
+            f"{path} is not inside a git repository, so `--against {ref}` has "
+            "no history to read; compare two files with `wtrun diff OLD NEW`"
+        )
     root = Path(probe.stdout.strip())
     git = Git(root)
     if git.rev_parse(ref) is None:
-        raise UsageError(f'no commit "{ref}" in {root}; fetch it first (e.g. `git fetch '
-                         f"origin {ref.split('/')[-1]}`), or name a branch, tag or commit")
+        raise UsageError(
+            f'no commit "{ref}" in {root}; fetch it first (e.g. `git fetch '
+            f"origin {ref.split('/')[-1]}`), or name a branch, tag or commit"
+        )
     try:
         rel = path.resolve().relative_to(root.resolve()).as_posix()
     except ValueError:

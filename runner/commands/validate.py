@@ -36,8 +36,11 @@ def validate(paths: Sequence[str], fmt: str) -> int:
         n, files = len(found), len({d.file for d in found})
         checked = len(paths) - len(usage_errors)
         if found:
-            print(f"\n{n} problem{'s' if n != 1 else ''} in {files} of {checked} "
-                  f"plan{'s' if checked != 1 else ''}", file=sys.stderr)
+            print(
+                f"\n{n} problem{'s' if n != 1 else ''} in {files} of {checked} "
+                f"plan{'s' if checked != 1 else ''}",
+                file=sys.stderr,
+            )
         elif checked:
             print(f"{checked} plan{'s' if checked != 1 else ''} valid", file=sys.stderr)
     if usage_errors:

@@ -1,0 +1,84 @@
+"""`wtrun pr PLAN`: push and open PRs for ready tasks (after `run --no-pr`, or in the
+fan-out's final job, with the records of every stack merged in first)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from .. import plan as plan_module
+from .. import report
+from ..errors import UsageError, WtrunError
+from ..git import find_repo
+from ..state import Store, TaskRecord
+
+# A merged record replaces a local one only when the local one says less.
+_PROGRESS = {"pending": 0, "blocked": 1, "skipped": 1, "running": 1, "prepared": 2,
+             "failed": 3, "no-changes": 4, "ready": 5, "done": 6}
+
+
+def merge_records(store: Store, task_ids: Sequence[str], files: Sequence[str]) -> list[str]:
+    """Fold other machines' records of this plan into the local ones; returns task ids taken."""
+    taken: list[str] = []
+    for name in files:
+        path = Path(name)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise UsageError(f"{path}: no such file") from None
+        except (OSError, ValueError) as e:
+            raise WtrunError(f"{path}: not a wtrun records file ({e})") from None
+        if data.get("plan") != store.record.plan:
+            raise WtrunError(f"{path} holds records of plan {data.get('plan')!r}, not "
+                             f"{store.record.plan!r}")
+        base = data.get("base_commit")
+        if store.record.base_commit is None:
+            store.record.base_commit = base
+        elif base and base != store.record.base_commit:
+            raise WtrunError(
+                f"{path} ran from base {base[:12]}, but other records from "
+                f"{store.record.base_commit[:12]}; every stack of a run must start from the "
+                "same base commit")
+        for tid, raw in data.get("tasks", {}).items():
+            if tid not in task_ids:
+                continue
+            incoming = TaskRecord.from_json(raw)
+            current = store.record.tasks.get(tid)
+            if current is None or _PROGRESS.get(incoming.state, 0) > _PROGRESS.get(
+                    current.state, 0):
+                store.record.tasks[tid] = incoming
+                taken.append(tid)
+    store.save()
+    return taken
+
+
+def open_pull_requests(plan_path: str, task_ids: Sequence[str], merge: Sequence[str]) -> int:
+    from ..prs import open_prs
+
+    plan = plan_module.load(plan_path)
+    git = find_repo(Path.cwd())
+    selected = [t.id for t in plan_module.task_by_id(plan, task_ids)] if task_ids else [
+        t.id for t in plan.tasks]
+    store = Store(git.common_dir(), plan.name)
+    with store.lock():
+        if merge:
+            merged = merge_records(store, [t.id for t in plan.tasks], merge)
+            print(f"wtrun: merged the records of {len(merged)} task"
+                  f"{'s' if len(merged) != 1 else ''} from {len(merge)} file"
+                  f"{'s' if len(merge) != 1 else ''}")
+        for tid in selected:
+            record = store.record.tasks.get(tid)
+            if record and record.state == "ready" and record.branch and not git.branch_exists(
+                    record.branch):
+                store.update(tid, state="failed", step="push", reason=(
+                    f"branch {record.branch} is not in this repository; fetch it first (in the "
+                    "fan-out, from the stack job's branches.bundle)"))
+        reporter = report.Reporter()
+        open_prs(plan, git, store, selected, reporter)
+        print(report.summary_text(store.record, selected, plan.budget_usd))
+        report.write_step_summary(report.summary_markdown(store.record, selected,
+                                                          plan.budget_usd))
+    bad = [t for t in selected
+           if (r := store.record.tasks.get(t)) is None or r.state not in ("done", "no-changes")]
+    return 1 if bad else 0
