@@ -153,6 +153,18 @@ def _dispatch(argv: Sequence[str]) -> int:
         from .commands.pr import open_pull_requests
 
         return open_pull_requests(args.plan, args.task, args.merge_records)
+    if command == "logs":
+        from .commands.logs import logs
+
+        return logs(args.plan, args.task, args.step, args.follow)
+    if command == "clean":
+        from .commands.clean import clean
+
+        return clean(args.plan, args.task, args.force)
+    if command == "sync":
+        from .commands.sync import sync
+
+        return sync(args.plan, rebase=args.rebase, delete_merged=args.delete_merged)
     raise UsageError(f"`wtrun {command}` is not implemented yet")
 
 

@@ -12,8 +12,11 @@ from . import proc
 from .errors import WtrunError
 
 # Parallel `git worktree add` and ref updates race on these; git gives up at once.
+# `git worktree add` and `git branch -d` read every worktree's metadata, and fail on one
+# that another `worktree add` is writing at that moment ("failed to read .../commondir").
 _LOCK_HINTS = ("index.lock", "config.lock", "packed-refs.lock", ".lock': File exists",
-               "cannot lock ref", "Unable to create", "could not lock config file")
+               "cannot lock ref", "Unable to create", "could not lock config file",
+               "/commondir", "/gitdir: ")
 
 
 class Git:

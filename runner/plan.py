@@ -38,7 +38,8 @@ class PlanError(WtrunError):
         self.diagnostics = sort_diagnostics(diagnostics)
         self.sources = sources
         n = len(self.diagnostics)
-        super().__init__(f"{n} problem{'s' if n != 1 else ''} in {self.diagnostics[0].file}")
+        where = self.diagnostics[0].file if self.diagnostics else "the plan"
+        super().__init__(f"{n} problem{'s' if n != 1 else ''} in {where}")
 
 
 @functools.lru_cache(maxsize=1)
@@ -501,7 +502,10 @@ def _type_message(
             f"{message}; write `key: value` lines, e.g. "
             f"{_MAPPING_EXAMPLE.get(_last_key(path), '{key: value}')}"
         )
-    if isinstance(value, str) and any(t in ("integer", "number") for t in wanted):
+    if path[-1:] == ("ports",):
+        return f"{message}; write a count such as 1, or the port numbers such as [3001]"
+    numeric = isinstance(value, str) and re.fullmatch(r"\s*-?\d+(\.\d+)?\s*", value)
+    if numeric and any(t in ("integer", "number") for t in wanted):
         return f"{message}; write the number without quotes"
     if isinstance(value, float) and "integer" in wanted:
         return f"{message}; use a whole number"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -179,7 +180,8 @@ def _pair(old: Plan | None, new: Plan) -> _Pairing:
 
 def _task_section(o: Task, n: Task, renamed: Mapping[str, str]) -> _Section:
     s = _Section()
-    if o.title != n.title:
+    defaulted = o.title == o.id and n.title == n.id  # a renamed task without a title
+    if o.title != n.title and not defaulted:
         s.bullets.append(f"title: {_quote(o.title)} -> {_quote(n.title)}")
     s.bullets += _scope_bullets("scope", o.scope, n.scope)
     old_after = renamed.get(o.after, o.after) if o.after is not None else None
@@ -367,15 +369,17 @@ def _stack_lines(old: Plan | None, new: Plan, pairing: _Pairing) -> list[str]:
                 "they may now run at the same time"
             )
         for parent in chain:
+            known = task.id in old_tasks and parent in old_tasks and parent in before
+            if (
+                known
+                and old_tasks[parent].scope == new_tasks[parent].scope
+                and old_tasks[task.id].scope == task.scope
+            ):
+                continue  # nothing new to tell, and a deep stack would cost many pairs
             example = _overlap(new_tasks[parent].scope, task.scope)
             if example is None:
                 continue
-            if (
-                task.id in old_tasks
-                and parent in old_tasks
-                and parent in before
-                and _overlap(old_tasks[parent].scope, old_tasks[task.id].scope) is not None
-            ):
+            if known and _overlap(old_tasks[parent].scope, old_tasks[task.id].scope):
                 continue
             pattern_a, pattern_b, path = example
             out.append(
@@ -584,11 +588,7 @@ def _model(model: str | None) -> str:
 
 
 def _argv(argv: Sequence[str] | None) -> str:
-    if not argv:
-        return "none"
-    import shlex
-
-    return _code(shlex.join(argv))
+    return _code(shlex.join(argv)) if argv else "none"
 
 
 def _ports(ports: int | tuple[int, ...]) -> str:

@@ -26,11 +26,17 @@ class Reporter:
         with self._lock:
             stamp = time.strftime("%H:%M:%S")
             who = f"{task}: " if task else ""
-            self.stream.write(f"{stamp} {who}{message}\n")
+            # A failure's reason may carry a command's output: keep it under its line.
+            text = message.rstrip("\n").replace("\n", "\n    ")
+            self.stream.write(f"{stamp} {who}{text}\n")
             self.stream.flush()
 
     def close(self) -> None:
         pass
+
+    def summary(self, record: RunRecord, task_ids: Sequence[str], budget: float | None
+                ) -> None:
+        print(summary_text(record, task_ids, budget), flush=True)
 
 
 class JsonReporter(Reporter):
@@ -46,6 +52,15 @@ class JsonReporter(Reporter):
             self.stream.write(json.dumps(record, default=str) + "\n")
             self.stream.flush()
 
+    def summary(self, record: RunRecord, task_ids: Sequence[str], budget: float | None
+                ) -> None:
+        rows = summary_rows(record, task_ids)
+        self.event(None, "summary", summary_text(record, task_ids, budget).splitlines()[0]
+                   .removeprefix("wtrun: "),
+                   cost_usd=round(sum(r.cost_usd or 0.0 for r in rows), 6),
+                   tasks=[{"id": r.id, "state": r.state, "cost_usd": r.cost_usd,
+                           "pr_url": r.pr_url, "reason": r.reason} for r in rows])
+
 
 class LiveReporter(Reporter):
     """A table redrawn in place on a terminal: task, step, elapsed, cost, last line."""
@@ -53,7 +68,8 @@ class LiveReporter(Reporter):
     def __init__(self, task_ids: Sequence[str], stream: IO[str] | None = None) -> None:
         super().__init__(stream)
         self.rows: dict[str, dict[str, Any]] = {
-            t: {"state": "pending", "step": "", "since": None, "cost": None, "last": ""}
+            t: {"state": "pending", "step": "", "since": None, "until": None, "cost": None,
+                "last": ""}
             for t in task_ids}
         self.color = not os.environ.get("NO_COLOR")
         self._drawn = 0
@@ -67,12 +83,16 @@ class LiveReporter(Reporter):
                 row = self.rows[task]
                 if "state" in fields:
                     row["state"] = fields["state"]
+                    # The clock of a task stops when it settles, and runs again if it
+                    # goes on (a ready task being pushed).
+                    row["until"] = None if row["state"] == "running" else time.monotonic()
                 if "step" in fields:
                     row["step"] = fields["step"]
                     row["since"] = row["since"] or time.monotonic()
                 if fields.get("cost_usd") is not None:
                     row["cost"] = fields["cost_usd"]
-                row["last"] = message
+                lines = message.strip().splitlines()
+                row["last"] = lines[0] if lines else ""
             self._draw()
 
     def _tick(self) -> None:
@@ -87,21 +107,44 @@ class LiveReporter(Reporter):
                 "ready": "32", "prepared": "32", "running": "36"}.get(state)
         return f"\x1b[{code}m{text}\x1b[0m" if code else text
 
+    def _shown(self, room: int) -> tuple[list[str], str]:
+        """The rows that fit in `room` lines: settled tasks make way for the others."""
+        ids = list(self.rows)
+        if len(ids) <= room:
+            return ids, ""
+        rank = {"running": 0, "failed": 1, "blocked": 2, "pending": 3}
+        keep = set(sorted(ids, key=lambda t: rank.get(self.rows[t]["state"], 4))[:room - 1])
+        hidden = [t for t in ids if t not in keep]
+        counts: dict[str, int] = {}
+        for t in hidden:
+            counts[self.rows[t]["state"]] = counts.get(self.rows[t]["state"], 0) + 1
+        more = ", ".join(f"{n} {state}" for state, n in counts.items())
+        return [t for t in ids if t in keep], f"... and {len(hidden)} more ({more})"
+
     def _draw(self) -> None:
         width = max((len(t) for t in self.rows), default=4)
         try:
-            columns = os.get_terminal_size(self.stream.fileno()).columns
+            size = os.get_terminal_size(self.stream.fileno())
+            columns, height = size.columns, size.lines
         except (OSError, ValueError):
-            columns = 100
+            columns, height = 100, 40
+        # Rows that scroll off the top can no longer be redrawn: never draw more than fit.
+        shown, more = self._shown(max(height - 2, 2))
         lines = [f"{'task':<{width}}  {'state':<10} {'step':<12} {'time':>6} {'cost':>7}  last"]
-        for tid, row in self.rows.items():
-            elapsed = "" if row["since"] is None else f"{time.monotonic() - row['since']:.0f}s"
+        now = time.monotonic()
+        for tid in shown:
+            row = self.rows[tid]
+            elapsed = "" if row["since"] is None else \
+                f"{(row['until'] or now) - row['since']:.0f}s"
             cost = "" if row["cost"] is None else f"${row['cost']:.2f}"
             text = (f"{tid:<{width}}  {row['state']:<10} {row['step']:<12} {elapsed:>6} "
                     f"{cost:>7}  {row['last']}")
             lines.append(self._paint(row["state"], text[:columns - 1]))
+        if more:
+            lines.append(more[:columns - 1])
         up = f"\x1b[{self._drawn}F" if self._drawn else ""
-        self.stream.write(up + "".join(f"\x1b[2K{line}\n" for line in lines))
+        # \x1b[J: a shorter table than the last one leaves nothing of it behind.
+        self.stream.write(up + "".join(f"\x1b[2K{line}\n" for line in lines) + "\x1b[J")
         self.stream.flush()
         self._drawn = len(lines)
 
@@ -134,6 +177,8 @@ def summary_text(record: RunRecord, task_ids: Sequence[str], budget: float | Non
     for r in rows:
         cost = f"${r.cost_usd:.2f}" if r.cost_usd is not None else "-"
         extra = r.pr_url or r.reason or r.branch or ""
+        # A reason's further lines (a command's output) stay under its first one.
+        extra = extra.replace("\n", "\n" + " " * (width + 24))
         lines.append(f"  {r.id:<{width}}  {r.state:<10} {cost:>7}  {extra}")
     tally = ", ".join(f"{n} {s}" for s, n in counts.items())
     spent = f"${total:.2f}" + (f" of ${budget:.2f}" if budget is not None else "")
@@ -149,8 +194,17 @@ def summary_markdown(record: RunRecord, task_ids: Sequence[str], budget: float |
         cost = f"${r.cost_usd:.2f}" if r.cost_usd is not None else ""
         detail = (r.pr_url or r.reason or "").replace("|", "\\|").replace("\n", " ")
         out.append(f"| `{r.id}` | {r.state} | {cost} | {detail} |")
-    out += ["", f"Total cost: ${total:.2f}" + (f" of ${budget:.2f}" if budget else "")]
+    out += ["", f"Total cost: ${total:.2f}"
+            + (f" of ${budget:.2f}" if budget is not None else "")]
     return "\n".join(out) + "\n"
+
+
+def finish(reporter: Reporter, record: RunRecord, task_ids: Sequence[str],
+           budget: float | None) -> None:
+    """The end of a run: the summary (text on stdout, or an event with --json), and
+    Markdown appended to $GITHUB_STEP_SUMMARY when set."""
+    reporter.summary(record, task_ids, budget)
+    write_step_summary(summary_markdown(record, task_ids, budget))
 
 
 def write_step_summary(text: str) -> None:

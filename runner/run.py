@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import signal
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -142,7 +143,7 @@ class TaskRun:
         self.plan = ctx.plan
         self.git = ctx.git
         self.store = ctx.store
-        self.record: TaskRecord = ctx.store.record.task(task.id)
+        self.record: TaskRecord = ctx.store.task(task.id)
         self.preset = agents.get(task.agent.preset)
         self.worktree = ctx.worktree_path(task)
         self.branch = branch_of(self.plan, task)
@@ -157,6 +158,8 @@ class TaskRun:
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
+        if self.ctx.stopping:
+            raise TaskFailed(name, "interrupted")
         started = time.time()
         self.store.update(self.task.id, state="running", step=name)
         self.say(f"{name}...", state="running", step=name)
@@ -178,6 +181,12 @@ class TaskRun:
                           fingerprint=fingerprint(self.plan, self.task))
         if not self.done("worktree"):
             with self.step("worktree"):
+                # Recorded before git makes them, so that a run killed in between still
+                # knows they are its own (to reuse, restart or clean them).
+                if not self.git.branch_exists(self.branch):
+                    self.store.update(self.task.id, created_branch=True)
+                if self.worktree.resolve() not in self.ctx.existing_worktrees:
+                    self.store.update(self.task.id, created_worktree=True)
                 created = worktrees.add(self.git, path=self.worktree, branch=self.branch,
                                         start=start, ours=self.record.created_branch,
                                         existing=self.ctx.existing_worktrees)
@@ -411,6 +420,7 @@ def run(plan_path: str, options: Options) -> int:
         return 0
     store = Store(git.common_dir(), plan.name)
     with store.lock():
+        store.reload()
         return _run_locked(plan, git, store, selected, options)
 
 
@@ -425,7 +435,10 @@ def _run_locked(plan: Plan, git: Git, store: Store, selected: list[str], options
     if record.base_commit is None:
         store.update(None, base_commit=resolve_base(plan, git, fetch=True), started=time.time())
     assert record.base_commit is not None
-    git.rev_parse(record.base_commit) or _missing_base(record.base_commit)
+    if git.rev_parse(record.base_commit) is None:
+        raise WtrunError(
+            f"the run's recorded base commit {record.base_commit[:12]} is gone from the "
+            "repository; run `wtrun clean PLAN` to start the plan afresh")
 
     recorded_ports = {tid: t.ports for tid, t in record.tasks.items() if t.ports}
     ctx = Context(
@@ -457,25 +470,24 @@ def _run_locked(plan: Plan, git: Git, store: Store, selected: list[str], options
             if r is not None and r.state == "running":
                 store.update(tid, state="failed", reason=f"interrupted during {r.step}")
         ctx.reporter.close()
-        print("wtrun: interrupted; run the same command again to resume", flush=True)
+        print("wtrun: interrupted; run the same command again to resume", file=sys.stderr,
+              flush=True)
         return 130
     finally:
         signal.signal(signal.SIGTERM, previous)
     ctx.reporter.close()
-    text = report.summary_text(store.record, selected, plan.budget_usd)
-    print(text)
-    report.write_step_summary(report.summary_markdown(store.record, selected, plan.budget_usd))
-    bad = [t for t in selected if store.record.task(t).state not in FINISHED]
+    report.finish(ctx.reporter, store.record, selected, plan.budget_usd)
+    # -- wtrun.sync: base drift and predicted conflicts after the run (never fails it) --
+    if not options.prepare_only:
+        from .sync import after_run
+
+        after_run(plan, git, store, ctx.reporter)
+    bad = [t for t in selected if store.task(t).state not in FINISHED]
     return 1 if bad else 0
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
-
-
-def _missing_base(sha: str) -> None:
-    raise WtrunError(f"the run's recorded base commit {sha[:12]} is gone from the repository; "
-                     "run `wtrun clean PLAN` to start the plan afresh")
 
 
 def _check_changed(plan: Plan, store: Store, selected: Sequence[str]) -> None:
@@ -528,7 +540,7 @@ def _schedule(ctx: Context, selected: list[str], options: Options) -> None:
 
     def block(tid: str, reason: str) -> None:
         for d in schedule.descendants(plan, [tid]):
-            if d in chosen and store.record.task(d).state not in ("done",):
+            if d in chosen and store.task(d).state not in ("done",):
                 store.update(d, state="blocked", reason=reason if d == tid else
                              f'task "{tid}" it builds on is blocked')
                 ctx.event(d, "task", f"blocked: {reason}", state="blocked")
@@ -543,11 +555,12 @@ def _schedule(ctx: Context, selected: list[str], options: Options) -> None:
             starts.append(tid)
     sched.push(starts)
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=parallel) as pool:
-        running: dict[concurrent.futures.Future[str], str] = {}
+    running: dict[concurrent.futures.Future[str], str] = {}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=parallel) as pool, \
+            _stop_on_interrupt(ctx, running):
         while True:
             for tid in sched.start():
-                record = store.record.task(tid)
+                record = store.task(tid)
                 if record.state in finished:
                     ctx.event(tid, "task", f"already {record.state}", state=record.state)
                     running[_done_future(record.state)] = tid
@@ -568,7 +581,7 @@ def _schedule(ctx: Context, selected: list[str], options: Options) -> None:
                 state = future.result()
                 sched.finish(tid)
                 kids = sched.children_of(tid)
-                if state in ("ready", "done") and store.record.task(tid).head:
+                if state in ("ready", "done") and store.task(tid).head:
                     sched.push(kids)
                     continue
                 why = {"no-changes": "made no changes",
@@ -576,6 +589,23 @@ def _schedule(ctx: Context, selected: list[str], options: Options) -> None:
                        "skipped": "was skipped"}.get(state, state)
                 for kid in kids:
                     block(kid, f'task "{tid}" it builds on {why}')
+
+
+@contextmanager
+def _stop_on_interrupt(ctx: Context, running: dict[concurrent.futures.Future[str], str]
+                       ) -> Iterator[None]:
+    """On ^C or SIGTERM, stop the tasks' process groups first: leaving the pool waits for
+    its threads, and they wait for their processes."""
+    try:
+        yield
+    except BaseException:
+        ctx.stopping = True
+        for future in running:
+            future.cancel()  # not started yet: it never will
+        while not all(f.done() for f in running):
+            proc.RUNNING.terminate_all()
+            concurrent.futures.wait(running, timeout=0.2)
+        raise
 
 
 def _done_future(state: str) -> concurrent.futures.Future[str]:
@@ -591,8 +621,9 @@ def _run_task(ctx: Context, tid: str) -> str:
     try:
         state = TaskRun(ctx, task).run()
     except TaskFailed as e:
-        store.update(tid, state="failed", reason=e.reason)
-        ctx.event(tid, "task", f"failed at {e.step}: {e.reason}", state="failed")
+        reason = f"interrupted during {e.step}" if ctx.stopping else e.reason
+        store.update(tid, state="failed", reason=reason)
+        ctx.event(tid, "task", f"failed at {e.step}: {reason}", state="failed")
         return "failed"
     except WtrunError as e:
         store.update(tid, state="failed", reason=str(e))

@@ -44,6 +44,7 @@ class TaskRecord:
     files: list[str] = field(default_factory=list)
     verify: list[dict[str, Any]] = field(default_factory=list)  # [{name, ok}]
     created_branch: bool = False
+    created_worktree: bool = False  # False: the worktree was there already (adopted)
     pushed_head: str | None = None
     pr_number: int | None = None
     pr_url: str | None = None
@@ -52,6 +53,12 @@ class TaskRecord:
     pr_body: str | None = None
     pr_state: str | None = None  # open | merged | closed
     conflicts: list[str] = field(default_factory=list)
+    # Written by `wtrun sync` and at the end of a run (wtrun.sync): the files behind
+    # `conflicts` (other task -> paths), what conflicts with the base's tip, and how many
+    # commits of that tip the branch lacks (None: not known).
+    conflict_files: dict[str, list[str]] = field(default_factory=dict)
+    base_conflicts: list[str] = field(default_factory=list)
+    behind: int | None = None
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
@@ -81,6 +88,23 @@ class Store:
         self.path = self.root / "state.json"
         self._lock = threading.Lock()
         self.record = self._read(plan_name)
+        if not self.lock().held():
+            self._settle()
+
+    def reload(self) -> None:
+        """Read the records again; call it holding the plan's lock, so that what another
+        run wrote before it let go is seen, and tasks it left "running" are settled."""
+        with self._lock:
+            self.record = self._read(self.record.plan)
+            self._settle()
+
+    def _settle(self) -> None:
+        # "running" in the records while no run holds the lock: that run was killed
+        # (kill -9, a crash, a lost machine) and its tasks were interrupted.
+        for r in self.record.tasks.values():
+            if r.state == "running":
+                r.state = "failed"
+                r.reason = f"interrupted during {r.step}" if r.step else "interrupted"
 
     def _read(self, plan_name: str) -> RunRecord:
         try:
@@ -94,8 +118,21 @@ class Store:
         tasks = {tid: TaskRecord.from_json(t) for tid, t in data.get("tasks", {}).items()}
         return RunRecord(plan_name, data.get("base_commit"), data.get("started"), tasks)
 
+    def task(self, task_id: str) -> TaskRecord:
+        """The task's record, made when missing (under the lock: threads share it)."""
+        with self._lock:
+            return self.record.task(task_id)
+
     def log_path(self, task_id: str, step: str) -> Path:
         return self.root / "logs" / task_id / f"{step}.log"
+
+    def forget(self, task_id: str) -> None:
+        """Drop a task's records and logs (saved with the next `save`)."""
+        import shutil
+
+        with self._lock:
+            self.record.tasks.pop(task_id, None)
+            shutil.rmtree(self.root / "logs" / task_id, ignore_errors=True)
 
     def update(self, task_id: str | None = None, **changes: Any) -> None:
         """Change one task's record (or the run's, with task_id None) and save at once."""
@@ -123,7 +160,7 @@ class Store:
             "plan": self.record.plan,
             "base_commit": self.record.base_commit,
             "started": self.record.started,
-            "tasks": {tid: dataclasses.asdict(t) for tid, t in self.record.tasks.items()},
+            "tasks": {tid: dataclasses.asdict(t) for tid, t in dict(self.record.tasks).items()},
         }
         write_atomic(self.path, json.dumps(data, indent=1, sort_keys=True) + "\n")
 
@@ -164,15 +201,23 @@ class RunLock:
     def __enter__(self) -> RunLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         f = self.path.open("a+", encoding="utf-8")
-        try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            f.seek(0)
-            holder = f.read().strip()
-            f.close()
-            raise WtrunError(
-                f'plan "{self.plan}" is already running in this repository ({_holder(holder)});'
-                " wait for it to finish, or stop that process") from None
+        # `held()` (status, logs -f) takes the lock shared for an instant: wait that out.
+        deadline = time.monotonic() + _LOCK_PATIENCE_S
+        while True:
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    continue
+                f.seek(0)
+                holder = f.read().strip()
+                f.close()
+                raise WtrunError(
+                    f'plan "{self.plan}" is already running in this repository '
+                    f"({_holder(holder)}); wait for it to finish, or stop that process"
+                ) from None
         f.seek(0)
         f.truncate()
         f.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
@@ -188,6 +233,24 @@ class RunLock:
             fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
             self._file.close()
             self._file = None
+
+
+    def held(self) -> bool:
+        """Whether a run of the plan holds the lock now (without taking it)."""
+        try:
+            f = self.path.open("r", encoding="utf-8")
+        except FileNotFoundError:
+            return False
+        with f:
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+            return False
+
+
+_LOCK_PATIENCE_S = 0.5
 
 
 def _holder(text: str) -> str:

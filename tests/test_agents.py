@@ -766,3 +766,50 @@ def test_claude_cli_api_error(tmp_path: Path) -> None:
     assert str(result.reason).startswith("claude reported an error: API Error: 500 scripted "
                                          "failure.")
     assert result.details["api_error_status"] == 500
+
+
+def test_fake_anthropic_server_answers_without_the_cli() -> None:
+    import json
+    import urllib.error
+    import urllib.request
+
+    def post(url: str, body: dict[str, object]) -> tuple[str, str]:
+        request = urllib.request.Request(url, json.dumps(body).encode(), method="POST",
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.headers["Content-Type"], response.read().decode()
+
+    tools = [{"name": "Write", "input_schema": {"type": "object"}}]
+    with AnthropicServer([write_file("/w/a.txt", "A"), answer("Done.")]) as srv:
+        kind, text = post(srv.url + "/v1/messages", {
+            "model": "claude-x", "tools": tools,
+            "messages": [{"role": "user", "content": "go"}]})
+        message = json.loads(text)
+        assert kind == "application/json"
+        assert message["stop_reason"] == "tool_use"
+        assert message["content"][-1]["input"] == {"file_path": "/w/a.txt", "content": "A"}
+        assert message["usage"]["input_tokens"] > 0
+        # streamed; the turn follows the assistant messages already in the conversation
+        kind, text = post(srv.url + "/v1/messages?beta=true", {
+            "model": "claude-x", "tools": tools, "stream": True,
+            "messages": [{"role": "user", "content": "go"},
+                         {"role": "assistant", "content": message["content"]},
+                         {"role": "user", "content": "ok"}]})
+        assert kind == "text/event-stream"
+        events = [line[7:] for line in text.splitlines() if line.startswith("event: ")]
+        assert events == ["message_start", "content_block_start", "content_block_delta",
+                          "content_block_delta", "content_block_stop", "message_delta",
+                          "message_stop"]
+        assert '"stop_reason": "end_turn"' in text
+        # a side call (no tools) does not advance the script
+        _, text = post(srv.url + "/v1/messages", {"model": "claude-x", "messages": []})
+        assert json.loads(text)["stop_reason"] == "end_turn"
+        _, text = post(srv.url + "/v1/messages/count_tokens", {"messages": []})
+        assert json.loads(text)["input_tokens"] > 0
+        srv.log_unknown = False
+        with pytest.raises(urllib.error.HTTPError) as e:
+            post(srv.url + "/v1/files", {})
+        assert e.value.code == 404
+        assert srv.unknown == ["POST /v1/files"]
+        assert len(srv.conversation) == 2
+        assert len(srv.requests) == 5

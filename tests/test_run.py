@@ -95,7 +95,7 @@ def test_every_outcome_in_one_run(repo: Path, tmp_path: Path,
     else:
         pytest.fail("the hanging agent's child survived")
 
-    assert rows["idle"]["state"] == "no-changes"
+    assert rows["idle"]["state"] == "no-changes", rows["idle"]
     assert "worktree-idle" not in branches(repo)
     assert not (repo / ".claude" / "worktrees" / "idle").exists()
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
+import shlex
 from pathlib import Path
 from typing import Any
 
 from .. import plan as plan_module
 from ..context import branch_of
-from ..git import find_repo
-from ..state import Store
+from ..git import Git, find_repo
+from ..model import Plan, Task
+from ..state import Store, iter_records
 
 
 def task_rows(plan_path: str) -> dict[str, Any]:
@@ -32,8 +35,93 @@ def task_rows(plan_path: str) -> dict[str, Any]:
             "ports": r.ports if r else [],
             "files": r.files if r else [],
             "conflicts": r.conflicts if r else [],
+            # From `wtrun sync` and the end of a run: files behind each conflict, what
+            # conflicts with the base's tip, commits of that tip the branch lacks.
+            "conflict_files": r.conflict_files if r else {},
+            "base_conflicts": r.base_conflicts if r else [],
+            "behind": r.behind if r else None,
         })
-    return {"plan": plan.name, "base_commit": store.record.base_commit, "tasks": tasks}
+    return {"plan": plan.name, "base_commit": store.record.base_commit, "tasks": tasks,
+            "leftovers": leftovers(plan, git, store)}
+
+
+# ---------------------------------------------------------------- leftovers
+
+_PROBE = "wtrunprobe0"
+_TASK_ID = r"[a-z0-9][a-z0-9._-]*"
+
+
+def _branch_pattern(plan: Plan) -> re.Pattern[str] | None:
+    """The plan's branch names as a pattern, when its template varies with the task id only."""
+    try:
+        probe = branch_of(plan, Task(id=_PROBE, title=_PROBE, prompt="", scope=()))
+    except Exception:  # a template that needs more than a task's basics: no pattern
+        return None
+    if probe.count(_PROBE) != 1:
+        return None
+    before, _, after = probe.partition(_PROBE)
+    return re.compile(re.escape(before) + _TASK_ID + re.escape(after))
+
+
+def _other_plans(git: Git, plan: Plan) -> tuple[set[Path], set[str]]:
+    """Worktrees and branches that the records of this repository's other plans own."""
+    paths: set[Path] = set()
+    branches: set[str] = set()
+    for folder in iter_records(git.common_dir()):
+        if folder.name == plan.name:
+            continue
+        try:
+            data = json.loads((folder / "state.json").read_text(encoding="utf-8"))
+            tasks = data.get("tasks", {}).values()
+        except (OSError, ValueError, AttributeError):
+            continue
+        for t in tasks:
+            if isinstance(t, dict):
+                if t.get("worktree"):
+                    paths.add(Path(str(t["worktree"])).resolve())
+                if t.get("branch"):
+                    branches.add(str(t["branch"]))
+    return paths, branches
+
+
+def leftovers(plan: Plan, git: Git, store: Store) -> list[dict[str, Any]]:
+    """Worktrees under the plan's worktree folder, and branches named like the plan's, that
+    no task of the plan owns (nor another plan's records), with the command that removes
+    each one."""
+    folder = (git.root / plan.worktrees).resolve()
+    owned_paths, owned_branches = _other_plans(git, plan)
+    for task in plan.tasks:
+        r = store.record.tasks.get(task.id)
+        owned_paths.add(folder / task.id)
+        if r is not None and r.worktree:
+            owned_paths.add(Path(r.worktree).resolve())
+        owned_branches.add(r.branch if r is not None and r.branch else branch_of(plan, task))
+    found: list[dict[str, Any]] = []
+    checked_out: set[str] = set()
+    listed: set[str] = set()
+    for path, branch in git.worktrees().items():
+        resolved = path.resolve()
+        if branch:
+            checked_out.add(branch)
+        if folder not in resolved.parents or resolved in owned_paths:
+            continue
+        command = (f"git worktree remove {shlex.quote(str(path))}" if path.exists()
+                   else "git worktree prune")
+        found.append({"kind": "worktree", "path": str(path), "branch": branch,
+                      "command": command})
+        if branch and branch not in owned_branches:
+            found.append({"kind": "branch", "name": branch,
+                          "command": f"git branch -D {shlex.quote(branch)}"})
+            listed.add(branch)
+    pattern = _branch_pattern(plan)
+    if pattern is not None:
+        names = git("for-each-ref", "--format=%(refname:lstrip=2)", "refs/heads").split()
+        for name in names:
+            if (pattern.fullmatch(name) and name not in owned_branches and name not in listed
+                    and name not in checked_out):
+                found.append({"kind": "branch", "name": name,
+                              "command": f"git branch -D {shlex.quote(name)}"})
+    return found
 
 
 def status(plan_path: str, as_json: bool) -> int:
@@ -50,9 +138,31 @@ def status(plan_path: str, as_json: bool) -> int:
         for t in rows]
     widths = [max(len(str(r[i])) for r in table) for i in range(len(headers) - 1)]
     for r in table:
-        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)) + "  " + str(r[-1]))
+        cells = zip(r, widths, strict=False)  # the last column is not padded
+        print("  ".join(str(c).ljust(w) for c, w in cells) + "  " + str(r[-1]))
     base = data["base_commit"]
     total = sum(t["cost_usd"] or 0 for t in rows)
     print(f"\nplan {data['plan']}; base {base[:12] if base else '(not run yet)'}; "
           f"cost ${total:.2f}")
+    position = {t["id"]: i for i, t in enumerate(rows)}
+    pairs = [(t["id"], other, files) for t in rows for other, files in
+             t["conflict_files"].items() if position[t["id"]] < position.get(other, -1)]
+    if pairs:
+        print("\npredicted conflicts (git merge-tree):")
+        for a, b, files in pairs:
+            print(f"  {a} <-> {b}: {', '.join(files)}")
+    behind = [t for t in rows if t["behind"]]
+    if behind:
+        print("\nbehind the base (`wtrun sync PLAN --rebase` follows it where that applies "
+              "cleanly):")
+        for t in behind:
+            clash = t["base_conflicts"]
+            print(f"  {t['id']}: {t['behind']} commit{'s' if t['behind'] != 1 else ''}"
+                  + (f"; conflicts in {', '.join(clash)}" if clash else ""))
+    if data["leftovers"]:
+        print(f"\nleftovers (no task of plan {data['plan']} owns them):")
+        for item in data["leftovers"]:
+            what = (f"worktree {item['path']}" if item["kind"] == "worktree"
+                    else f"branch {item['name']}")
+            print(f"  {what}: {item['command']}")
     return 0

@@ -19,6 +19,14 @@ class PrRef:
     state: str = "open"  # open | merged | closed
 
 
+@dataclass(frozen=True)
+class PrStatus:
+    """A PR as the provider sees it now (read by `wtrun sync`)."""
+
+    state: str  # open | merged | closed
+    base: str | None
+
+
 class Provider(Protocol):
     name: str
     makes_prs: bool
@@ -31,6 +39,20 @@ class Provider(Protocol):
         """The task's open PR for `head`, updated; or a new one."""
 
     def update_body(self, task_id: str, number: int, body: str) -> None: ...
+
+    # -- used by `wtrun sync` -------------------------------------------------------------
+
+    def pr_status(self, task_id: str, number: int) -> PrStatus | None:
+        """The PR's state and base now; None when the provider keeps no PRs."""
+
+    def retarget(self, task_id: str, number: int, base: str) -> None:
+        """Change the PR's base branch."""
+
+    def open_prs_into(self, branch: str) -> list[int]:
+        """Numbers of the open PRs whose base is `branch` (before deleting it)."""
+
+    def delete_branch(self, branch: str) -> bool:
+        """Delete `branch` on the remote; False when it was already gone."""
 
 
 def make(plan: Plan, git: Git, store: Store) -> Provider:
@@ -51,10 +73,10 @@ def _github(plan: Plan, git: Git, store: Store) -> Provider:
 def _local(plan: Plan, git: Git, store: Store) -> Provider:
     from .local import LocalProvider
 
-    return LocalProvider(store)
+    return LocalProvider(store, git, plan.remote)
 
 
 def _none(plan: Plan, git: Git, store: Store) -> Provider:
     from .local import NoProvider
 
-    return NoProvider()
+    return NoProvider(git, plan.remote)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from .. import proc
 from ..git import Git
 from ..model import Plan
-from . import PrRef
+from . import PrRef, PrStatus
 from .github_api import GitHubApi, resolve_repository
 
 
@@ -45,3 +45,16 @@ class GitHubProvider:
         current = self.api.get_pr(number)
         if current.body != body:
             self.api.update_pr(number, body=body)
+
+    def pr_status(self, task_id: str, number: int) -> PrStatus:
+        pr = self.api.get_pr(number)
+        return PrStatus("merged" if pr.merged else pr.state, pr.base)
+
+    def retarget(self, task_id: str, number: int, base: str) -> None:
+        self.api.update_pr(number, base=base)
+
+    def open_prs_into(self, branch: str) -> list[int]:
+        return [pr.number for pr in self.api.open_prs_into(branch)]
+
+    def delete_branch(self, branch: str) -> bool:
+        return self.api.delete_branch(branch)

@@ -128,6 +128,15 @@ class GitHubApi:
                 return pull
         return None
 
+    def open_prs_into(self, base_branch: str) -> list[PullRequest]:
+        """The open pull requests whose base is `base_branch` (the first 100)."""
+        query = urlencode({"base": base_branch, "state": "open", "per_page": "100"})
+        action = self._in(f"cannot look up pull requests into {_q(base_branch)}")
+        data = self._call("GET", f"repos/{self.repository}/pulls?{query}", action=action)
+        if not isinstance(data, list):
+            raise self._unexpected("a list of pull requests", data)
+        return [pull for pull in map(self._pull, data) if pull.base == base_branch]
+
     def get_pr(self, number: int) -> PullRequest:
         return self._pull(self._call("GET", f"repos/{self.repository}/pulls/{number}",
                                      action=self._in(f"cannot read pull request #{number}")))

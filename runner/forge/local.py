@@ -3,9 +3,36 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
+from ..errors import WtrunError
 from ..state import Store, write_atomic
-from . import PrRef
+from . import PrRef, PrStatus
+
+if TYPE_CHECKING:
+    from ..git import Git
+
+PR_STATES = ("open", "merged", "closed")
+
+
+def set_pr_state(store: Store, task_id: str, state: str) -> None:
+    """Mark a local PR merged or closed (or open again), as a reviewer would on a forge.
+    The local provider has no server: its PR states live in the records."""
+    if state not in PR_STATES:
+        raise WtrunError(f"PR state {state!r} is not one of {', '.join(PR_STATES)}")
+    record = store.record.tasks.get(task_id)
+    if record is None or record.pr_number is None:
+        raise WtrunError(f'task "{task_id}" has no local PR')
+    store.update(task_id, pr_state=state)
+
+
+def _delete_remote_branch(git: Git | None, remote: str, branch: str) -> bool:
+    if git is None:
+        raise WtrunError(f"cannot delete branch {branch}: no repository given")
+    if not git("ls-remote", "--heads", remote, f"refs/heads/{branch}").strip():
+        return False
+    git("push", "--quiet", remote, "--delete", f"refs/heads/{branch}")
+    return True
 
 
 class LocalProvider:
@@ -14,9 +41,11 @@ class LocalProvider:
     name = "local"
     makes_prs = True
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, git: Git | None = None, remote: str = "origin") -> None:
         self.store = store
         self.folder = store.root / "prs"
+        self.git = git
+        self.remote = remote
 
     def preflight(self) -> None:
         return None
@@ -50,11 +79,38 @@ class LocalProvider:
         write_atomic(path, text[: meta_end + 2] + body)
 
 
+    def pr_status(self, task_id: str, number: int) -> PrStatus:
+        record = self.store.record.task(task_id)
+        return PrStatus(record.pr_state or "open", record.pr_base)
+
+    def retarget(self, task_id: str, number: int, base: str) -> None:
+        path = self.folder / f"{task_id}.md"
+        if path.exists():
+            lines = path.read_text(encoding="utf-8").split("\n")
+            at = next((i for i, line in enumerate(lines) if line.startswith("- base: ")), None)
+            if at is not None:
+                lines[at] = f"- base: `{base}`"
+                write_atomic(path, "\n".join(lines))
+        self.store.update(task_id, pr_base=base)
+
+    def open_prs_into(self, branch: str) -> list[int]:
+        return sorted(r.pr_number for r in self.store.record.tasks.values()
+                      if r.pr_number is not None and r.pr_base == branch
+                      and (r.pr_state or "open") == "open")
+
+    def delete_branch(self, branch: str) -> bool:
+        return _delete_remote_branch(self.git, self.remote, branch)
+
+
 class NoProvider:
     """`none`: branches are pushed; no PR is opened or recorded."""
 
     name = "none"
     makes_prs = False
+
+    def __init__(self, git: Git | None = None, remote: str = "origin") -> None:
+        self.git = git
+        self.remote = remote
 
     def preflight(self) -> None:
         return None
@@ -65,3 +121,15 @@ class NoProvider:
 
     def update_body(self, task_id: str, number: int, body: str) -> None:
         return None
+
+    def pr_status(self, task_id: str, number: int) -> PrStatus | None:
+        return None
+
+    def retarget(self, task_id: str, number: int, base: str) -> None:
+        return None
+
+    def open_prs_into(self, branch: str) -> list[int]:
+        return []
+
+    def delete_branch(self, branch: str) -> bool:
+        return _delete_remote_branch(self.git, self.remote, branch)

@@ -147,7 +147,7 @@ def _is_agent_turn(request: Request) -> bool:
             and isinstance(request.body, dict) and bool(request.body.get("tools")))
 
 
-def _side_answer(body: dict[str, Any]) -> Turn:
+def _side_answer() -> Turn:
     # Side calls sometimes ask for JSON (e.g. a session title); a small JSON object reads as
     # text to the ones that want prose and parses for the ones that want JSON.
     return Turn(({"type": "text", "text": '{"title": "Scripted task"}'},), "end_turn",
@@ -287,7 +287,7 @@ def _handler_for(fake: AnthropicServer) -> type[BaseHTTPRequestHandler]:
                     "error": {"type": "api_error", "message": "scripted failure"},
                 })
                 return
-            turn = fake._turn_for(body) if _is_agent_turn(request) else _side_answer(body)
+            turn = fake._turn_for(body) if _is_agent_turn(request) else _side_answer()
             model = str(body.get("model") or "claude-sonnet-4-5")
             if body.get("stream"):
                 self._stream(turn, model)

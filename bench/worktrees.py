@@ -1,0 +1,126 @@
+"""Preparing N worktrees: wtrun against bare `git worktree add`, side by side in one run.
+
+    python bench/worktrees.py [--files 5000] [--sizes 8 32] [--parallel 8] [--repeat 3]
+
+A generated repository of --files files; for each N: bare `git worktree add` serially,
+bare `git worktree add` from a thread pool of --parallel, and `wtrun prepare` of a plan
+with N tasks (worktrees + instructions, no setup steps) at max_parallel --parallel.
+Each measurement starts from a clean repository; the best of --repeat is kept.
+Target: wtrun at most 1.15x the parallel bare git.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import io
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+
+from wtrun.run import Options, run
+
+ENV = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.invalid",
+       "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.invalid"}
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, env=ENV, check=True, capture_output=True,
+                          text=True).stdout
+
+
+def make_repo(root: Path, files: int) -> Path:
+    repo = root / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    for i in range(files):
+        path = repo / "src" / f"pkg{i // 100:03d}" / f"mod{i % 100:03d}.py"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"# module {i}\nVALUE = {i}\n\n\ndef f():\n    return VALUE * 2\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "generated")
+    return repo
+
+
+def reset(repo: Path) -> None:
+    shutil.rmtree(repo / ".claude", ignore_errors=True)
+    shutil.rmtree(repo / ".git" / "wtrun", ignore_errors=True)
+    git(repo, "worktree", "prune")
+    branches = git(repo, "branch", "--format=%(refname:short)").split()
+    extra = [b for b in branches if b != "main"]
+    if extra:
+        git(repo, "branch", "-D", *extra)
+
+
+def bare(repo: Path, n: int, parallel: int) -> float:
+    reset(repo)
+    folder = repo / ".claude" / "worktrees"
+    folder.mkdir(parents=True)
+    start = time.perf_counter()
+
+    def add(i: int) -> None:
+        git(repo, "worktree", "add", "--quiet", "-b", f"worktree-t{i}", str(folder / f"t{i}"),
+            "main")
+
+    if parallel == 1:
+        for i in range(n):
+            add(i)
+    else:
+        with concurrent.futures.ThreadPoolExecutor(parallel) as pool:
+            list(pool.map(add, range(n)))
+    return time.perf_counter() - start
+
+
+def wtrun(repo: Path, n: int, parallel: int) -> float:
+    reset(repo)
+    plan = repo.parent / f"plan-{n}.yaml"
+    tasks = "".join(f"  - id: t{i}\n    prompt: task {i}\n    scope: [src/pkg{i:03d}/]\n"
+                    for i in range(n))
+    plan.write_text(f"version: 1\nmax_parallel: {parallel}\nagent: {{preset: command, "
+                    f"command: [\"true\"]}}\nconventions: |\n  Only touch {{{{ task.scope[0] }}}}\n"
+                    f"tasks:\n{tasks}")
+    old = os.getcwd()
+    os.chdir(repo)
+    sink = io.StringIO()
+    try:
+        start = time.perf_counter()
+        with redirect_stdout(sink), redirect_stderr(sink):
+            code = run(str(plan), Options(prepare_only=True))
+        elapsed = time.perf_counter() - start
+    finally:
+        os.chdir(old)
+    if code != 0:
+        raise SystemExit(f"wtrun prepare failed:\n{sink.getvalue()}")
+    return elapsed
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--files", type=int, default=5000)
+    p.add_argument("--sizes", type=int, nargs="+", default=[8, 32])
+    p.add_argument("--parallel", type=int, default=8)
+    p.add_argument("--repeat", type=int, default=3)
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        repo = make_repo(Path(tmp), args.files)
+        print(f"repository: {args.files} files; parallelism {args.parallel}; best of "
+              f"{args.repeat}; {os.cpu_count()} cores")
+        print(f"{'N':>4} {'git serial s':>13} {'git parallel s':>15} {'wtrun s':>9} "
+              f"{'wtrun/parallel':>15} {'wtrun/serial':>13}")
+        for n in args.sizes:
+            serial = par = ours = float("inf")
+            for _ in range(args.repeat):
+                # Interleaved, so that a noisy moment hurts all three alike.
+                serial = min(serial, bare(repo, n, 1))
+                par = min(par, bare(repo, n, args.parallel))
+                ours = min(ours, wtrun(repo, n, args.parallel))
+            print(f"{n:>4} {serial:>13.3f} {par:>15.3f} {ours:>9.3f} {ours / par:>15.2f}x "
+                  f"{ours / serial:>12.2f}x")
+
+
+if __name__ == "__main__":
+    main()

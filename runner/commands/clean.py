@@ -1,0 +1,203 @@
+"""`wtrun clean PLAN`: remove the plan's worktrees without losing work.
+
+A worktree goes when nothing in it would be lost: no uncommitted changes, and every
+commit of its branch is on a remote-tracking branch, on the plan's base, or was pushed
+by wtrun. Otherwise it is kept and listed, unless `--force`. Only worktrees and branches
+wtrun made are removed (the records say which); anything else is left alone. A cleaned
+task's records and logs are removed, so that a later run starts it afresh; once no task
+has records, the run's base commit goes too and the next run starts from a fresh base.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import plan as plan_module
+from ..git import Git, find_repo
+from ..model import Plan
+from ..proc import CommandError
+from ..state import Store, TaskRecord, iter_records
+
+_SHOWN = 5
+
+
+@dataclass
+class _Outcome:
+    cleaned: bool
+    lines: list[str] = field(default_factory=list)
+    refused: bool = False
+
+
+def clean(plan_path: str, task_ids: Sequence[str], force: bool) -> int:
+    plan = plan_module.load(plan_path)
+    chosen = [t.id for t in plan_module.task_by_id(plan, task_ids)] if task_ids else None
+    git = find_repo(Path.cwd())
+    store = Store(git.common_dir(), plan.name)
+    with store.lock():
+        store.reload()
+        return _clean(plan, git, store, chosen, force)
+
+
+def _clean(plan: Plan, git: Git, store: Store, chosen: list[str] | None, force: bool) -> int:
+    git("worktree", "prune")
+    registered = {p.resolve() for p in git.worktrees()}
+    record = store.record
+    if chosen is None:
+        # Tasks since removed from the plan may still have records: theirs too.
+        in_plan = [t.id for t in plan.tasks]
+        ids = in_plan + [t for t in record.tasks if t not in in_plan]
+    else:
+        ids = chosen
+    refused: list[str] = []
+    failed: list[str] = []
+    mentioned: set[Path] = set()
+    touched = 0
+    for tid in ids:
+        r = record.tasks.get(tid)
+        if r is None:
+            if chosen is not None:
+                print(f"{tid}: nothing to clean (no records)")
+            continue
+        touched += 1
+        outcome = _clean_task(plan, git, store, r, registered, force)
+        if r.worktree:
+            mentioned.add(Path(r.worktree).resolve())
+        for line in outcome.lines:
+            print(f"{tid}: {line}")
+        if outcome.cleaned:
+            store.forget(tid)
+        elif outcome.refused:
+            refused.append(tid)
+        else:
+            failed.append(tid)
+    if not record.tasks:
+        record.base_commit = None
+        record.started = None
+    if touched:
+        store.save()
+    git("worktree", "prune")
+    if chosen is None:
+        _mention_strangers(plan, git, store, mentioned)
+    if not touched and chosen is None:
+        print(f'nothing to clean: plan "{plan.name}" has no records in this repository')
+    if refused:
+        print(
+            f"\nwtrun: kept {len(refused)} worktree{'s' if len(refused) > 1 else ''} with "
+            f"work that is not pushed ({', '.join(refused)}); push or commit it first, or "
+            f"run `wtrun clean {plan.path} --force` to drop it"
+        )
+    if failed:
+        print(f"\nwtrun: could not clean {', '.join(failed)} (see above); their records are kept")
+    return 1 if refused or failed else 0
+
+
+def _clean_task(
+    plan: Plan, git: Git, store: Store, r: TaskRecord, registered: set[Path], force: bool
+) -> _Outcome:
+    path = Path(r.worktree) if r.worktree else None
+    shown = _rel(git, path) if path else ""
+    is_worktree = path is not None and path.resolve() in registered and path.exists()
+    branch = r.branch if r.branch and git.branch_exists(r.branch) else None
+    ours_branch = branch is not None and r.created_branch
+    ours_worktree = r.created_worktree or r.created_branch
+
+    if is_worktree and not ours_worktree:
+        # It was there before the run used it (made by hand or by `claude --worktree`).
+        assert path is not None
+        return _Outcome(
+            True,
+            [f"left {shown} alone: it was there before wtrun used it; its records are removed"],
+        )
+
+    dirty = git.status_paths(path) if is_worktree and path is not None else []
+    heads = [
+        h for h in (_head(git, path) if is_worktree else None, branch if ours_branch else None) if h
+    ]
+    unpushed = _unpushed(plan, git, store, r, heads) if heads else []
+    losses = _describe(dirty, unpushed, branch)
+    if losses and not force:
+        where = f"kept {shown}" if is_worktree else f"kept branch {branch}"
+        return _Outcome(False, [f"{where}: {losses}"], refused=True)
+
+    lines: list[str] = []
+    if is_worktree and path is not None:
+        try:
+            git("worktree", "remove", "--force", str(path))
+        except CommandError as e:
+            return _Outcome(False, [f"could not remove {shown}: {e}"])
+        lines.append(f"removed {shown}" + (f", dropping {losses}" if losses else ""))
+    elif path is not None and path.exists():
+        lines.append(f"left {shown} alone: it is no longer a git worktree")
+    if branch is not None:
+        if not ours_branch:
+            lines.append(f"kept branch {branch}: wtrun did not make it")
+        else:
+            try:
+                git("branch", "-D", branch)
+            except CommandError as e:
+                lines.append(f"could not delete branch {branch}: {e}")
+                return _Outcome(False, lines)
+            why = (
+                "dropped with --force"
+                if unpushed
+                else "pushed"
+                if r.pushed_head
+                else "nothing unpushed on it"
+            )
+            if not is_worktree and losses:
+                why = f"dropping {losses}"
+            lines.append(f"deleted branch {branch} ({why})")
+    if not lines:
+        lines.append("forgot its records (no worktree or branch left)")
+    return _Outcome(True, lines)
+
+
+def _head(git: Git, path: Path | None) -> str | None:
+    if path is None:
+        return None
+    return git.rev_parse("HEAD", cwd=path)
+
+
+def _unpushed(plan: Plan, git: Git, store: Store, r: TaskRecord, heads: list[str]) -> list[str]:
+    """Commits of `heads` found nowhere else: not on a remote-tracking branch, the plan's
+    base, the commit the task started from, nor the head wtrun pushed."""
+    known = [c for c in (r.start_commit, store.record.base_commit, r.pushed_head) if c]
+    known = [c for c in known if git.rev_parse(c)]
+    if git.rev_parse(plan.base):
+        known.append(plan.base)
+    out = git("rev-list", *heads, "--not", *known, "--remotes")
+    return out.split()
+
+
+def _describe(dirty: list[str], unpushed: list[str], branch: str | None) -> str:
+    parts = []
+    if dirty:
+        shown = ", ".join(dirty[:_SHOWN]) + (
+            f" and {len(dirty) - _SHOWN} more" if len(dirty) > _SHOWN else ""
+        )
+        parts.append(f"{len(dirty)} uncommitted change{'s' if len(dirty) > 1 else ''} ({shown})")
+    if unpushed:
+        on = f" on {branch}" if branch else ""
+        parts.append(f"{len(unpushed)} unpushed commit{'s' if len(unpushed) > 1 else ''}{on}")
+    return " and ".join(parts)
+
+
+def _rel(git: Git, path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(git.root.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _mention_strangers(plan: Plan, git: Git, store: Store, mentioned: set[Path]) -> None:
+    """Worktrees in the plan's folder that no plan's records own are someone's own."""
+    folder = (git.root / plan.worktrees).resolve()
+    owned: set[Path] = set()
+    for root in iter_records(git.common_dir()):
+        other = store if root == store.root else Store(git.common_dir(), root.name)
+        owned |= {Path(t.worktree).resolve() for t in other.record.tasks.values() if t.worktree}
+    for path in sorted(p.resolve() for p in git.worktrees()):
+        if path.is_relative_to(folder) and path not in owned | mentioned:
+            print(f"left {_rel(git, path)} alone: wtrun did not make it")

@@ -1,0 +1,206 @@
+"""Conflicts that scopes cannot see, predicted with `git merge-tree --write-tree`.
+
+Scopes keep tasks that run side by side apart, yet two branches can still collide: both
+changed a `shared` file (a lockfile, a changelog), or the base moved on under them. Each pair
+of open tasks that may run together is merged in memory (no worktree, no index), and so is
+each task with the base's current tip; exit code 1 and the conflicted-file list mean a
+conflict.
+
+Git is the cost (one process per pair: 1,225 for 50 tasks), so the merges run in a thread
+pool. `--write-tree` writes the merged trees and blobs into the object store: they go to a
+throw-away object directory instead (the real one serves reads as an alternate), so thousands
+of predictions leave no loose objects behind.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from .errors import WtrunError
+from .git import Git
+from .model import Plan
+from .state import RunRecord, Store
+
+_MOVED = re.compile(r"~[0-9a-f]{40,64}$")
+
+# States of a task whose branch holds finished work that is not merged yet.
+WITH_WORK = ("ready", "done")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    pairs: dict[tuple[str, str], tuple[str, ...]]  # (a, b), a first in the plan -> files
+    base: dict[str, tuple[str, ...]]  # task -> files that conflict with the base's tip
+    merges: int  # merges computed
+
+    def others(self, task_id: str) -> dict[str, tuple[str, ...]]:
+        """The tasks `task_id` conflicts with, in plan order, and the files of each."""
+        found: dict[str, tuple[str, ...]] = {}
+        for (a, b), files in self.pairs.items():
+            if task_id == a:
+                found[b] = files
+            elif task_id == b:
+                found[a] = files
+        return found
+
+
+def merge_conflicts(
+    git: Git, ours: str, theirs: str, env: Mapping[str, str] | None = None
+) -> tuple[str, ...]:
+    """Files that conflict when `ours` and `theirs` are merged; () when they merge cleanly."""
+    r = git.run(
+        "merge-tree",
+        "--write-tree",
+        "--name-only",
+        "--no-messages",
+        "-z",
+        ours,
+        theirs,
+        check=False,
+        env=dict(env) if env else None,
+    )
+    if r.returncode == 0:
+        return ()
+    if r.returncode == 1:
+        # <merged tree> NUL <path> NUL <path> NUL ...; a file moved out of a directory's
+        # way is listed as "<path>~<commit>": the user's name for it is <path>.
+        paths = [_MOVED.sub("", p) for p in r.stdout.split("\0")[1:] if p]
+        return tuple(dict.fromkeys(paths)) or ("(no file named)",)
+    output = (r.stderr or r.stdout).strip()
+    if "--write-tree" in output or "unknown option" in output:
+        raise WtrunError(
+            "predicting conflicts needs git 2.38 or newer (`git merge-tree "
+            "--write-tree`); update git"
+        )
+    raise WtrunError(
+        f"git merge-tree {ours[:12]} {theirs[:12]} failed (exit code "
+        f"{r.returncode}): {output.splitlines()[-1] if output else 'no output'}"
+    )
+
+
+@contextmanager
+def quarantine(git: Git) -> Iterator[dict[str, str]]:
+    """Environment that sends the objects git writes into a temporary directory."""
+    objects = git("rev-parse", "--path-format=absolute", "--git-path", "objects").strip()
+    folder = tempfile.mkdtemp(prefix="wtrun-merge-tree-")
+    try:
+        yield {"GIT_OBJECT_DIRECTORY": folder, "GIT_ALTERNATE_OBJECT_DIRECTORIES": objects}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def default_workers() -> int:
+    # Each merge is a short process: a few more threads than cores hide the spawn latency.
+    return max(2, min(16, (os.cpu_count() or 1) * 2))
+
+
+def predict(
+    git: Git,
+    heads: Mapping[str, str],
+    together: Callable[[str, str], bool],
+    base_tip: str | None = None,
+    *,
+    workers: int | None = None,
+) -> Prediction:
+    """Merge every pair of `heads` (task -> commit, in plan order) that may run together,
+    and each head with `base_tip` when given."""
+    ids = list(heads)
+    pairs = [
+        (a, b)
+        for i, a in enumerate(ids)
+        for b in ids[i + 1 :]
+        if heads[a] != heads[b] and together(a, b)
+    ]
+    against_base = [tid for tid in ids if base_tip is not None and heads[tid] != base_tip]
+    jobs: list[tuple[str, str]] = [(heads[a], heads[b]) for a, b in pairs]
+    jobs += [(base_tip, heads[tid]) for tid in against_base if base_tip is not None]
+    if not jobs:
+        return Prediction({}, {}, 0)
+    with quarantine(git) as env:
+        if len(jobs) == 1:
+            results = [merge_conflicts(git, *jobs[0], env=env)]
+        else:
+            with concurrent.futures.ThreadPoolExecutor(
+                max_workers=min(workers or default_workers(), len(jobs))
+            ) as pool:
+                results = list(
+                    pool.map(lambda job: merge_conflicts(git, job[0], job[1], env=env), jobs)
+                )
+    found = {pair: files for pair, files in zip(pairs, results[: len(pairs)], strict=True) if files}
+    base = {
+        tid: files for tid, files in zip(against_base, results[len(pairs) :], strict=True) if files
+    }
+    return Prediction(found, base, len(jobs))
+
+
+def open_heads(plan: Plan, record: RunRecord) -> dict[str, str]:
+    """Tasks with finished work that is not merged or closed yet -> their heads, in plan
+    order."""
+    heads: dict[str, str] = {}
+    for task in plan.tasks:
+        r = record.tasks.get(task.id)
+        if r is None or r.state not in WITH_WORK or r.head is None:
+            continue
+        if r.pr_state in ("merged", "closed"):
+            continue
+        heads[task.id] = r.head
+    return heads
+
+
+def predict_plan(
+    plan: Plan, git: Git, record: RunRecord, base_tip: str | None, *, workers: int | None = None
+) -> Prediction:
+    from .plan import ancestors, may_run_together
+
+    return predict(
+        git, open_heads(plan, record), may_run_together(ancestors(plan)), base_tip, workers=workers
+    )
+
+
+def record_prediction(
+    plan: Plan, store: Store, prediction: Prediction, checked_base: bool
+) -> list[str]:
+    """Write each task's `conflicts` (other task ids, plan order) and files into the records;
+    returns the tasks whose `conflicts` list changed."""
+    changed: list[str] = []
+    dirty = False
+    order = {t.id: i for i, t in enumerate(plan.tasks)}
+    for task in plan.tasks:
+        r = store.record.tasks.get(task.id)
+        if r is None:
+            continue
+        others = prediction.others(task.id)
+        ids = sorted(others, key=order.__getitem__)
+        files = {other: list(others[other]) for other in ids}
+        base = list(prediction.base.get(task.id, ())) if checked_base else r.base_conflicts
+        if r.conflicts != ids:
+            changed.append(task.id)
+        if (r.conflicts, r.conflict_files, r.base_conflicts) != (ids, files, base):
+            # One save for all of them (each save is a rewrite of the records with fsync).
+            r.conflicts, r.conflict_files, r.base_conflicts = ids, files, base
+            dirty = True
+    if dirty:
+        store.save()
+    return changed
+
+
+def describe(prediction: Prediction, base_name: str) -> list[str]:
+    """Lines for a summary: each conflicting pair and each conflict with the base."""
+    lines = []
+    for (a, b), files in prediction.pairs.items():
+        lines.append(f"{a} <-> {b}: {_files(files)}")
+    for tid, files in prediction.base.items():
+        lines.append(f"{tid} <-> {base_name} (the base's tip): {_files(files)}")
+    return lines
+
+
+def _files(files: Sequence[str]) -> str:
+    shown = ", ".join(files[:8])
+    return shown + (f" and {len(files) - 8} more" if len(files) > 8 else "")
