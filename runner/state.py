@@ -234,7 +234,6 @@ class RunLock:
             self._file.close()
             self._file = None
 
-
     def held(self) -> bool:
         """Whether a run of the plan holds the lock now (without taking it)."""
         try:

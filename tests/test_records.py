@@ -7,6 +7,7 @@ and write their pids there, so a test knows when they run and can check they are
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -158,10 +159,8 @@ def ctl(tmp_path: Path) -> Iterator[Path]:
     yield folder
     # Agents a killed wtrun left behind (kill -9 cannot stop them).
     for p in folder.glob("*.pid"):
-        try:
+        with contextlib.suppress(ProcessLookupError, ValueError):
             os.killpg(int(p.read_text()), signal.SIGKILL)
-        except (ProcessLookupError, ValueError):
-            pass
 
 
 @pytest.fixture
@@ -315,10 +314,8 @@ def test_the_records_are_always_whole_json(repo: Path, ctl: Path) -> None:
 
     def reader() -> None:
         while not stop.is_set():
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 reads.append(path.read_text())
-            except FileNotFoundError:
-                pass
             time.sleep(0.001)
 
     thread = threading.Thread(target=reader)

@@ -477,3 +477,24 @@ def test_status_lists_leftover_worktrees_and_branches(
     for item in data["leftovers"]:
         git(repo, *item["command"].split()[1:])
     assert status(repo, plan, capsys)["leftovers"] == []
+
+
+@needs_gh
+def test_github_deleted_the_merged_branch_itself(
+    github: tuple[Path, FakeGitHub], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ "Automatically delete head branches": GitHub retargets the children on its own."""
+    repo, fake = github
+    bare = repo.parent / "origin.git"
+    plan = write_plan(repo, stacked_plan())
+    assert wtrun("run", str(plan), cwd=repo) == 0
+    fake.delete_branch_on_merge = True
+    main = fake.merge(1, "squash")
+    assert fake.pulls[2].base == "main"
+    start = len(fake.requests)
+    assert wtrun("sync", str(plan), "--delete-merged", cwd=repo) == 0
+    assert [c for c in calls(fake, start) if c.startswith(("DELETE", "POST"))] == []
+    assert not any(r.method == "PATCH" and "base" in (r.body or {}) for r in fake.requests[start:])
+    assert rev(bare, "worktree-docs^") == main
+    assert changed(bare, "main...worktree-docs") == ["src/docs/work.py"]
+    assert rev(bare, "worktree-examples^") == rev(bare, "worktree-docs")
