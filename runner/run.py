@@ -96,6 +96,7 @@ class Context:
     global_excludes: str
     ports: dict[str, list[int]]
     existing_worktrees: dict[Path, str | None] = field(default_factory=dict)
+    identity: dict[str, str] | None = None  # for commits, when git has none configured
     spent: float = 0.0
     stopping: bool = False
     selected: list[str] = field(default_factory=list)
@@ -161,7 +162,7 @@ class TaskRun:
         if self.ctx.stopping:
             raise TaskFailed(name, "interrupted")
         started = time.time()
-        self.store.update(self.task.id, state="running", step=name)
+        self.store.update(self.task.id, state="running", step=name, save=False)
         self.say(f"{name}...", state="running", step=name)
         try:
             yield
@@ -176,24 +177,26 @@ class TaskRun:
     def run(self) -> str:
         """Run the remaining steps; returns the final state."""
         start = self._start_commit()
-        self.store.update(self.task.id, branch=self.branch, worktree=str(self.worktree),
-                          ports=self.ctx.ports.get(self.task.id, []),
-                          fingerprint=fingerprint(self.plan, self.task))
+        fields: dict[str, Any] = {"branch": self.branch, "worktree": str(self.worktree),
+                                  "ports": self.ctx.ports.get(self.task.id, []),
+                                  "fingerprint": fingerprint(self.plan, self.task)}
+        if not self.done("worktree"):
+            # Recorded before git makes them, so that a run killed in between still
+            # knows they are its own (to reuse, restart or clean them).
+            if not self.git.branch_exists(self.branch):
+                fields["created_branch"] = True
+            if self.worktree.resolve() not in self.ctx.existing_worktrees:
+                fields["created_worktree"] = True
+        self.store.update(self.task.id, **fields)
         if not self.done("worktree"):
             with self.step("worktree"):
-                # Recorded before git makes them, so that a run killed in between still
-                # knows they are its own (to reuse, restart or clean them).
-                if not self.git.branch_exists(self.branch):
-                    self.store.update(self.task.id, created_branch=True)
-                if self.worktree.resolve() not in self.ctx.existing_worktrees:
-                    self.store.update(self.task.id, created_worktree=True)
                 created = worktrees.add(self.git, path=self.worktree, branch=self.branch,
                                         start=start, ours=self.record.created_branch,
                                         existing=self.ctx.existing_worktrees)
                 worktrees.hide(self.worktree, _hidden_paths(self.preset, self.task),
                                self.ctx.global_excludes)
                 self.store.update(self.task.id, created_branch=self.record.created_branch
-                                  or created, start_commit=start)
+                                  or created, start_commit=start, save=False)
         if not self.done("setup"):
             with self.step("setup"):
                 failure = steps.run_setup(self.git, self.worktree, self.task.setup, self.env,
@@ -220,7 +223,7 @@ class TaskRun:
                 results, failure = steps.run_verify(
                     self.task.verify, self.worktree, self.env,
                     self.store.log_path(self.task.id, "verify"))
-                self.store.update(self.task.id, verify=results)
+                self.store.update(self.task.id, verify=results, save=False)
                 if failure:
                     raise TaskFailed("verify", failure.message)
         return "ready"
@@ -277,7 +280,7 @@ class TaskRun:
         cost = result.cost_usd
         if cost is not None:
             self.ctx.spent += cost
-        self.store.update(self.task.id, cost_usd=cost, agent=dict(result.details))
+        self.store.update(self.task.id, cost_usd=cost, agent=dict(result.details), save=False)
         self.say(f"agent finished in {outcome.seconds:.1f}s"
                  + (f", ${cost:.2f}" if cost is not None else ""), cost_usd=cost)
         if outcome.timed_out:
@@ -297,26 +300,28 @@ class TaskRun:
     def _commit(self) -> bool:
         """Commit leftovers; False (and the worktree removed) when the task changed nothing."""
         wt = self.worktree
-        changed_owned = [p for p in self.git.status_paths(wt) if self._owned(p)]
-        tracked_owned = sorted(self.git.tracked(changed_owned, cwd=wt))
+        changed = self.git.status_paths(wt)
+        # Untracked files of the agent's own are ignored in this worktree; tracked ones
+        # it changed show here, and are put back.
+        tracked_owned = sorted(self.git.tracked([p for p in changed if self._owned(p)], cwd=wt))
         if tracked_owned:
             self.git("checkout", "HEAD", "--", *tracked_owned, cwd=wt)
             self.say(f"restored the agent's own files: {', '.join(tracked_owned)}")
-        self.git("add", "--all", cwd=wt)
-        if not self.git.ok("diff", "--cached", "--quiet", cwd=wt):
+        if any(p not in tracked_owned for p in changed):
+            self.git("add", "--all", cwd=wt)
             context = task_context(self.plan, self.task, ports=self.ctx.ports.get(
                 self.task.id, []), worktree=str(wt), branch=self.branch)
             message = render.commit_message(self.plan, self.task, context)
             self.git("commit", "--quiet", "--no-verify", "-m", message, cwd=wt,
-                     env=_identity(self.git))
+                     env=self.ctx.identity)
         head = self.git("rev-parse", "HEAD", cwd=wt).strip()
         start = self.record.start_commit
         if head == start:
             worktrees.remove(self.git, wt, self.branch if self.record.created_branch else None,
                              force=True)
-            self.store.update(self.task.id, head=None, worktree=None)
+            self.store.update(self.task.id, head=None, worktree=None, save=False)
             return False
-        self.store.update(self.task.id, head=head)
+        self.store.update(self.task.id, head=head, save=False)
         return True
 
     def _scope_check(self) -> None:
@@ -325,7 +330,7 @@ class TaskRun:
         allowed = (*self.task.scope, *self.plan.shared)
         counted = [p for p in changed if not self._owned(p)]
         outside = [p for p in counted if not any(scopes.matches(s, p) for s in allowed)]
-        self.store.update(self.task.id, files=counted)
+        self.store.update(self.task.id, files=counted, save=False)
         if outside:
             shown = ", ".join(outside[:10]) + (f" and {len(outside) - 10} more"
                                                if len(outside) > 10 else "")
@@ -453,6 +458,7 @@ def _run_locked(plan: Plan, git: Git, store: Store, selected: list[str], options
     worktrees.exclude_folder(git, plan.worktrees)
     worktrees.enable_worktree_config(git)
     ctx.existing_worktrees = worktrees.snapshot(git)
+    ctx.identity = _identity(git)
 
     previous = signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -617,7 +623,7 @@ def _done_future(state: str) -> concurrent.futures.Future[str]:
 def _run_task(ctx: Context, tid: str) -> str:
     task = ctx.plan.task(tid)
     store = ctx.store
-    store.update(tid, state="running", reason=None)
+    store.update(tid, state="running", reason=None, save=False)
     try:
         state = TaskRun(ctx, task).run()
     except TaskFailed as e:

@@ -134,13 +134,16 @@ class Store:
             self.record.tasks.pop(task_id, None)
             shutil.rmtree(self.root / "logs" / task_id, ignore_errors=True)
 
-    def update(self, task_id: str | None = None, **changes: Any) -> None:
-        """Change one task's record (or the run's, with task_id None) and save at once."""
+    def update(self, task_id: str | None = None, *, save: bool = True, **changes: Any) -> None:
+        """Change one task's record (or the run's, with task_id None) and save at once;
+        `save=False` keeps the change in memory until the next save (for what a crash
+        may lose, such as which step is under way)."""
         with self._lock:
             target: Any = self.record if task_id is None else self.record.task(task_id)
             for key, value in changes.items():
                 setattr(target, key, value)
-            self._save()
+            if save:
+                self._save()
 
     def step(self, task_id: str, step: str, outcome: str, started: float, **extra: Any) -> None:
         with self._lock:
@@ -160,9 +163,11 @@ class Store:
             "plan": self.record.plan,
             "base_commit": self.record.base_commit,
             "started": self.record.started,
-            "tasks": {tid: dataclasses.asdict(t) for tid, t in dict(self.record.tasks).items()},
+            # vars(), not dataclasses.asdict (a deep copy), and no indent, which would leave
+            # json's C encoder: records are saved after every step of every task.
+            "tasks": {tid: vars(t) for tid, t in dict(self.record.tasks).items()},
         }
-        write_atomic(self.path, json.dumps(data, indent=1, sort_keys=True) + "\n")
+        write_atomic(self.path, json.dumps(data, sort_keys=True) + "\n")
 
     def lock(self) -> RunLock:
         return RunLock(self.root / "lock", self.record.plan)

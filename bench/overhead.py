@@ -1,0 +1,154 @@
+"""Orchestration overhead per task, and the cost of one subprocess call (subprocess vs sh).
+
+    python bench/overhead.py [--tasks 50] [--parallel 3] [--repeat 3]
+
+1. A plan of --tasks tasks whose agent (`true`) exits at once: wtrun's whole run (no PRs)
+   against the git commands such a task needs when run bare from a thread pool at the same
+   parallelism (worktree add, status, add, diff, rev-parse, worktree remove, branch -D).
+   Prints both and the overhead per task. Target: under 30 ms per task beyond git.
+2. One `git rev-parse HEAD` through subprocess.run and through the `sh` library (with
+   `_tty_out=False`, as a wrapper would need), mean of 200 calls each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import io
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+
+from wtrun.run import Options, run
+
+ENV = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.invalid",
+       "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.invalid"}
+
+
+def git(cwd: Path, *args: str) -> str:
+    # Bare git needs the same retry as wtrun: parallel worktree commands read each other's
+    # half-written metadata.
+    for attempt in range(6):
+        r = subprocess.run(["git", *args], cwd=cwd, env=ENV, capture_output=True, text=True)
+        if r.returncode == 0:
+            return r.stdout
+        if attempt < 5 and ("commondir" in r.stderr or "gitdir" in r.stderr
+                            or ".lock" in r.stderr):
+            time.sleep(0.05 * 2**attempt)
+            continue
+        raise SystemExit(f"git {args} failed ({r.returncode}): {r.stderr}")
+    raise AssertionError("unreachable")
+
+
+def make_repo(root: Path) -> Path:
+    repo = root / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    for i in range(100):
+        (repo / f"f{i}.txt").write_text(f"{i}\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "init")
+    return repo
+
+
+def reset(repo: Path) -> None:
+    shutil.rmtree(repo / ".claude", ignore_errors=True)
+    shutil.rmtree(repo / ".git" / "wtrun", ignore_errors=True)
+    git(repo, "worktree", "prune")
+    extra = [b for b in git(repo, "branch", "--format=%(refname:short)").split() if b != "main"]
+    if extra:
+        git(repo, "branch", "-D", *extra)
+
+
+def bare(repo: Path, n: int, parallel: int) -> float:
+    reset(repo)
+    folder = repo / ".claude" / "worktrees"
+    folder.mkdir(parents=True)
+
+    def task(i: int) -> None:
+        wt = folder / f"t{i}"
+        git(repo, "worktree", "add", "--quiet", "-b", f"worktree-t{i}", str(wt), "main")
+        subprocess.run(["true"], cwd=wt, check=True)
+        git(wt, "status", "--porcelain", "-z")
+        git(wt, "add", "--all")
+        subprocess.run(["git", "diff", "--cached", "--quiet"], cwd=wt, env=ENV, check=True)
+        git(wt, "rev-parse", "HEAD")
+        git(repo, "worktree", "remove", "--force", str(wt))
+        git(repo, "branch", "-D", f"worktree-t{i}")
+
+    start = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(parallel) as pool:
+        list(pool.map(task, range(n)))
+    return time.perf_counter() - start
+
+
+def ours(repo: Path, n: int, parallel: int) -> float:
+    reset(repo)
+    plan = repo.parent / "plan.yaml"
+    tasks = "".join(f"  - id: t{i}\n    prompt: p\n    scope: [d{i}/]\n" for i in range(n))
+    plan.write_text(f"version: 1\nmax_parallel: {parallel}\npr: {{provider: none}}\n"
+                    f"agent: {{preset: command, command: [\"true\"]}}\ntasks:\n{tasks}")
+    old = os.getcwd()
+    os.chdir(repo)
+    sink = io.StringIO()
+    try:
+        start = time.perf_counter()
+        with redirect_stdout(sink), redirect_stderr(sink):
+            code = run(str(plan), Options(no_pr=True))
+        elapsed = time.perf_counter() - start
+    finally:
+        os.chdir(old)
+    if code != 0:
+        raise SystemExit(f"wtrun run failed:\n{sink.getvalue()}")
+    return elapsed
+
+
+def per_call(repo: Path, calls: int = 200) -> tuple[float, float | None]:
+    start = time.perf_counter()
+    for _ in range(calls):
+        subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True,
+                       check=True)
+    plain = (time.perf_counter() - start) / calls
+    try:
+        import sh
+    except ImportError:
+        return plain, None
+    git_sh = sh.Command("git").bake(_cwd=str(repo), _tty_out=False)
+    start = time.perf_counter()
+    for _ in range(calls):
+        git_sh("rev-parse", "HEAD")
+    return plain, (time.perf_counter() - start) / calls
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--tasks", type=int, default=50)
+    p.add_argument("--parallel", type=int, default=3)
+    p.add_argument("--repeat", type=int, default=3)
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        repo = make_repo(Path(tmp))
+        best_bare = best_ours = float("inf")
+        for _ in range(args.repeat):
+            best_bare = min(best_bare, bare(repo, args.tasks, args.parallel))
+            best_ours = min(best_ours, ours(repo, args.tasks, args.parallel))
+        extra = (best_ours - best_bare) / args.tasks * 1000
+        print(f"{args.tasks} tasks, parallelism {args.parallel}, best of {args.repeat}, "
+              f"{os.cpu_count()} cores")
+        print(f"  bare git work:   {best_bare:7.3f} s")
+        print(f"  wtrun run:       {best_ours:7.3f} s   ({best_ours / best_bare:.2f}x)")
+        print(f"  overhead:        {extra:7.1f} ms per task beyond git (target < 30)")
+        plain, with_sh = per_call(repo)
+        print(f"one git call:      subprocess {plain * 1000:.2f} ms", end="")
+        if with_sh is None:
+            print("; sh not installed")
+        else:
+            print(f", sh {with_sh * 1000:.2f} ms ({with_sh / plain:.2f}x)")
+
+
+if __name__ == "__main__":
+    main()
