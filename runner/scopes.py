@@ -219,7 +219,7 @@ class _Node(NamedTuple):
 # --- parsing -----------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=1 << 17)  # a 10,000-task plan has ~50,000 patterns
 def _parse(pattern: str) -> _Pattern:
     if not pattern:
         raise ScopeError(
