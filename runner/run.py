@@ -176,6 +176,7 @@ class TaskRun:
 
     def run(self) -> str:
         """Run the remaining steps; returns the final state."""
+        self._recover_lost_worktree()
         start = self._start_commit()
         fields: dict[str, Any] = {"branch": self.branch, "worktree": str(self.worktree),
                                   "ports": self.ctx.ports.get(self.task.id, []),
@@ -227,6 +228,30 @@ class TaskRun:
                 if failure:
                     raise TaskFailed("verify", failure.message)
         return "ready"
+
+    def _recover_lost_worktree(self) -> None:
+        """The records say the worktree was made, but it is gone (removed by hand, or a
+        fresh clone with restored records, as in CI): make it again from the branch. Work
+        that was only in the worktree (not committed yet) is gone, so those steps run again."""
+        if not self.done("worktree") or self.worktree.exists():
+            return
+        lost = ["worktree", "setup", "instructions"]
+        if not self.done("commit"):
+            lost += ["agent"]
+        elif not self.git.branch_exists(self.branch):
+            remote_ref = f"refs/remotes/{self.plan.remote}/{self.branch}"
+            self.git.run("fetch", "--quiet", self.plan.remote,
+                         f"+refs/heads/{self.branch}:{remote_ref}", check=False)
+            sha = self.git.rev_parse(remote_ref)
+            if sha != self.record.head:
+                raise TaskFailed("worktree", (
+                    f"the worktree and branch {self.branch} of this task are gone and the "
+                    f"remote has {'no such branch' if sha is None else 'another head'}; run "
+                    f"again with --restart {self.task.id} to start it afresh"))
+            self.git("branch", self.branch, sha)
+        for step in lost:
+            self.record.steps.pop(step, None)
+        self.say(f"worktree {self.worktree} is gone; making it again from {self.branch}")
 
     def _start_commit(self) -> str:
         if self.record.start_commit:

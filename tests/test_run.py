@@ -250,3 +250,22 @@ def test_a_literal_scope_naming_a_directory_is_refused(repo: Path,
     err = capsys.readouterr().err
     assert ('scope "src" of task "a" names a directory, but a scope matches whole paths; '
             'write "src/" to mean everything below it') in err
+
+
+def test_a_lost_worktree_is_made_again_from_the_branch(repo: Path,
+                                                       capsys: pytest.CaptureFixture[str]
+                                                       ) -> None:
+    plan = write_plan(repo, plan_with([
+        ("a", "src/a/", scripted("edit", "src/a/x.py")),
+        ("b", "src/b/", scripted("crash")),
+    ]))
+    assert wtrun("run", str(plan), "--no-pr", cwd=repo) == 1
+    head = git(repo, "rev-parse", "worktree-a").strip()
+    for tid in ("a", "b"):
+        git(repo, "worktree", "remove", "--force", str(repo / ".claude" / "worktrees" / tid))
+    assert wtrun("run", str(plan), "--no-pr", cwd=repo) == 1
+    rows = status(repo, plan, capsys)
+    assert rows["a"]["state"] == "ready"
+    assert git(repo, "rev-parse", "worktree-a").strip() == head
+    assert rows["b"]["state"] == "failed"
+    assert (repo / ".claude" / "worktrees" / "b" / "AGENTS.md").exists()
