@@ -25,8 +25,13 @@ from pathlib import Path
 
 from wtrun.run import Options, run
 
-ENV = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.invalid",
-       "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.invalid"}
+ENV = {
+    **os.environ,
+    "GIT_AUTHOR_NAME": "bench",
+    "GIT_AUTHOR_EMAIL": "bench@example.invalid",
+    "GIT_COMMITTER_NAME": "bench",
+    "GIT_COMMITTER_EMAIL": "bench@example.invalid",
+}
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -36,8 +41,7 @@ def git(cwd: Path, *args: str) -> str:
         r = subprocess.run(["git", *args], cwd=cwd, env=ENV, capture_output=True, text=True)
         if r.returncode == 0:
             return r.stdout
-        if attempt < 5 and ("commondir" in r.stderr or "gitdir" in r.stderr
-                            or ".lock" in r.stderr):
+        if attempt < 5 and ("commondir" in r.stderr or "gitdir" in r.stderr or ".lock" in r.stderr):
             time.sleep(0.05 * 2**attempt)
             continue
         raise SystemExit(f"git {args} failed ({r.returncode}): {r.stderr}")
@@ -90,8 +94,10 @@ def ours(repo: Path, n: int, parallel: int) -> float:
     reset(repo)
     plan = repo.parent / "plan.yaml"
     tasks = "".join(f"  - id: t{i}\n    prompt: p\n    scope: [d{i}/]\n" for i in range(n))
-    plan.write_text(f"version: 1\nmax_parallel: {parallel}\npr: {{provider: none}}\n"
-                    f"agent: {{preset: command, command: [\"true\"]}}\ntasks:\n{tasks}")
+    plan.write_text(
+        f"version: 1\nmax_parallel: {parallel}\npr: {{provider: none}}\n"
+        f'agent: {{preset: command, command: ["true"]}}\ntasks:\n{tasks}'
+    )
     old = os.getcwd()
     os.chdir(repo)
     sink = io.StringIO()
@@ -110,8 +116,9 @@ def ours(repo: Path, n: int, parallel: int) -> float:
 def per_call(repo: Path, calls: int = 200) -> tuple[float, float | None]:
     start = time.perf_counter()
     for _ in range(calls):
-        subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True,
-                       check=True)
+        subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
+        )
     plain = (time.perf_counter() - start) / calls
     try:
         import sh
@@ -137,8 +144,10 @@ def main() -> None:
             best_bare = min(best_bare, bare(repo, args.tasks, args.parallel))
             best_ours = min(best_ours, ours(repo, args.tasks, args.parallel))
         extra = (best_ours - best_bare) / args.tasks * 1000
-        print(f"{args.tasks} tasks, parallelism {args.parallel}, best of {args.repeat}, "
-              f"{os.cpu_count()} cores")
+        print(
+            f"{args.tasks} tasks, parallelism {args.parallel}, best of {args.repeat}, "
+            f"{os.cpu_count()} cores"
+        )
         print(f"  bare git work:   {best_bare:7.3f} s")
         print(f"  wtrun run:       {best_ours:7.3f} s   ({best_ours / best_bare:.2f}x)")
         print(f"  overhead:        {extra:7.1f} ms per task beyond git (target < 30)")

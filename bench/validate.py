@@ -44,8 +44,10 @@ def best_of(runs: int, fn: object) -> float:
 
 
 def main(sizes: list[int]) -> None:
-    print(f"{'tasks':>7} {'patterns':>9} {'bytes':>10} {'validate s':>11} {'overlap s':>10} "
-          f"{'pairs compared':>15} {'naive pairs':>13}")
+    print(
+        f"{'tasks':>7} {'patterns':>9} {'bytes':>10} {'validate s':>11} {'overlap s':>10} "
+        f"{'pairs compared':>15} {'naive pairs':>13}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
             path = Path(tmp) / f"plan-{n}.yaml"
@@ -57,11 +59,13 @@ def main(sizes: list[int]) -> None:
             stats = scopes.OverlapStats(0, 0)
             scopes.find_overlaps(groups, together, stats)
             whole = best_of(3, lambda p=path: plan_module.load(p))
-            overlap = best_of(3, lambda g=groups: scopes.find_overlaps(g, together))
+            overlap = best_of(3, lambda g=groups, t=together: scopes.find_overlaps(g, t))
             patterns = sum(len(g[1]) for g in groups)
             naive = patterns * (patterns - 1) // 2
-            print(f"{n:>7} {patterns:>9} {path.stat().st_size:>10,} {whole:>11.3f} "
-                  f"{overlap:>10.3f} {stats.pairs_compared:>15,} {naive:>13,}")
+            print(
+                f"{n:>7} {patterns:>9} {path.stat().st_size:>10,} {whole:>11.3f} "
+                f"{overlap:>10.3f} {stats.pairs_compared:>15,} {naive:>13,}"
+            )
 
 
 if __name__ == "__main__":

@@ -24,13 +24,19 @@ from pathlib import Path
 
 from wtrun.run import Options, run
 
-ENV = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.invalid",
-       "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.invalid"}
+ENV = {
+    **os.environ,
+    "GIT_AUTHOR_NAME": "bench",
+    "GIT_AUTHOR_EMAIL": "bench@example.invalid",
+    "GIT_COMMITTER_NAME": "bench",
+    "GIT_COMMITTER_EMAIL": "bench@example.invalid",
+}
 
 
 def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, env=ENV, check=True, capture_output=True,
-                          text=True).stdout
+    return subprocess.run(
+        ["git", *args], cwd=cwd, env=ENV, check=True, capture_output=True, text=True
+    ).stdout
 
 
 def make_repo(root: Path, files: int) -> Path:
@@ -63,8 +69,16 @@ def bare(repo: Path, n: int, parallel: int) -> float:
     start = time.perf_counter()
 
     def add(i: int) -> None:
-        git(repo, "worktree", "add", "--quiet", "-b", f"worktree-t{i}", str(folder / f"t{i}"),
-            "main")
+        git(
+            repo,
+            "worktree",
+            "add",
+            "--quiet",
+            "-b",
+            f"worktree-t{i}",
+            str(folder / f"t{i}"),
+            "main",
+        )
 
     if parallel == 1:
         for i in range(n):
@@ -78,11 +92,14 @@ def bare(repo: Path, n: int, parallel: int) -> float:
 def wtrun(repo: Path, n: int, parallel: int) -> float:
     reset(repo)
     plan = repo.parent / f"plan-{n}.yaml"
-    tasks = "".join(f"  - id: t{i}\n    prompt: task {i}\n    scope: [src/pkg{i:03d}/]\n"
-                    for i in range(n))
-    plan.write_text(f"version: 1\nmax_parallel: {parallel}\nagent: {{preset: command, "
-                    f"command: [\"true\"]}}\nconventions: |\n  Only touch {{{{ task.scope[0] }}}}\n"
-                    f"tasks:\n{tasks}")
+    tasks = "".join(
+        f"  - id: t{i}\n    prompt: task {i}\n    scope: [src/pkg{i:03d}/]\n" for i in range(n)
+    )
+    plan.write_text(
+        f"version: 1\nmax_parallel: {parallel}\nagent: {{preset: command, "
+        f'command: ["true"]}}\nconventions: |\n  Only touch {{{{ task.scope[0] }}}}\n'
+        f"tasks:\n{tasks}"
+    )
     old = os.getcwd()
     os.chdir(repo)
     sink = io.StringIO()
@@ -107,10 +124,14 @@ def main() -> None:
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         repo = make_repo(Path(tmp), args.files)
-        print(f"repository: {args.files} files; parallelism {args.parallel}; best of "
-              f"{args.repeat}; {os.cpu_count()} cores")
-        print(f"{'N':>4} {'git serial s':>13} {'git parallel s':>15} {'wtrun s':>9} "
-              f"{'wtrun/parallel':>15} {'wtrun/serial':>13}")
+        print(
+            f"repository: {args.files} files; parallelism {args.parallel}; best of "
+            f"{args.repeat}; {os.cpu_count()} cores"
+        )
+        print(
+            f"{'N':>4} {'git serial s':>13} {'git parallel s':>15} {'wtrun s':>9} "
+            f"{'wtrun/parallel':>15} {'wtrun/serial':>13}"
+        )
         for n in args.sizes:
             serial = par = ours = float("inf")
             for _ in range(args.repeat):
@@ -118,8 +139,10 @@ def main() -> None:
                 serial = min(serial, bare(repo, n, 1))
                 par = min(par, bare(repo, n, args.parallel))
                 ours = min(ours, wtrun(repo, n, args.parallel))
-            print(f"{n:>4} {serial:>13.3f} {par:>15.3f} {ours:>9.3f} {ours / par:>15.2f}x "
-                  f"{ours / serial:>12.2f}x")
+            print(
+                f"{n:>4} {serial:>13.3f} {par:>15.3f} {ours:>9.3f} {ours / par:>15.2f}x "
+                f"{ours / serial:>12.2f}x"
+            )
 
 
 if __name__ == "__main__":

@@ -14,8 +14,21 @@ from collections.abc import Sequence
 from . import __version__
 from .errors import UsageError, WtrunError
 
-COMMANDS = ("run", "prepare", "validate", "diff", "status", "logs", "clean", "render",
-            "sync", "matrix", "pr", "schema", "demo")
+COMMANDS = (
+    "run",
+    "prepare",
+    "validate",
+    "diff",
+    "status",
+    "logs",
+    "clean",
+    "render",
+    "sync",
+    "matrix",
+    "pr",
+    "schema",
+    "demo",
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -24,10 +37,14 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="wtrun", description=(
-        "Run several AI coding agents in parallel on one repository, from a reviewed YAML "
-        "plan: one git worktree, branch and pull request per task."),
-        epilog="`wtrun PLAN` is short for `wtrun run PLAN`. Start with `wtrun demo`.")
+    p = _Parser(
+        prog="wtrun",
+        description=(
+            "Run several AI coding agents in parallel on one repository, from a reviewed YAML "
+            "plan: one git worktree, branch and pull request per task."
+        ),
+        epilog="`wtrun PLAN` is short for `wtrun run PLAN`. Start with `wtrun demo`.",
+    )
     p.add_argument("--version", action="version", version=f"wtrun {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
@@ -37,26 +54,44 @@ def _parser() -> argparse.ArgumentParser:
         return c
 
     run = plan_cmd("run", "the whole run: worktrees, setup, agents, checks, pull requests")
-    run.add_argument("--task", action="append", default=[], metavar="ID",
-                     help="run only this task (repeatable); its parents must be ready")
-    run.add_argument("--stack", metavar="ROOT[,ROOT...]",
-                     help="run these root tasks and their descendants only")
+    run.add_argument(
+        "--task",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="run only this task (repeatable); its parents must be ready",
+    )
+    run.add_argument(
+        "--stack", metavar="ROOT[,ROOT...]", help="run these root tasks and their descendants only"
+    )
     run.add_argument("--dry-run", action="store_true", help="print what would happen; run nothing")
     run.add_argument("--max-parallel", type=int, metavar="N", help="tasks in flight at once")
     run.add_argument("--no-pr", action="store_true", help="stop before pushing and opening PRs")
     run.add_argument("--json", action="store_true", help="JSON-lines events on stdout")
-    run.add_argument("--restart", action="append", default=[], metavar="ID",
-                     help="start this task again from scratch, discarding its recorded steps")
+    run.add_argument(
+        "--restart",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="start this task again from scratch, discarding its recorded steps",
+    )
 
     prep = plan_cmd("prepare", "worktrees, setup and instructions only; no agents")
     prep.add_argument("--task", action="append", default=[], metavar="ID")
 
-    val = sub.add_parser("validate", help="check plans; run nothing",
-                         description="Check plans against the schema and wtrun's rules. "
-                         "Needs no git repository and runs nothing.")
+    val = sub.add_parser(
+        "validate",
+        help="check plans; run nothing",
+        description="Check plans against the schema and wtrun's rules. "
+        "Needs no git repository and runs nothing.",
+    )
     val.add_argument("plans", nargs="+", metavar="PLAN")
-    val.add_argument("--format", choices=("text", "json", "github"), default=None,
-                     help="output format (default: github when GITHUB_ACTIONS=true, else text)")
+    val.add_argument(
+        "--format",
+        choices=("text", "json", "github"),
+        default=None,
+        help="output format (default: github when GITHUB_ACTIONS=true, else text)",
+    )
 
     diff = sub.add_parser("diff", help="semantic diff of two plans, as Markdown")
     diff.add_argument("old", metavar="OLD")
@@ -74,7 +109,9 @@ def _parser() -> argparse.ArgumentParser:
 
     clean = plan_cmd("clean", "remove the plan's worktrees safely")
     clean.add_argument("--task", action="append", default=[], metavar="ID")
-    clean.add_argument("--force", action="store_true", help="also drop unpushed or uncommitted work")
+    clean.add_argument(
+        "--force", action="store_true", help="also drop unpushed or uncommitted work"
+    )
 
     render = sub.add_parser("render", help="print a task's instructions file and PR text")
     render.add_argument("plan", metavar="PLAN")
@@ -87,8 +124,13 @@ def _parser() -> argparse.ArgumentParser:
     plan_cmd("matrix", "GitHub Actions matrix of independent stacks (JSON)")
     pr = plan_cmd("pr", "push and open PRs for ready tasks that have none")
     pr.add_argument("--task", action="append", default=[], metavar="ID")
-    pr.add_argument("--merge-records", nargs="+", default=[], metavar="STATE_JSON",
-                    help="first fold in records of other runs of this plan (fan-out jobs)")
+    pr.add_argument(
+        "--merge-records",
+        nargs="+",
+        default=[],
+        metavar="STATE_JSON",
+        help="first fold in records of other runs of this plan (fan-out jobs)",
+    )
     sub.add_parser("schema", help="print the plan JSON Schema")
     demo = sub.add_parser("demo", help="the whole pipeline offline in a throwaway repository")
     demo.add_argument("--keep", metavar="DIR", help="build the sandbox in DIR and keep it")
@@ -190,8 +232,10 @@ def _print_error(e: WtrunError) -> None:
         from .diagnostics import format_text
 
         print(format_text(e.diagnostics, e.sources), file=sys.stderr)
-        print(f"\nwtrun: {e}; fix them and try again (`wtrun validate` lists them too)",
-              file=sys.stderr)
+        print(
+            f"\nwtrun: {e}; fix them and try again (`wtrun validate` lists them too)",
+            file=sys.stderr,
+        )
         return
     print(f"wtrun: error: {e}", file=sys.stderr)
 

@@ -22,13 +22,13 @@ SESSION_MINUTES = 30
 def session_seconds() -> int:
     return SESSION_MINUTES * 60
 ''',
-        "tests/test_auth.py": '''\
+        "tests/test_auth.py": """\
 from shop.auth import session_seconds
 
 
 def test_sessions_last_thirty_minutes() -> None:
     assert session_seconds() == 30 * 60
-''',
+""",
     },
     "feat-discounts": {
         "src/shop/discounts.py": '''\
@@ -41,7 +41,7 @@ def apply(total_cents: int, code: str) -> int:
     percent = CODES.get(code.upper(), 0)
     return total_cents - total_cents * percent // 100
 ''',
-        "tests/test_discounts.py": '''\
+        "tests/test_discounts.py": """\
 from shop.discounts import apply
 
 
@@ -51,10 +51,10 @@ def test_a_known_code_takes_its_percentage_off() -> None:
 
 def test_an_unknown_code_changes_nothing() -> None:
     assert apply(2000, "NOPE") == 2000
-''',
+""",
     },
     "docs-discounts": {
-        "docs/discounts.md": '''\
+        "docs/discounts.md": """\
 # Discount codes
 
 `shop.discounts.apply(total_cents, code)` returns the total after the code's discount.
@@ -64,7 +64,7 @@ Codes are case-insensitive; an unknown code gives no discount.
 |---|---|
 | WELCOME10 | 10% |
 | SPRING25 | 25% |
-''',
+""",
     },
 }
 

@@ -14,9 +14,17 @@ from .errors import WtrunError
 # Parallel `git worktree add` and ref updates race on these; git gives up at once.
 # `git worktree add` and `git branch -d` read every worktree's metadata, and fail on one
 # that another `worktree add` is writing at that moment ("failed to read .../commondir").
-_LOCK_HINTS = ("index.lock", "config.lock", "packed-refs.lock", ".lock': File exists",
-               "cannot lock ref", "Unable to create", "could not lock config file",
-               "/commondir", "/gitdir: ")
+_LOCK_HINTS = (
+    "index.lock",
+    "config.lock",
+    "packed-refs.lock",
+    ".lock': File exists",
+    "cannot lock ref",
+    "Unable to create",
+    "could not lock config file",
+    "/commondir",
+    "/gitdir: ",
+)
 
 
 class Git:
@@ -25,20 +33,32 @@ class Git:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
 
-    def __call__(self, *args: str, cwd: str | os.PathLike[str] | None = None,
-                 check: bool = True, input: str | None = None,
-                 env: dict[str, str] | None = None) -> str:
+    def __call__(
+        self,
+        *args: str,
+        cwd: str | os.PathLike[str] | None = None,
+        check: bool = True,
+        input: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> str:
         return self.run(*args, cwd=cwd, check=check, input=input, env=env).stdout
 
-    def run(self, *args: str, cwd: str | os.PathLike[str] | None = None, check: bool = True,
-            input: str | None = None, env: dict[str, str] | None = None) -> proc.Result:
+    def run(
+        self,
+        *args: str,
+        cwd: str | os.PathLike[str] | None = None,
+        check: bool = True,
+        input: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> proc.Result:
         argv = ["git", *args]
         environment = proc.clean_env(env)
         attempts = 6
         for attempt in range(attempts):
             try:
-                return proc.run(argv, cwd=cwd or self.root, env=environment, check=check,
-                                input=input)
+                return proc.run(
+                    argv, cwd=cwd or self.root, env=environment, check=check, input=input
+                )
             except proc.CommandError as e:
                 if attempt + 1 < attempts and any(h in e.output for h in _LOCK_HINTS):
                     time.sleep(0.05 * (2**attempt) * (1 + random.random()))
@@ -52,8 +72,7 @@ class Git:
     # ---------------------------------------------------------------- queries
 
     def rev_parse(self, rev: str, cwd: str | os.PathLike[str] | None = None) -> str | None:
-        r = self.run("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", cwd=cwd,
-                     check=False)
+        r = self.run("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", cwd=cwd, check=False)
         return r.stdout.strip() if r.returncode == 0 else None
 
     def common_dir(self) -> Path:
@@ -74,11 +93,11 @@ class Git:
     def has_remote(self, remote: str) -> bool:
         return remote in self("remote").split()
 
-    def changed_paths(self, start: str, end: str = "HEAD",
-                      cwd: str | os.PathLike[str] | None = None) -> list[str]:
+    def changed_paths(
+        self, start: str, end: str = "HEAD", cwd: str | os.PathLike[str] | None = None
+    ) -> list[str]:
         """Paths changed between `start` and `end`; renames count as both paths."""
-        out = self("diff", "--name-status", "-z", "--no-renames", f"{start}...{end}",
-                   cwd=cwd)
+        out = self("diff", "--name-status", "-z", "--no-renames", f"{start}...{end}", cwd=cwd)
         parts = [p for p in out.split("\0") if p]
         return sorted(set(parts[1::2]))
 
@@ -105,10 +124,10 @@ class Git:
         current: Path | None = None
         for line in out.splitlines():
             if line.startswith("worktree "):
-                current = Path(line[len("worktree "):])
+                current = Path(line[len("worktree ") :])
                 result[current] = None
             elif line.startswith("branch ") and current is not None:
-                result[current] = line[len("branch "):].removeprefix("refs/heads/")
+                result[current] = line[len("branch ") :].removeprefix("refs/heads/")
         return result
 
     def tracked(self, paths: Sequence[str], cwd: str | os.PathLike[str]) -> set[str]:
@@ -120,12 +139,17 @@ class Git:
 
 def find_repo(start: str | os.PathLike[str]) -> Git:
     """The main checkout holding `start` (a worktree's path leads to its main checkout)."""
-    r = proc.run(["git", "rev-parse", "--path-format=absolute", "--git-common-dir",
-                  "--show-toplevel"], cwd=start, env=proc.clean_env(), check=False)
+    r = proc.run(
+        ["git", "rev-parse", "--path-format=absolute", "--git-common-dir", "--show-toplevel"],
+        cwd=start,
+        env=proc.clean_env(),
+        check=False,
+    )
     if r.returncode != 0:
         raise WtrunError(
             f"{Path(start).resolve()} is not inside a git repository; run wtrun from the "
-            "repository the plan is for")
+            "repository the plan is for"
+        )
     common, toplevel = r.stdout.split("\n")[:2]
     common_path = Path(common)
     # In a linked worktree the common dir is the main checkout's .git.

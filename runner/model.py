@@ -35,7 +35,9 @@ class Step:
     def describe(self) -> str:
         if self.name:
             return self.name
-        return self.run if self.kind == "run" and self.run else f"{self.kind} {' '.join(self.paths)}"
+        return (
+            self.run if self.kind == "run" and self.run else f"{self.kind} {' '.join(self.paths)}"
+        )
 
 
 @dataclass(frozen=True)

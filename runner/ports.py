@@ -20,8 +20,9 @@ def in_use(port: int) -> bool:
     return False
 
 
-def allocate(plan: Plan, recorded: Mapping[str, list[int]], task_ids: list[str]
-             ) -> dict[str, list[int]]:
+def allocate(
+    plan: Plan, recorded: Mapping[str, list[int]], task_ids: list[str]
+) -> dict[str, list[int]]:
     """Ports for each of `task_ids`: recorded ones kept (a resumed run keeps its ports),
     explicit ones checked free, counts allocated from `port_range`."""
     explicit = {p for t in plan.tasks if isinstance(t.ports, tuple) for p in t.ports}
@@ -38,7 +39,8 @@ def allocate(plan: Plan, recorded: Mapping[str, list[int]], task_ids: list[str]
                 if tid not in recorded and in_use(port):
                     raise WtrunError(
                         f'port {port} of task "{tid}" is in use by another process on this '
-                        "machine; stop that process, or pick another port in the plan")
+                        "machine; stop that process, or pick another port in the plan"
+                    )
             result[tid] = list(task.ports)
             continue
         if task.ports == 0:
@@ -52,7 +54,8 @@ def allocate(plan: Plan, recorded: Mapping[str, list[int]], task_ids: list[str]
             if candidate > hi:
                 raise WtrunError(
                     f'no free port left in port_range [{lo}, {hi}] for task "{tid}" '
-                    f"(needs {task.ports}); widen port_range or free some ports")
+                    f"(needs {task.ports}); widen port_range or free some ports"
+                )
             if candidate not in taken and not in_use(candidate):
                 chosen.append(candidate)
                 taken.add(candidate)

@@ -9,6 +9,7 @@ SIGKILL to the whole group, so grandchildren die too.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import signal
@@ -45,8 +46,9 @@ def tail(output: str, lines: int = _TAIL_LINES) -> str:
     return "".join(f"\n    {line}" for line in kept)
 
 
-def clean_env(extra: Mapping[str, str] | None = None, base: Mapping[str, str] | None = None
-              ) -> dict[str, str]:
+def clean_env(
+    extra: Mapping[str, str] | None = None, base: Mapping[str, str] | None = None
+) -> dict[str, str]:
     env = {k: v for k, v in (os.environ if base is None else base).items() if k not in _GIT_LEAKS}
     if extra:
         env.update(extra)
@@ -92,8 +94,9 @@ def run(
         raise WtrunError(f"command timed out after {timeout:g}s: {shlex.join(argv)}") from e
     result = Result(proc.returncode, proc.stdout, proc.stderr)
     if check and proc.returncode != 0:
-        raise CommandError(argv, proc.returncode, proc.stderr + proc.stdout,
-                           str(cwd) if cwd else None)
+        raise CommandError(
+            argv, proc.returncode, proc.stderr + proc.stdout, str(cwd) if cwd else None
+        )
     return result
 
 
@@ -141,10 +144,8 @@ RUNNING = _Groups()
 
 
 def _kill_group(pgid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _group_alive(pgid: int) -> bool:
@@ -190,10 +191,8 @@ def run_logged(
             except subprocess.TimeoutExpired:
                 timed_out = True
                 _kill_group(proc.pid, signal.SIGTERM)
-                try:
+                with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(timeout=grace)
-                except subprocess.TimeoutExpired:
-                    pass
             # The leader may be gone while its children still hold the group: end them too.
             if _group_alive(proc.pid):
                 _kill_group(proc.pid, signal.SIGTERM)

@@ -19,34 +19,53 @@ from .state import Store
 
 def _push(plan: Plan, git: Git, branch: str) -> None:
     if not git.has_remote(plan.remote):
-        raise WtrunError(f"no remote {plan.remote!r} to push {branch} to; add it with "
-                         f"`git remote add {plan.remote} URL`, or set `remote:` in the plan")
-    r = git.run("push", "--porcelain", plan.remote, f"refs/heads/{branch}:refs/heads/{branch}",
-                check=False)
+        raise WtrunError(
+            f"no remote {plan.remote!r} to push {branch} to; add it with "
+            f"`git remote add {plan.remote} URL`, or set `remote:` in the plan"
+        )
+    r = git.run(
+        "push", "--porcelain", plan.remote, f"refs/heads/{branch}:refs/heads/{branch}", check=False
+    )
     if r.returncode != 0:
         output = (r.stderr + r.stdout).strip()
-        why = "the remote branch has commits this one lacks (someone pushed to it)" if (
-            "non-fast-forward" in output or "rejected" in output or "fetch first" in output
-        ) else output.splitlines()[-1] if output else f"exit code {r.returncode}"
+        why = (
+            "the remote branch has commits this one lacks (someone pushed to it)"
+            if ("non-fast-forward" in output or "rejected" in output or "fetch first" in output)
+            else output.splitlines()[-1]
+            if output
+            else f"exit code {r.returncode}"
+        )
         raise WtrunError(
             f"push of {branch} to {plan.remote} was refused: {why}. wtrun never force-pushes; "
-            f"look at `git log {plan.remote}/{branch}` and merge or rename, then run again")
+            f"look at `git log {plan.remote}/{branch}` and merge or rename, then run again"
+        )
 
 
 def _context(plan: Plan, store: Store, tid: str, children: Sequence[int]) -> dict[str, object]:
     task = plan.task(tid)
     record = store.record.task(tid)
     parent = store.record.tasks.get(task.after) if task.after else None
-    return task_context(plan, task, ports=record.ports, worktree=record.worktree or "",
-                        branch=record.branch, pr=True, run={
-                            "files": record.files, "verify": record.verify,
-                            "cost_usd": record.cost_usd,
-                            "stacked_on": parent.pr_number if parent else None,
-                            "children": list(children), "conflicts": record.conflicts})
+    return task_context(
+        plan,
+        task,
+        ports=record.ports,
+        worktree=record.worktree or "",
+        branch=record.branch,
+        pr=True,
+        run={
+            "files": record.files,
+            "verify": record.verify,
+            "cost_usd": record.cost_usd,
+            "stacked_on": parent.pr_number if parent else None,
+            "children": list(children),
+            "conflicts": record.conflicts,
+        },
+    )
 
 
-def open_prs(plan: Plan, git: Git, store: Store, selected: Sequence[str], reporter: Reporter
-             ) -> None:
+def open_prs(
+    plan: Plan, git: Git, store: Store, selected: Sequence[str], reporter: Reporter
+) -> None:
     ready = [t for t in selected if store.record.task(t).state == "ready"]
     if not ready:
         return
@@ -74,16 +93,30 @@ def open_prs(plan: Plan, git: Git, store: Store, selected: Sequence[str], report
             base = branch_of(plan, plan.task(task.after)) if task.after else plan.base
             context = _context(plan, store, tid, [])
             ref = provider.open_or_update(
-                tid, head=branch, base=base, title=render.pr_title(plan, context),
-                body=render.pr_body(plan, context), draft=plan.pr.draft,
-                labels=plan.pr.labels, reviewers=plan.pr.reviewers)
+                tid,
+                head=branch,
+                base=base,
+                title=render.pr_title(plan, context),
+                body=render.pr_body(plan, context),
+                draft=plan.pr.draft,
+                labels=plan.pr.labels,
+                reviewers=plan.pr.reviewers,
+            )
         except WtrunError as e:
             store.update(tid, state="failed", step="pr", reason=str(e))
             reporter.event(tid, "task", f"failed at pr: {e}", state="failed")
             continue
-        store.update(tid, state="done", step="pr", reason=None, pr_number=ref.number,
-                     pr_url=ref.url, pr_base=base, pr_state=ref.state if ref.number else None,
-                     pr_title=render.pr_title(plan, context))
+        store.update(
+            tid,
+            state="done",
+            step="pr",
+            reason=None,
+            pr_number=ref.number,
+            pr_url=ref.url,
+            pr_base=base,
+            pr_state=ref.state if ref.number else None,
+            pr_title=render.pr_title(plan, context),
+        )
         opened.append(tid)
         what = f"PR #{ref.number} {ref.url}" if ref.number else "pushed (no PR: provider none)"
         reporter.event(tid, "task", what, state="done", step="pr")

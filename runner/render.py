@@ -41,8 +41,9 @@ Stacked on this PR: {% for c in run.children %}#{{ c }}{% if not loop.last %}, {
 """
 
 
-def instructions(plan: Plan, task: Task, *, ports: Sequence[int], worktree: str,
-                 branch: str, base_ref: str) -> str:
+def instructions(
+    plan: Plan, task: Task, *, ports: Sequence[int], worktree: str, branch: str, base_ref: str
+) -> str:
     """The rendered instructions file: the plan's conventions, then the task itself."""
     context = task_context(plan, task, ports=ports, worktree=worktree, branch=branch)
     conventions = templates.render(plan.conventions, context).strip()
@@ -50,21 +51,28 @@ def instructions(plan: Plan, task: Task, *, ports: Sequence[int], worktree: str,
     if conventions:
         lines += [conventions, ""]
     lines += ["## What to do", "", task.prompt.strip(), "", "## Limits", ""]
-    lines.append("You may change only files matching these patterns (paths from the "
-                 "repository root; `*` stays within a folder, `**` spans folders):")
+    lines.append(
+        "You may change only files matching these patterns (paths from the "
+        "repository root; `*` stays within a folder, `**` spans folders):"
+    )
     lines += [f"- `{p}`" for p in task.scope]
     if plan.shared:
-        lines.append("You may also change these shared files: "
-                     + ", ".join(f"`{p}`" for p in plan.shared))
-    lines.append("Changes anywhere else fail the task. Do not push; wtrun commits, checks "
-                 "and opens the pull request.")
+        lines.append(
+            "You may also change these shared files: " + ", ".join(f"`{p}`" for p in plan.shared)
+        )
+    lines.append(
+        "Changes anywhere else fail the task. Do not push; wtrun commits, checks "
+        "and opens the pull request."
+    )
     lines += ["", f"- Branch: `{branch}`, started from `{base_ref}`"]
     if task.after:
-        lines.append(f"- This task builds on task `{task.after}`, whose work is already on "
-                     "this branch.")
+        lines.append(
+            f"- This task builds on task `{task.after}`, whose work is already on this branch."
+        )
     if ports:
-        lines.append(f"- Ports reserved for you: {', '.join(map(str, ports))} "
-                     f"(the first is in $PORT)")
+        lines.append(
+            f"- Ports reserved for you: {', '.join(map(str, ports))} (the first is in $PORT)"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -34,8 +34,7 @@ class Reporter:
     def close(self) -> None:
         pass
 
-    def summary(self, record: RunRecord, task_ids: Sequence[str], budget: float | None
-                ) -> None:
+    def summary(self, record: RunRecord, task_ids: Sequence[str], budget: float | None) -> None:
         print(summary_text(record, task_ids, budget), flush=True)
 
 
@@ -47,19 +46,34 @@ class JsonReporter(Reporter):
 
     def event(self, task: str | None, kind: str, message: str, **fields: Any) -> None:
         with self._lock:
-            record = {"time": round(time.time(), 3), "event": kind, "task": task,
-                      "message": message, **fields}
+            record = {
+                "time": round(time.time(), 3),
+                "event": kind,
+                "task": task,
+                "message": message,
+                **fields,
+            }
             self.stream.write(json.dumps(record, default=str) + "\n")
             self.stream.flush()
 
-    def summary(self, record: RunRecord, task_ids: Sequence[str], budget: float | None
-                ) -> None:
+    def summary(self, record: RunRecord, task_ids: Sequence[str], budget: float | None) -> None:
         rows = summary_rows(record, task_ids)
-        self.event(None, "summary", summary_text(record, task_ids, budget).splitlines()[0]
-                   .removeprefix("wtrun: "),
-                   cost_usd=round(sum(r.cost_usd or 0.0 for r in rows), 6),
-                   tasks=[{"id": r.id, "state": r.state, "cost_usd": r.cost_usd,
-                           "pr_url": r.pr_url, "reason": r.reason} for r in rows])
+        self.event(
+            None,
+            "summary",
+            summary_text(record, task_ids, budget).splitlines()[0].removeprefix("wtrun: "),
+            cost_usd=round(sum(r.cost_usd or 0.0 for r in rows), 6),
+            tasks=[
+                {
+                    "id": r.id,
+                    "state": r.state,
+                    "cost_usd": r.cost_usd,
+                    "pr_url": r.pr_url,
+                    "reason": r.reason,
+                }
+                for r in rows
+            ],
+        )
 
 
 class LiveReporter(Reporter):
@@ -68,9 +82,16 @@ class LiveReporter(Reporter):
     def __init__(self, task_ids: Sequence[str], stream: IO[str] | None = None) -> None:
         super().__init__(stream)
         self.rows: dict[str, dict[str, Any]] = {
-            t: {"state": "pending", "step": "", "since": None, "until": None, "cost": None,
-                "last": ""}
-            for t in task_ids}
+            t: {
+                "state": "pending",
+                "step": "",
+                "since": None,
+                "until": None,
+                "cost": None,
+                "last": "",
+            }
+            for t in task_ids
+        }
         self.color = not os.environ.get("NO_COLOR")
         self._drawn = 0
         self._stop = threading.Event()
@@ -103,8 +124,15 @@ class LiveReporter(Reporter):
     def _paint(self, state: str, text: str) -> str:
         if not self.color:
             return text
-        code = {"failed": "31", "blocked": "33", "skipped": "33", "done": "32",
-                "ready": "32", "prepared": "32", "running": "36"}.get(state)
+        code = {
+            "failed": "31",
+            "blocked": "33",
+            "skipped": "33",
+            "done": "32",
+            "ready": "32",
+            "prepared": "32",
+            "running": "36",
+        }.get(state)
         return f"\x1b[{code}m{text}\x1b[0m" if code else text
 
     def _shown(self, room: int) -> tuple[list[str], str]:
@@ -113,7 +141,7 @@ class LiveReporter(Reporter):
         if len(ids) <= room:
             return ids, ""
         rank = {"running": 0, "failed": 1, "blocked": 2, "pending": 3}
-        keep = set(sorted(ids, key=lambda t: rank.get(self.rows[t]["state"], 4))[:room - 1])
+        keep = set(sorted(ids, key=lambda t: rank.get(self.rows[t]["state"], 4))[: room - 1])
         hidden = [t for t in ids if t not in keep]
         counts: dict[str, int] = {}
         for t in hidden:
@@ -134,14 +162,15 @@ class LiveReporter(Reporter):
         now = time.monotonic()
         for tid in shown:
             row = self.rows[tid]
-            elapsed = "" if row["since"] is None else \
-                f"{(row['until'] or now) - row['since']:.0f}s"
+            elapsed = "" if row["since"] is None else f"{(row['until'] or now) - row['since']:.0f}s"
             cost = "" if row["cost"] is None else f"${row['cost']:.2f}"
-            text = (f"{tid:<{width}}  {row['state']:<10} {row['step']:<12} {elapsed:>6} "
-                    f"{cost:>7}  {row['last']}")
-            lines.append(self._paint(row["state"], text[:columns - 1]))
+            text = (
+                f"{tid:<{width}}  {row['state']:<10} {row['step']:<12} {elapsed:>6} "
+                f"{cost:>7}  {row['last']}"
+            )
+            lines.append(self._paint(row["state"], text[: columns - 1]))
         if more:
-            lines.append(more[:columns - 1])
+            lines.append(more[: columns - 1])
         up = f"\x1b[{self._drawn}F" if self._drawn else ""
         # \x1b[J: a shorter table than the last one leaves nothing of it behind.
         self.stream.write(up + "".join(f"\x1b[2K{line}\n" for line in lines) + "\x1b[J")
@@ -188,19 +217,23 @@ def summary_text(record: RunRecord, task_ids: Sequence[str], budget: float | Non
 def summary_markdown(record: RunRecord, task_ids: Sequence[str], budget: float | None) -> str:
     rows = summary_rows(record, task_ids)
     total = sum(r.cost_usd or 0.0 for r in rows)
-    out = [f"### wtrun: plan `{record.plan}`", "",
-           "| task | state | cost | PR / reason |", "|---|---|---|---|"]
+    out = [
+        f"### wtrun: plan `{record.plan}`",
+        "",
+        "| task | state | cost | PR / reason |",
+        "|---|---|---|---|",
+    ]
     for r in rows:
         cost = f"${r.cost_usd:.2f}" if r.cost_usd is not None else ""
         detail = (r.pr_url or r.reason or "").replace("|", "\\|").replace("\n", " ")
         out.append(f"| `{r.id}` | {r.state} | {cost} | {detail} |")
-    out += ["", f"Total cost: ${total:.2f}"
-            + (f" of ${budget:.2f}" if budget is not None else "")]
+    out += ["", f"Total cost: ${total:.2f}" + (f" of ${budget:.2f}" if budget is not None else "")]
     return "\n".join(out) + "\n"
 
 
-def finish(reporter: Reporter, record: RunRecord, task_ids: Sequence[str],
-           budget: float | None) -> None:
+def finish(
+    reporter: Reporter, record: RunRecord, task_ids: Sequence[str], budget: float | None
+) -> None:
     """The end of a run: the summary (text on stdout, or an event with --json), and
     Markdown appended to $GITHUB_STEP_SUMMARY when set."""
     reporter.summary(record, task_ids, budget)

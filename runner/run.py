@@ -55,10 +55,16 @@ class TaskFailed(Exception):
 
 def fingerprint(plan: Plan, task: Task) -> str:
     """What the task's work depends on; a change means old work does not fit any more."""
-    data = {"prompt": task.prompt, "scope": task.scope, "after": task.after,
-            "agent": asdict(task.agent), "setup": [asdict(s) | {"line": 0} for s in task.setup],
-            "verify": [asdict(s) | {"line": 0} for s in task.verify], "env": task.env,
-            "conventions": plan.conventions}
+    data = {
+        "prompt": task.prompt,
+        "scope": task.scope,
+        "after": task.after,
+        "agent": asdict(task.agent),
+        "setup": [asdict(s) | {"line": 0} for s in task.setup],
+        "verify": [asdict(s) | {"line": 0} for s in task.verify],
+        "env": task.env,
+        "conventions": plan.conventions,
+    }
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -75,7 +81,8 @@ def select(plan: Plan, options: Options) -> list[str]:
             if task.after is not None:
                 raise UsageError(
                     f'--stack takes root tasks; "{task.id}" comes after "{task.after}" '
-                    f"(its root is {schedule.root_of(plan, task.id)})")
+                    f"(its root is {schedule.root_of(plan, task.id)})"
+                )
         return schedule.descendants(plan, [t.id for t in chosen])
     if options.task_ids:
         chosen_ids = {t.id for t in task_by_id(plan, options.task_ids)}
@@ -108,8 +115,9 @@ class Context:
         self.reporter.event(task, kind, message, **fields)
 
 
-def _task_env(ctx: Context, task: Task, worktree: Path, branch: str, instructions: Path
-              ) -> dict[str, str]:
+def _task_env(
+    ctx: Context, task: Task, worktree: Path, branch: str, instructions: Path
+) -> dict[str, str]:
     task_ports = ctx.ports.get(task.id, [])
     extra = {
         "COMPOSE_PROJECT_NAME": f"{ctx.plan.name}-{task.id}".replace(".", "-"),
@@ -178,9 +186,12 @@ class TaskRun:
         """Run the remaining steps; returns the final state."""
         self._recover_lost_worktree()
         start = self._start_commit()
-        fields: dict[str, Any] = {"branch": self.branch, "worktree": str(self.worktree),
-                                  "ports": self.ctx.ports.get(self.task.id, []),
-                                  "fingerprint": fingerprint(self.plan, self.task)}
+        fields: dict[str, Any] = {
+            "branch": self.branch,
+            "worktree": str(self.worktree),
+            "ports": self.ctx.ports.get(self.task.id, []),
+            "fingerprint": fingerprint(self.plan, self.task),
+        }
         if not self.done("worktree"):
             # Recorded before git makes them, so that a run killed in between still
             # knows they are its own (to reuse, restart or clean them).
@@ -191,17 +202,32 @@ class TaskRun:
         self.store.update(self.task.id, **fields)
         if not self.done("worktree"):
             with self.step("worktree"):
-                created = worktrees.add(self.git, path=self.worktree, branch=self.branch,
-                                        start=start, ours=self.record.created_branch,
-                                        existing=self.ctx.existing_worktrees)
-                worktrees.hide(self.worktree, _hidden_paths(self.preset, self.task),
-                               self.ctx.global_excludes)
-                self.store.update(self.task.id, created_branch=self.record.created_branch
-                                  or created, start_commit=start, save=False)
+                created = worktrees.add(
+                    self.git,
+                    path=self.worktree,
+                    branch=self.branch,
+                    start=start,
+                    ours=self.record.created_branch,
+                    existing=self.ctx.existing_worktrees,
+                )
+                worktrees.hide(
+                    self.worktree, _hidden_paths(self.preset, self.task), self.ctx.global_excludes
+                )
+                self.store.update(
+                    self.task.id,
+                    created_branch=self.record.created_branch or created,
+                    start_commit=start,
+                    save=False,
+                )
         if not self.done("setup"):
             with self.step("setup"):
-                failure = steps.run_setup(self.git, self.worktree, self.task.setup, self.env,
-                                          self.store.log_path(self.task.id, "setup"))
+                failure = steps.run_setup(
+                    self.git,
+                    self.worktree,
+                    self.task.setup,
+                    self.env,
+                    self.store.log_path(self.task.id, "setup"),
+                )
                 if failure:
                     raise TaskFailed("setup", failure.message)
         if not self.done("instructions"):
@@ -222,8 +248,11 @@ class TaskRun:
         if not self.done("verify"):
             with self.step("verify"):
                 results, failure = steps.run_verify(
-                    self.task.verify, self.worktree, self.env,
-                    self.store.log_path(self.task.id, "verify"))
+                    self.task.verify,
+                    self.worktree,
+                    self.env,
+                    self.store.log_path(self.task.id, "verify"),
+                )
                 self.store.update(self.task.id, verify=results, save=False)
                 if failure:
                     raise TaskFailed("verify", failure.message)
@@ -240,14 +269,23 @@ class TaskRun:
             lost += ["agent"]
         elif not self.git.branch_exists(self.branch):
             remote_ref = f"refs/remotes/{self.plan.remote}/{self.branch}"
-            self.git.run("fetch", "--quiet", self.plan.remote,
-                         f"+refs/heads/{self.branch}:{remote_ref}", check=False)
+            self.git.run(
+                "fetch",
+                "--quiet",
+                self.plan.remote,
+                f"+refs/heads/{self.branch}:{remote_ref}",
+                check=False,
+            )
             sha = self.git.rev_parse(remote_ref)
-            if sha != self.record.head:
-                raise TaskFailed("worktree", (
-                    f"the worktree and branch {self.branch} of this task are gone and the "
-                    f"remote has {'no such branch' if sha is None else 'another head'}; run "
-                    f"again with --restart {self.task.id} to start it afresh"))
+            if sha is None or sha != self.record.head:
+                raise TaskFailed(
+                    "worktree",
+                    (
+                        f"the worktree and branch {self.branch} of this task are gone and the "
+                        f"remote has {'no such branch' if sha is None else 'another head'}; run "
+                        f"again with --restart {self.task.id} to start it afresh"
+                    ),
+                )
             self.git("branch", self.branch, sha)
         for step in lost:
             self.record.steps.pop(step, None)
@@ -265,11 +303,19 @@ class TaskRun:
 
     def _write_instructions(self) -> None:
         task_ports = self.ctx.ports.get(self.task.id, [])
-        base_ref = branch_of(self.plan, self.plan.task(self.task.after)) if self.task.after \
+        base_ref = (
+            branch_of(self.plan, self.plan.task(self.task.after))
+            if self.task.after
             else self.plan.base
-        text = render.instructions(self.plan, self.task, ports=task_ports,
-                                   worktree=str(self.worktree), branch=self.branch,
-                                   base_ref=base_ref)
+        )
+        text = render.instructions(
+            self.plan,
+            self.task,
+            ports=task_ports,
+            worktree=str(self.worktree),
+            branch=self.branch,
+            base_ref=base_ref,
+        )
         rel = self.preset.instructions_file
         target = self.instructions
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -287,17 +333,23 @@ class TaskRun:
     def _agent(self) -> None:
         if self.ctx.stopping:
             raise TaskFailed("agent", "the run is stopping")
-        run = agents.AgentRun(plan=self.plan, task=self.task, prompt=self.task.prompt,
-                              worktree=self.worktree, instructions=self.instructions,
-                              env=self.env)
+        run = agents.AgentRun(
+            plan=self.plan,
+            task=self.task,
+            prompt=self.task.prompt,
+            worktree=self.worktree,
+            instructions=self.instructions,
+            env=self.env,
+        )
         env = {k: v for k, v in self.env.items() if k not in GITHUB_TOKENS}
         env.update(self.preset.env(run))
         argv = self.preset.argv(run)
         log = self.store.log_path(self.task.id, "agent")
         log.parent.mkdir(parents=True, exist_ok=True)
         offset = log.stat().st_size if log.exists() else 0
-        outcome = proc.run_logged(argv, cwd=self.worktree, env=env, log=log,
-                                  timeout=self.task.agent.timeout_s)
+        outcome = proc.run_logged(
+            argv, cwd=self.worktree, env=env, log=log, timeout=self.task.agent.timeout_s
+        )
         with log.open("r", encoding="utf-8", errors="replace") as f:
             f.seek(offset)
             output = f.read()
@@ -306,21 +358,30 @@ class TaskRun:
         if cost is not None:
             self.ctx.spent += cost
         self.store.update(self.task.id, cost_usd=cost, agent=dict(result.details), save=False)
-        self.say(f"agent finished in {outcome.seconds:.1f}s"
-                 + (f", ${cost:.2f}" if cost is not None else ""), cost_usd=cost)
+        self.say(
+            f"agent finished in {outcome.seconds:.1f}s"
+            + (f", ${cost:.2f}" if cost is not None else ""),
+            cost_usd=cost,
+        )
         if outcome.timed_out:
-            raise TaskFailed("agent", f"agent timed out after {self.task.agent.timeout_s:g}s "
-                             f"and was stopped; log: {log}")
+            raise TaskFailed(
+                "agent",
+                f"agent timed out after {self.task.agent.timeout_s:g}s and was stopped; log: {log}",
+            )
         if not result.ok:
             raise TaskFailed("agent", f"agent failed: {result.reason}; log: {log}")
         budget = self.task.agent.budget_usd
         if cost is not None and budget is not None and cost > budget:
-            raise TaskFailed("agent", f"agent spent ${cost:.2f}, over the task's budget "
-                             f"${budget:.2f}; its work is kept in {self.worktree}")
+            raise TaskFailed(
+                "agent",
+                f"agent spent ${cost:.2f}, over the task's budget "
+                f"${budget:.2f}; its work is kept in {self.worktree}",
+            )
 
     def _owned(self, path: str) -> bool:
         return path == self.preset.instructions_file or any(
-            scopes.matches(p, path) for p in self.preset.owned_paths)
+            scopes.matches(p, path) for p in self.preset.owned_paths
+        )
 
     def _commit(self) -> bool:
         """Commit leftovers; False (and the worktree removed) when the task changed nothing."""
@@ -334,16 +395,23 @@ class TaskRun:
             self.say(f"restored the agent's own files: {', '.join(tracked_owned)}")
         if any(p not in tracked_owned for p in changed):
             self.git("add", "--all", cwd=wt)
-            context = task_context(self.plan, self.task, ports=self.ctx.ports.get(
-                self.task.id, []), worktree=str(wt), branch=self.branch)
+            context = task_context(
+                self.plan,
+                self.task,
+                ports=self.ctx.ports.get(self.task.id, []),
+                worktree=str(wt),
+                branch=self.branch,
+            )
             message = render.commit_message(self.plan, self.task, context)
-            self.git("commit", "--quiet", "--no-verify", "-m", message, cwd=wt,
-                     env=self.ctx.identity)
+            self.git(
+                "commit", "--quiet", "--no-verify", "-m", message, cwd=wt, env=self.ctx.identity
+            )
         head = self.git("rev-parse", "HEAD", cwd=wt).strip()
         start = self.record.start_commit
         if head == start:
-            worktrees.remove(self.git, wt, self.branch if self.record.created_branch else None,
-                             force=True)
+            worktrees.remove(
+                self.git, wt, self.branch if self.record.created_branch else None, force=True
+            )
             self.store.update(self.task.id, head=None, worktree=None, save=False)
             return False
         self.store.update(self.task.id, head=head, save=False)
@@ -357,26 +425,34 @@ class TaskRun:
         outside = [p for p in counted if not any(scopes.matches(s, p) for s in allowed)]
         self.store.update(self.task.id, files=counted, save=False)
         if outside:
-            shown = ", ".join(outside[:10]) + (f" and {len(outside) - 10} more"
-                                               if len(outside) > 10 else "")
-            raise TaskFailed("scope", (
-                f"changed {len(outside)} path{'s' if len(outside) != 1 else ''} outside its "
-                f"scope: {shown}; scope is {', '.join(self.task.scope)}. Nothing was pushed; "
-                f"the work is kept on branch {self.branch}"))
+            shown = ", ".join(outside[:10]) + (
+                f" and {len(outside) - 10} more" if len(outside) > 10 else ""
+            )
+            raise TaskFailed(
+                "scope",
+                (
+                    f"changed {len(outside)} path{'s' if len(outside) != 1 else ''} outside its "
+                    f"scope: {shown}; scope is {', '.join(self.task.scope)}. Nothing was pushed; "
+                    f"the work is kept on branch {self.branch}"
+                ),
+            )
 
 
 def _identity(git: Git) -> dict[str, str] | None:
     if git("config", "user.email", check=False).strip():
         return None
-    return {"GIT_AUTHOR_NAME": "wtrun", "GIT_AUTHOR_EMAIL": "wtrun@localhost",
-            "GIT_COMMITTER_NAME": "wtrun", "GIT_COMMITTER_EMAIL": "wtrun@localhost"}
+    return {
+        "GIT_AUTHOR_NAME": "wtrun",
+        "GIT_AUTHOR_EMAIL": "wtrun@localhost",
+        "GIT_COMMITTER_NAME": "wtrun",
+        "GIT_COMMITTER_EMAIL": "wtrun@localhost",
+    }
 
 
 # ---------------------------------------------------------------- preflight
 
 
-def preflight(plan: Plan, git: Git | None, selected: Sequence[str], *, agents_needed: bool
-              ) -> None:
+def preflight(plan: Plan, git: Git | None, selected: Sequence[str], *, agents_needed: bool) -> None:
     """What a run can refuse before it makes any worktree."""
     import shutil
 
@@ -396,7 +472,8 @@ def preflight(plan: Plan, git: Git | None, selected: Sequence[str], *, agents_ne
             parts = [f"{exe!r} (tasks {', '.join(ids)})" for exe, ids in missing.items()]
             raise WtrunError(
                 f"agent CLI not found on PATH: {'; '.join(parts)}; install it (see the README's "
-                "'Agents' section) or change the task's agent.preset")
+                "'Agents' section) or change the task's agent.preset"
+            )
     if git is None:
         return
     for tid in selected:
@@ -404,7 +481,8 @@ def preflight(plan: Plan, git: Git | None, selected: Sequence[str], *, agents_ne
             if scopes.is_literal(pattern) and (git.root / pattern).is_dir():
                 raise WtrunError(
                     f'scope "{pattern}" of task "{tid}" names a directory, but a scope matches '
-                    f'whole paths; write "{pattern.rstrip("/")}/" to mean everything below it')
+                    f'whole paths; write "{pattern.rstrip("/")}/" to mean everything below it'
+                )
 
 
 def resolve_base(plan: Plan, git: Git, *, fetch: bool) -> str:
@@ -412,11 +490,12 @@ def resolve_base(plan: Plan, git: Git, *, fetch: bool) -> str:
         if fetch:
             r = git.run("fetch", "--quiet", "--no-tags", plan.remote, plan.base, check=False)
             if r.returncode != 0:
+                said = (r.stderr or r.stdout).strip().splitlines()
                 raise WtrunError(
                     f"cannot fetch {plan.base!r} from remote {plan.remote!r}: "
-                    f"{(r.stderr or r.stdout).strip().splitlines()[-1] if (r.stderr or r.stdout).strip() else 'no output'}"
-                    f"; check the network and the remote's URL (`git remote -v`), or that "
-                    f"{plan.base!r} exists there")
+                    f"{said[-1] if said else 'no output'}; check the network and the "
+                    f"remote's URL (`git remote -v`), or that {plan.base!r} exists there"
+                )
             sha = git.rev_parse("FETCH_HEAD")
             if sha:
                 return sha
@@ -430,7 +509,8 @@ def resolve_base(plan: Plan, git: Git, *, fetch: bool) -> str:
             return sha
     raise WtrunError(
         f"base {plan.base!r} does not exist in {git.root}; create it, or set `base:` in the "
-        "plan to an existing branch, tag or commit")
+        "plan to an existing branch, tag or commit"
+    )
 
 
 # ---------------------------------------------------------------- the run
@@ -454,12 +534,11 @@ def run(plan_path: str, options: Options) -> int:
         return _run_locked(plan, git, store, selected, options)
 
 
-def _run_locked(plan: Plan, git: Git, store: Store, selected: list[str], options: Options
-                ) -> int:
+def _run_locked(plan: Plan, git: Git, store: Store, selected: list[str], options: Options) -> int:
     record = store.record
     for tid in options.restart:
         if tid not in selected:
-            raise UsageError(f'--restart {tid}: no such task in this run')
+            raise UsageError(f"--restart {tid}: no such task in this run")
         _restart(git, store, plan, tid)
     _check_changed(plan, store, selected)
     if record.base_commit is None:
@@ -468,12 +547,16 @@ def _run_locked(plan: Plan, git: Git, store: Store, selected: list[str], options
     if git.rev_parse(record.base_commit) is None:
         raise WtrunError(
             f"the run's recorded base commit {record.base_commit[:12]} is gone from the "
-            "repository; run `wtrun clean PLAN` to start the plan afresh")
+            "repository; run `wtrun clean PLAN` to start the plan afresh"
+        )
 
     recorded_ports = {tid: t.ports for tid, t in record.tasks.items() if t.ports}
     ctx = Context(
-        plan=plan, git=git, store=store,
-        reporter=report.choose(selected, options.json), options=options,
+        plan=plan,
+        git=git,
+        store=store,
+        reporter=report.choose(selected, options.json),
+        options=options,
         base_commit=record.base_commit,
         global_excludes=worktrees.global_excludes(git),
         ports=ports.allocate(plan, recorded_ports, selected),
@@ -485,8 +568,11 @@ def _run_locked(plan: Plan, git: Git, store: Store, selected: list[str], options
     ctx.existing_worktrees = worktrees.snapshot(git)
     ctx.identity = _identity(git)
 
-    previous = signal.getsignal(signal.SIGTERM)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    # SIGTERM (CI cancelling a job) and SIGHUP (the terminal closed) stop a run as ^C does.
+    stops = (signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.getsignal(sig) for sig in stops}
+    for sig in stops:
+        signal.signal(sig, _raise_interrupt)
     try:
         _schedule(ctx, selected, options)
         if not options.prepare_only and not options.no_pr:
@@ -501,11 +587,13 @@ def _run_locked(plan: Plan, git: Git, store: Store, selected: list[str], options
             if r is not None and r.state == "running":
                 store.update(tid, state="failed", reason=f"interrupted during {r.step}")
         ctx.reporter.close()
-        print("wtrun: interrupted; run the same command again to resume", file=sys.stderr,
-              flush=True)
+        print(
+            "wtrun: interrupted; run the same command again to resume", file=sys.stderr, flush=True
+        )
         return 130
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     ctx.reporter.close()
     report.finish(ctx.reporter, store.record, selected, plan.budget_usd)
     # -- wtrun.sync: base drift and predicted conflicts after the run (never fails it) --
@@ -534,7 +622,8 @@ def _check_changed(plan: Plan, store: Store, selected: Sequence[str]) -> None:
         raise WtrunError(
             f"task{'s' if len(changed) > 1 else ''} {', '.join(changed)} changed in the plan "
             "since they ran (prompt, scope, agent, setup, verify, env or conventions); their "
-            f"old work would not match. Run again with {flags} to discard it and start over")
+            f"old work would not match. Run again with {flags} to discard it and start over"
+        )
 
 
 def _restart(git: Git, store: Store, plan: Plan, tid: str) -> None:
@@ -544,7 +633,8 @@ def _restart(git: Git, store: Store, plan: Plan, tid: str) -> None:
     if r.pushed_head:
         raise WtrunError(
             f'task "{tid}" was already pushed ({r.branch}); --restart would lose reviewed work.'
-            " Close its PR and delete the branch first, or give the task a new id")
+            " Close its PR and delete the branch first, or give the task a new id"
+        )
     if r.worktree:
         path = Path(r.worktree)
         if path.exists():
@@ -572,8 +662,11 @@ def _schedule(ctx: Context, selected: list[str], options: Options) -> None:
     def block(tid: str, reason: str) -> None:
         for d in schedule.descendants(plan, [tid]):
             if d in chosen and store.task(d).state not in ("done",):
-                store.update(d, state="blocked", reason=reason if d == tid else
-                             f'task "{tid}" it builds on is blocked')
+                store.update(
+                    d,
+                    state="blocked",
+                    reason=reason if d == tid else f'task "{tid}" it builds on is blocked',
+                )
                 ctx.event(d, "task", f"blocked: {reason}", state="blocked")
 
     starts = []
@@ -587,8 +680,10 @@ def _schedule(ctx: Context, selected: list[str], options: Options) -> None:
     sched.push(starts)
 
     running: dict[concurrent.futures.Future[str], str] = {}
-    with concurrent.futures.ThreadPoolExecutor(max_workers=parallel) as pool, \
-            _stop_on_interrupt(ctx, running):
+    with (
+        concurrent.futures.ThreadPoolExecutor(max_workers=parallel) as pool,
+        _stop_on_interrupt(ctx, running),
+    ):
         while True:
             for tid in sched.start():
                 record = store.task(tid)
@@ -597,9 +692,14 @@ def _schedule(ctx: Context, selected: list[str], options: Options) -> None:
                     running[_done_future(record.state)] = tid
                     continue
                 if plan.budget_usd is not None and ctx.spent >= plan.budget_usd:
-                    store.update(tid, state="skipped", reason=(
-                        f"the run's budget ${plan.budget_usd:.2f} was spent "
-                        f"(${ctx.spent:.2f}) before it started"))
+                    store.update(
+                        tid,
+                        state="skipped",
+                        reason=(
+                            f"the run's budget ${plan.budget_usd:.2f} was spent "
+                            f"(${ctx.spent:.2f}) before it started"
+                        ),
+                    )
                     ctx.event(tid, "task", "skipped: budget spent", state="skipped")
                     running[_done_future("skipped")] = tid
                     continue
@@ -615,16 +715,19 @@ def _schedule(ctx: Context, selected: list[str], options: Options) -> None:
                 if state in ("ready", "done") and store.task(tid).head:
                     sched.push(kids)
                     continue
-                why = {"no-changes": "made no changes",
-                       "prepared": "is only prepared (no agent ran yet)",
-                       "skipped": "was skipped"}.get(state, state)
+                why = {
+                    "no-changes": "made no changes",
+                    "prepared": "is only prepared (no agent ran yet)",
+                    "skipped": "was skipped",
+                }.get(state, state)
                 for kid in kids:
                     block(kid, f'task "{tid}" it builds on {why}')
 
 
 @contextmanager
-def _stop_on_interrupt(ctx: Context, running: dict[concurrent.futures.Future[str], str]
-                       ) -> Iterator[None]:
+def _stop_on_interrupt(
+    ctx: Context, running: dict[concurrent.futures.Future[str], str]
+) -> Iterator[None]:
     """On ^C or SIGTERM, stop the tasks' process groups first: leaving the pool waits for
     its threads, and they wait for their processes."""
     try:
@@ -669,10 +772,13 @@ def _run_task(ctx: Context, tid: str) -> str:
         store.update(tid, state="failed", reason=f"internal error ({e!r}); details in {log}")
         ctx.event(tid, "task", f"internal error; details in {log}", state="failed")
         return "failed"
-    message = {"ready": "ready (committed, in scope, verified)",
-               "no-changes": "no changes: worktree and branch removed",
-               "prepared": f"prepared in {ctx.worktree_path(task)}"}[state]
-    store.update(tid, state=state, reason="the agent made no changes"
-                 if state == "no-changes" else None)
+    message = {
+        "ready": "ready (committed, in scope, verified)",
+        "no-changes": "no changes: worktree and branch removed",
+        "prepared": f"prepared in {ctx.worktree_path(task)}",
+    }[state]
+    store.update(
+        tid, state=state, reason="the agent made no changes" if state == "no-changes" else None
+    )
     ctx.event(tid, "task", message, state=state)
     return state

@@ -112,8 +112,9 @@ class Scheduler:
         return not self._heap and not self.running
 
 
-def simulate(plan: Plan, durations: Mapping[str, float], max_parallel: int
-             ) -> dict[str, tuple[float, float]]:
+def simulate(
+    plan: Plan, durations: Mapping[str, float], max_parallel: int
+) -> dict[str, tuple[float, float]]:
     """(start, end) of each task under the scheduler, for given durations: used by
     `--dry-run` for the start order and by tests to check the policy."""
     sched = Scheduler(plan, max_parallel, durations=durations)

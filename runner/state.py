@@ -23,8 +23,17 @@ from typing import IO, Any
 
 from .errors import WtrunError
 
-STATES = ("pending", "running", "prepared", "ready", "done", "no-changes", "failed",
-          "blocked", "skipped")
+STATES = (
+    "pending",
+    "running",
+    "prepared",
+    "ready",
+    "done",
+    "no-changes",
+    "failed",
+    "blocked",
+    "skipped",
+)
 
 
 @dataclass
@@ -114,7 +123,8 @@ class Store:
         except (OSError, ValueError) as e:
             raise WtrunError(
                 f"the run records at {self.path} cannot be read ({e}); move the file away "
-                "to start the plan's records afresh") from None
+                "to start the plan's records afresh"
+            ) from None
         tasks = {tid: TaskRecord.from_json(t) for tid, t in data.get("tasks", {}).items()}
         return RunRecord(plan_name, data.get("base_commit"), data.get("started"), tasks)
 
@@ -148,8 +158,12 @@ class Store:
     def step(self, task_id: str, step: str, outcome: str, started: float, **extra: Any) -> None:
         with self._lock:
             record = self.record.task(task_id)
-            record.steps[step] = {"outcome": outcome, "started": round(started, 3),
-                                  "ended": round(time.time(), 3), **extra}
+            record.steps[step] = {
+                "outcome": outcome,
+                "started": round(started, 3),
+                "ended": round(time.time(), 3),
+                **extra,
+            }
             record.step = step
             self._save()
 
@@ -225,8 +239,15 @@ class RunLock:
                 ) from None
         f.seek(0)
         f.truncate()
-        f.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                            "since": time.strftime("%Y-%m-%d %H:%M:%S")}))
+        f.write(
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "host": socket.gethostname(),
+                    "since": time.strftime("%Y-%m-%d %H:%M:%S"),
+                }
+            )
+        )
         f.flush()
         self._file = f
         return self

@@ -32,13 +32,11 @@ def worktreeinclude(git: Git) -> list[str]:
     include = git.root / ".worktreeinclude"
     if not include.is_file():
         return []
-    out = git("ls-files", "-z", "--others", "--ignored", "--directory",
-              f"--exclude-from={include}")
+    out = git("ls-files", "-z", "--others", "--ignored", "--directory", f"--exclude-from={include}")
     candidates = [p.rstrip("/") for p in out.split("\0") if p]
     if not candidates:
         return []
-    r = git.run("check-ignore", "-z", "--stdin", input="\0".join(candidates) + "\0",
-                check=False)
+    r = git.run("check-ignore", "-z", "--stdin", input="\0".join(candidates) + "\0", check=False)
     ignored = {p.rstrip("/") for p in r.stdout.split("\0") if p}
     return [p for p in candidates if p in ignored]
 
@@ -47,8 +45,12 @@ def copy_into(source_root: Path, worktree: Path, rel: str) -> None:
     src, dst = source_root / rel, worktree / rel
     dst.parent.mkdir(parents=True, exist_ok=True)
     # GNU cp clones blocks where the file system can (btrfs, xfs), and copies otherwise.
-    r = subprocess.run(["cp", "-a", "--reflink=auto", str(src), str(dst.parent) + "/"],
-                       capture_output=True, text=True, check=False)
+    r = subprocess.run(
+        ["cp", "-a", "--reflink=auto", str(src), str(dst.parent) + "/"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if r.returncode != 0:
         if src.is_dir():
             shutil.copytree(src, dst, symlinks=True, dirs_exist_ok=True)
@@ -103,8 +105,9 @@ def run_setup(
     return None
 
 
-def run_command(step: Step, worktree: Path, env: Mapping[str, str], log: Path, label: str
-                ) -> StepFailure | None:
+def run_command(
+    step: Step, worktree: Path, env: Mapping[str, str], log: Path, label: str
+) -> StepFailure | None:
     assert step.run is not None
     _log(log, f"{label}: $ {step.run}")
     shell = shutil.which("bash") or "/bin/sh"
@@ -125,8 +128,9 @@ def run_command(step: Step, worktree: Path, env: Mapping[str, str], log: Path, l
     return StepFailure(label, f"{label} {what}; log: {log}" + proc.tail(output, 10))
 
 
-def run_verify(steps: Sequence[Step], worktree: Path, env: Mapping[str, str], log: Path
-               ) -> tuple[list[dict[str, object]], StepFailure | None]:
+def run_verify(
+    steps: Sequence[Step], worktree: Path, env: Mapping[str, str], log: Path
+) -> tuple[list[dict[str, object]], StepFailure | None]:
     results: list[dict[str, object]] = []
     for number, step in enumerate(steps, 1):
         if step.kind != "run":

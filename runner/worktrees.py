@@ -48,8 +48,7 @@ def global_excludes(git: Git) -> str:
     if configured:
         candidate = Path(configured).expanduser()
     else:
-        xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(
-            os.path.expanduser("~"), ".config")
+        xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
         candidate = Path(xdg) / "git" / "ignore"
     try:
         return candidate.read_text(encoding="utf-8", errors="replace")
@@ -62,7 +61,7 @@ def worktree_git_dir(worktree: Path) -> Path:
     text = (worktree / ".git").read_text(encoding="utf-8").strip()
     if not text.startswith("gitdir:"):
         raise WtrunError(f"{worktree}/.git is not a linked worktree's .git file")
-    gitdir = Path(text[len("gitdir:"):].strip())
+    gitdir = Path(text[len("gitdir:") :].strip())
     return gitdir if gitdir.is_absolute() else (worktree / gitdir).resolve()
 
 
@@ -93,8 +92,9 @@ def snapshot(git: Git) -> dict[Path, str | None]:
     return {p.resolve(): b for p, b in git.worktrees().items()}
 
 
-def add(git: Git, *, path: Path, branch: str, start: str, ours: bool,
-        existing: dict[Path, str | None]) -> bool:
+def add(
+    git: Git, *, path: Path, branch: str, start: str, ours: bool, existing: dict[Path, str | None]
+) -> bool:
     """Make (or reuse) the worktree at `path` on `branch`, starting from `start`.
 
     `ours` says the records show wtrun made this branch for this task earlier; any other
@@ -108,24 +108,36 @@ def add(git: Git, *, path: Path, branch: str, start: str, ours: bool,
                 return False
             raise WtrunError(
                 f"{path} is already a worktree on branch {wt_branch or '(detached)'!s}, not "
-                f"{branch}; remove it with `git worktree remove {path}` or change the plan")
+                f"{branch}; remove it with `git worktree remove {path}` or change the plan"
+            )
         if wt_branch == branch and wt_path != resolved:
             raise WtrunError(
                 f"branch {branch} is checked out in another worktree, {wt_path}; "
-                "remove that worktree or change the branch template")
+                "remove that worktree or change the branch template"
+            )
     if path.exists() and any(path.iterdir()):
-        raise WtrunError(
-            f"{path} exists and is not a worktree of this repository; move it away")
+        raise WtrunError(f"{path} exists and is not a worktree of this repository; move it away")
     path.parent.mkdir(parents=True, exist_ok=True)
     if git.branch_exists(branch):
         if not ours:
             raise WtrunError(
                 f"branch {branch} already exists and was not made by wtrun for this task; "
                 f"rename or delete it (`git branch -m {branch} {branch}-old`), or change "
-                "the plan's branch template")
+                "the plan's branch template"
+            )
         _worktree_add(git, "worktree", "add", "--quiet", str(path), branch)
         return False
-    _worktree_add(git, "worktree", "add", "--quiet", "-b", branch, str(path), start)
+    try:
+        _worktree_add(git, "worktree", "add", "--quiet", "-b", branch, str(path), start)
+    except WtrunError:
+        # `git worktree add -b` makes the branch, then may trip over another worktree's
+        # half-written metadata; `Git.run` retries it, and the retry finds the branch it
+        # made itself ("already exists"). Finish the job on that branch.
+        if git.rev_parse(f"refs/heads/{branch}") != start or (
+            path.exists() and any(path.iterdir())
+        ):
+            raise
+        _worktree_add(git, "worktree", "add", "--quiet", str(path), branch)
     return True
 
 

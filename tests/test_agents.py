@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
+
 from fakes.anthropic import AnthropicServer, answer, write_file
 from wtrun import agents, proc, scopes
 from wtrun.agents.base import AgentRun
@@ -36,16 +37,29 @@ def make_run(
     env: Mapping[str, str] | None = None,
     prompt: str = "Fix the session timeout.",
 ) -> AgentRun:
-    spec = AgentSpec(preset=preset, model=model, args=args, timeout_s=timeout,
-                     budget_usd=budget, command=command)
-    task = Task(id="fix-987", title="Auth timeout", prompt=prompt,
-                scope=("src/auth/**", "tests/auth/**"), agent=spec)
-    plan = Plan(path=tmp_path / "plans" / "sprint.yaml", name="sprint-12", base="main",
-                tasks=(task,))
+    spec = AgentSpec(
+        preset=preset, model=model, args=args, timeout_s=timeout, budget_usd=budget, command=command
+    )
+    task = Task(
+        id="fix-987",
+        title="Auth timeout",
+        prompt=prompt,
+        scope=("src/auth/**", "tests/auth/**"),
+        agent=spec,
+    )
+    plan = Plan(
+        path=tmp_path / "plans" / "sprint.yaml", name="sprint-12", base="main", tasks=(task,)
+    )
     worktree = tmp_path / ".claude" / "worktrees" / task.id
     instructions = worktree / agents.get(preset).instructions_file
-    return AgentRun(plan=plan, task=task, prompt=prompt, worktree=worktree,
-                    instructions=instructions, env=dict(env or {}))
+    return AgentRun(
+        plan=plan,
+        task=task,
+        prompt=prompt,
+        worktree=worktree,
+        instructions=instructions,
+        env=dict(env or {}),
+    )
 
 
 # ---------------------------------------------------------------- registry
@@ -71,18 +85,29 @@ def test_instructions_files() -> None:
     }
 
 
-@pytest.mark.parametrize(("preset", "path"), [
-    ("claude", ".claude/settings.local.json"),
-    ("aider", ".aider.chat.history.md"),
-    ("aider", ".aider.input.history"),
-    ("aider", ".aider.tags.cache.v4/cache.db"),
-])
+@pytest.mark.parametrize(
+    ("preset", "path"),
+    [
+        ("claude", ".claude/settings.local.json"),
+        ("aider", ".aider.chat.history.md"),
+        ("aider", ".aider.input.history"),
+        ("aider", ".aider.tags.cache.v4/cache.db"),
+    ],
+)
 def test_owned_paths_match_the_files_the_cli_writes(preset: str, path: str) -> None:
     assert any(scopes.matches(p, path) for p in agents.get(preset).owned_paths)
 
 
-@pytest.mark.parametrize("path", [".claude/settings.json", "CLAUDE.md", ".aider.conf.yml",
-                                  ".aiderignore", "src/.aider.chat.history.md"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        ".claude/settings.json",
+        "CLAUDE.md",
+        ".aider.conf.yml",
+        ".aiderignore",
+        "src/.aider.chat.history.md",
+    ],
+)
 def test_owned_paths_leave_the_projects_own_files_alone(path: str) -> None:
     for preset in agents.PRESETS.values():
         assert not any(scopes.matches(p, path) for p in preset.owned_paths), preset.name
@@ -110,7 +135,7 @@ CLAUDE_SUCCESS = (
 CLAUDE_API_ERROR = (  # the API answered 500: subtype still says "success"
     '{"type":"result","subtype":"success","is_error":true,"api_error_status":500,'
     '"duration_ms":877,"duration_api_ms":0,"num_turns":1,"result":"API Error: 500 scripted '
-    'failure. This is a server-side issue, usually temporary — try again in a moment. If it '
+    "failure. This is a server-side issue, usually temporary — try again in a moment. If it "
     'persists, check your inference gateway (127.0.0.1:45763).","stop_reason":"stop_sequence",'
     '"session_id":"2580094f-6110-4122-bb2f-49eb995a4fd5","total_cost_usd":0,"usage":'
     '{"input_tokens":0,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,'
@@ -141,21 +166,46 @@ CLAUDE_MAX_BUDGET = (
 
 
 def test_claude_argv(tmp_path: Path) -> None:
-    run = make_run("claude", tmp_path, model="sonnet", budget=5,
-                   args=("--max-turns", "40", "--allowed-tools", "Edit"))
+    run = make_run(
+        "claude",
+        tmp_path,
+        model="sonnet",
+        budget=5,
+        args=("--max-turns", "40", "--allowed-tools", "Edit"),
+    )
     assert agents.get("claude").argv(run) == [
-        "claude", "-p", "--output-format", "json", "--permission-mode", "acceptEdits",
-        "--model", "sonnet", "--max-budget-usd", "5",
-        "--max-turns", "40", "--allowed-tools", "Edit",
-        "--", "Fix the session timeout.",
+        "claude",
+        "-p",
+        "--output-format",
+        "json",
+        "--permission-mode",
+        "acceptEdits",
+        "--model",
+        "sonnet",
+        "--max-budget-usd",
+        "5",
+        "--max-turns",
+        "40",
+        "--allowed-tools",
+        "Edit",
+        "--",
+        "Fix the session timeout.",
     ]
 
 
 def test_claude_argv_without_model_or_budget(tmp_path: Path) -> None:
     run = make_run("claude", tmp_path, model=None, budget=0.25, prompt="-v is broken")
     assert agents.get("claude").argv(run) == [
-        "claude", "-p", "--output-format", "json", "--permission-mode", "acceptEdits",
-        "--max-budget-usd", "0.25", "--", "-v is broken",
+        "claude",
+        "-p",
+        "--output-format",
+        "json",
+        "--permission-mode",
+        "acceptEdits",
+        "--max-budget-usd",
+        "0.25",
+        "--",
+        "-v is broken",
     ]
 
 
@@ -163,7 +213,8 @@ def test_claude_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     preset = agents.get("claude")
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     assert preset.env(make_run("claude", tmp_path)) == {
-        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"}
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"
+    }
     # the plan's own value wins
     run = make_run("claude", tmp_path, env={"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "0"})
     assert preset.env(run) == {}
@@ -195,7 +246,8 @@ def test_claude_result_is_error_even_when_subtype_says_success(tmp_path: Path) -
     assert result.reason == (
         "claude reported an error: API Error: 500 scripted failure. This is a server-side "
         "issue, usually temporary — try again in a moment. If it persists, check your "
-        "inference gateway (127.0.0.1:45763).")
+        "inference gateway (127.0.0.1:45763)."
+    )
     assert result.cost_usd == 0
     assert result.details["api_error_status"] == 500
 
@@ -203,16 +255,18 @@ def test_claude_result_is_error_even_when_subtype_says_success(tmp_path: Path) -
 def test_claude_result_max_turns(tmp_path: Path) -> None:
     result = agents.get("claude").result(1, CLAUDE_MAX_TURNS, make_run("claude", tmp_path))
     assert not result.ok
-    assert result.reason == ("claude reported an error: Reached maximum number of turns (1) "
-                             "(error_max_turns)")
+    assert result.reason == (
+        "claude reported an error: Reached maximum number of turns (1) (error_max_turns)"
+    )
     assert result.cost_usd == pytest.approx(0.0048)
 
 
 def test_claude_result_max_budget(tmp_path: Path) -> None:
     result = agents.get("claude").result(1, CLAUDE_MAX_BUDGET, make_run("claude", tmp_path))
     assert not result.ok
-    assert result.reason == ("claude reported an error: Reached maximum budget ($0.001) "
-                             "(error_max_budget_usd)")
+    assert result.reason == (
+        "claude reported an error: Reached maximum budget ($0.001) (error_max_budget_usd)"
+    )
     assert result.cost_usd == pytest.approx(0.0048)
 
 
@@ -223,13 +277,16 @@ def test_claude_result_takes_the_last_result_of_an_appended_log(tmp_path: Path) 
 
 
 def test_claude_result_without_result_object(tmp_path: Path) -> None:
-    log = ("--dangerously-skip-permissions cannot be used with root/sudo privileges for "
-           "security reasons\n")
+    log = (
+        "--dangerously-skip-permissions cannot be used with root/sudo privileges for "
+        "security reasons\n"
+    )
     result = agents.get("claude").result(1, log, make_run("claude", tmp_path))
     assert not result.ok
     assert result.reason == (
         "claude printed no result (exit code 1): --dangerously-skip-permissions cannot be used "
-        "with root/sudo privileges for security reasons")
+        "with root/sudo privileges for security reasons"
+    )
     assert result.cost_usd is None
     assert "root/sudo" in str(result.details["output_tail"])
 
@@ -278,11 +335,19 @@ may cause temporary errors."}}
 
 
 def test_codex_argv(tmp_path: Path) -> None:
-    run = make_run("codex", tmp_path, model="gpt-5-codex", args=("--add-dir", "/tmp/x"),
-                   budget=5)
+    run = make_run("codex", tmp_path, model="gpt-5-codex", args=("--add-dir", "/tmp/x"), budget=5)
     assert agents.get("codex").argv(run) == [
-        "codex", "exec", "--json", "-s", "workspace-write", "-m", "gpt-5-codex",
-        "--add-dir", "/tmp/x", "--", "Fix the session timeout.",
+        "codex",
+        "exec",
+        "--json",
+        "-s",
+        "workspace-write",
+        "-m",
+        "gpt-5-codex",
+        "--add-dir",
+        "/tmp/x",
+        "--",
+        "Fix the session timeout.",
     ]
     assert "-m" not in agents.get("codex").argv(make_run("codex", tmp_path, model=None))
     assert agents.get("codex").env(run) == {}
@@ -303,25 +368,29 @@ def test_codex_result_success(tmp_path: Path) -> None:
 def test_codex_result_turn_failed(tmp_path: Path) -> None:
     result = agents.get("codex").result(1, CODEX_FAILED, make_run("codex", tmp_path))
     assert not result.ok
-    assert result.reason == ("codex: We’re currently experiencing high demand, which may cause "
-                             "temporary errors.")
+    assert result.reason == (
+        "codex: We’re currently experiencing high demand, which may cause temporary errors."
+    )
 
 
 def test_codex_result_reconnect_then_success(tmp_path: Path) -> None:
     retried = CODEX_SUCCESS.replace(
         '{"type":"turn.started"}\n',
         '{"type":"turn.started"}\n{"type":"error","message":"Reconnecting... 1/5 (stream '
-        'disconnected before completion: error sending request)"}\n')
+        'disconnected before completion: error sending request)"}\n',
+    )
     assert agents.get("codex").result(0, retried, make_run("codex", tmp_path)).ok
 
 
 def test_codex_result_no_events(tmp_path: Path) -> None:
-    result = agents.get("codex").result(0, "Reading additional input from stdin...\n",
-                                        make_run("codex", tmp_path))
+    result = agents.get("codex").result(
+        0, "Reading additional input from stdin...\n", make_run("codex", tmp_path)
+    )
     assert not result.ok
     assert result.reason == "codex printed no JSON events: Reading additional input from stdin..."
-    crashed = agents.get("codex").result(2, "error: unexpected argument '--bogus' found\n",
-                                         make_run("codex", tmp_path))
+    crashed = agents.get("codex").result(
+        2, "error: unexpected argument '--bogus' found\n", make_run("codex", tmp_path)
+    )
     assert crashed.reason == "codex exited with code 2: error: unexpected argument '--bogus' found"
 
 
@@ -433,11 +502,25 @@ GEMINI_UNTRUSTED = (
 
 
 def test_gemini_argv(tmp_path: Path) -> None:
-    run = make_run("gemini", tmp_path, model="gemini-2.5-pro",
-                   args=("--include-directories", "/tmp"), prompt="-x\nsecond line")
+    run = make_run(
+        "gemini",
+        tmp_path,
+        model="gemini-2.5-pro",
+        args=("--include-directories", "/tmp"),
+        prompt="-x\nsecond line",
+    )
     assert agents.get("gemini").argv(run) == [
-        "gemini", "--prompt=-x\nsecond line", "-o", "json", "--skip-trust",
-        "--approval-mode", "auto_edit", "-m", "gemini-2.5-pro", "--include-directories", "/tmp",
+        "gemini",
+        "--prompt=-x\nsecond line",
+        "-o",
+        "json",
+        "--skip-trust",
+        "--approval-mode",
+        "auto_edit",
+        "-m",
+        "gemini-2.5-pro",
+        "--include-directories",
+        "/tmp",
     ]
     assert agents.get("gemini").env(run) == {}
 
@@ -456,8 +539,9 @@ def test_gemini_result_api_error(tmp_path: Path) -> None:
     # it exits with the HTTP status modulo 256: 400 -> 144
     result = agents.get("gemini").result(144, GEMINI_API_ERROR, make_run("gemini", tmp_path))
     assert not result.ok
-    assert result.reason == ("gemini reported an error (exit code 144): scripted bad request "
-                             "(400 INVALID_ARGUMENT)")
+    assert result.reason == (
+        "gemini reported an error (exit code 144): scripted bad request (400 INVALID_ARGUMENT)"
+    )
     assert result.details["session_id"] == "ceb58451-181b-48b8-bce8-f5b8b4b1afe2"
 
 
@@ -466,7 +550,8 @@ def test_gemini_result_untrusted(tmp_path: Path) -> None:
     assert not result.ok
     assert str(result.reason).startswith(
         "gemini does not trust the worktree (exit code 55): Gemini CLI is not running in a "
-        "trusted directory.")
+        "trusted directory."
+    )
 
 
 def test_gemini_result_exit_0_without_json(tmp_path: Path) -> None:
@@ -528,14 +613,25 @@ The API provider's servers are down or overloaded.
 
 
 def test_aider_argv(tmp_path: Path) -> None:
-    run = make_run("aider", tmp_path, model="openai/gpt-4o-mini", args=("--map-tokens", "0"),
-                   budget=5)
+    run = make_run(
+        "aider", tmp_path, model="openai/gpt-4o-mini", args=("--map-tokens", "0"), budget=5
+    )
     assert agents.get("aider").argv(run) == [
-        "aider", "--message=Fix the session timeout.", f"--read={run.instructions}",
-        "--yes-always", "--model", "openai/gpt-4o-mini",
-        "--no-auto-commits", "--no-gitignore", "--no-check-update", "--no-show-release-notes",
-        "--no-show-model-warnings", "--no-analytics", "--no-pretty",
-        "--map-tokens", "0",
+        "aider",
+        "--message=Fix the session timeout.",
+        f"--read={run.instructions}",
+        "--yes-always",
+        "--model",
+        "openai/gpt-4o-mini",
+        "--no-auto-commits",
+        "--no-gitignore",
+        "--no-check-update",
+        "--no-show-release-notes",
+        "--no-show-model-warnings",
+        "--no-analytics",
+        "--no-pretty",
+        "--map-tokens",
+        "0",
     ]
     assert run.instructions == run.worktree / ".wtrun" / "instructions.md"
     assert agents.get("aider").env(run) == {}
@@ -551,8 +647,10 @@ def test_aider_result_success_with_cost(tmp_path: Path) -> None:
 def test_aider_result_api_error_with_exit_0(tmp_path: Path) -> None:
     result = agents.get("aider").result(0, AIDER_API_ERROR, make_run("aider", tmp_path))
     assert not result.ok
-    assert result.reason == ("aider got an API error: litellm.InternalServerError: "
-                             "InternalServerError: OpenAIException - Connection error.")
+    assert result.reason == (
+        "aider got an API error: litellm.InternalServerError: "
+        "InternalServerError: OpenAIException - Connection error."
+    )
     assert result.cost_usd is None
 
 
@@ -571,35 +669,60 @@ def test_aider_result_recovered_error_and_session_cost(tmp_path: Path) -> None:
 
 
 def test_aider_result_auth_error_not_retried(tmp_path: Path) -> None:
-    log = ("litellm.AuthenticationError: AuthenticationError: OpenAIException - Incorrect API "
-           "key\nprovided: test.\nThe API provider is not able to authenticate you. Check your "
-           "API key.\n")
+    log = (
+        "litellm.AuthenticationError: AuthenticationError: OpenAIException - Incorrect API "
+        "key\nprovided: test.\nThe API provider is not able to authenticate you. Check your "
+        "API key.\n"
+    )
     result = agents.get("aider").result(0, log, make_run("aider", tmp_path))
-    assert result.reason == ("aider got an API error: litellm.AuthenticationError: "
-                             "AuthenticationError: OpenAIException - Incorrect API key provided: "
-                             "test.")
+    assert result.reason == (
+        "aider got an API error: litellm.AuthenticationError: "
+        "AuthenticationError: OpenAIException - Incorrect API key provided: "
+        "test."
+    )
 
 
 def test_aider_result_nonzero_exit(tmp_path: Path) -> None:
-    result = agents.get("aider").result(1, "aider: error: unrecognized arguments: --bogus\n",
-                                        make_run("aider", tmp_path))
-    assert result.reason == ("aider exited with code 1: aider: error: unrecognized arguments: "
-                             "--bogus")
+    result = agents.get("aider").result(
+        1, "aider: error: unrecognized arguments: --bogus\n", make_run("aider", tmp_path)
+    )
+    assert result.reason == (
+        "aider exited with code 1: aider: error: unrecognized arguments: --bogus"
+    )
 
 
 # ---------------------------------------------------------------- command
 
 
 def test_command_argv_renders_each_item(tmp_path: Path) -> None:
-    run = make_run("command", tmp_path, command=(
-        "my-agent", "--task", "{{ task.id }}", "--port={{ task.ports[0] }}",
-        "{{ task.scope | join(',') }}", "{{ plan.name }}@{{ plan.base }}", "{{ task.branch }}",
-        "{{ task.worktree }}", "{{ task.title }}: {{ task.prompt }}",
-    ), args=("--verbose",), env={"WTRUN_PORTS": "3101,3102", "WTRUN_BRANCH": "worktree-fix-987"})
+    run = make_run(
+        "command",
+        tmp_path,
+        command=(
+            "my-agent",
+            "--task",
+            "{{ task.id }}",
+            "--port={{ task.ports[0] }}",
+            "{{ task.scope | join(',') }}",
+            "{{ plan.name }}@{{ plan.base }}",
+            "{{ task.branch }}",
+            "{{ task.worktree }}",
+            "{{ task.title }}: {{ task.prompt }}",
+        ),
+        args=("--verbose",),
+        env={"WTRUN_PORTS": "3101,3102", "WTRUN_BRANCH": "worktree-fix-987"},
+    )
     assert agents.get("command").argv(run) == [
-        "my-agent", "--task", "fix-987", "--port=3101", "src/auth/**,tests/auth/**",
-        "sprint-12@main", "worktree-fix-987", str(run.worktree),
-        "Auth timeout: Fix the session timeout.", "--verbose",
+        "my-agent",
+        "--task",
+        "fix-987",
+        "--port=3101",
+        "src/auth/**,tests/auth/**",
+        "sprint-12@main",
+        "worktree-fix-987",
+        str(run.worktree),
+        "Auth timeout: Fix the session timeout.",
+        "--verbose",
     ]
     assert agents.get("command").env(run) == {}
 
@@ -608,8 +731,10 @@ def test_command_argv_unknown_variable(tmp_path: Path) -> None:
     run = make_run("command", tmp_path, command=("my-agent", "{{ task.idd }}"))
     with pytest.raises(WtrunError) as e:
         agents.get("command").argv(run)
-    assert str(e.value) == ('agent.command item 2 of task "fix-987" (\'{{ task.idd }}\'): '
-                            'unknown variable "task.idd"; did you mean "task.id"?')
+    assert str(e.value) == (
+        "agent.command item 2 of task \"fix-987\" ('{{ task.idd }}'): "
+        'unknown variable "task.idd"; did you mean "task.id"?'
+    )
 
 
 def test_command_result(tmp_path: Path) -> None:
@@ -620,8 +745,9 @@ def test_command_result(tmp_path: Path) -> None:
     assert (failed.ok, failed.reason) == (False, "my-agent exited with code 3: boom: no such file")
 
 
-@pytest.mark.parametrize(("timeout", "shown"), [(45 * 60, "45m"), (7200, "2h"), (90, "90s"),
-                                                 (0.5, "0.5s")])
+@pytest.mark.parametrize(
+    ("timeout", "shown"), [(45 * 60, "45m"), (7200, "2h"), (90, "90s"), (0.5, "0.5s")]
+)
 @pytest.mark.parametrize("name", sorted(agents.PRESETS))
 def test_timeout_reason(tmp_path: Path, name: str, timeout: float, shown: str) -> None:
     run = make_run(name, tmp_path, timeout=timeout, command=("x",))
@@ -646,7 +772,8 @@ def _claude_binary() -> str:
     pytest.skip(
         "SKIPPED: the real Claude Code CLI was not found (looked in $WTRUN_AGENT_CLIS, PATH and "
         "/root/.cache/wtrun-agents); install it with `npm install --prefix "
-        "/root/.cache/wtrun-agents @anthropic-ai/claude-code` to run this end-to-end test")
+        "/root/.cache/wtrun-agents @anthropic-ai/claude-code` to run this end-to-end test"
+    )
 
 
 def _git(cwd: Path, *args: str) -> None:
@@ -667,31 +794,38 @@ def _claude_worktree(tmp_path: Path, **spec: object) -> AgentRun:
     (repo / "README.md").write_text("# shop\n")
     _git(repo, "add", "-A")
     _git(repo, "commit", "-q", "-m", "initial")
-    run = make_run("claude", repo, model="sonnet", timeout=120, prompt="Write hello.txt.",
-                   **spec)  # type: ignore[arg-type]
+    run = make_run("claude", repo, model="sonnet", timeout=120, prompt="Write hello.txt.", **spec)  # type: ignore[arg-type]
     _git(repo, "worktree", "add", "-q", "-b", "worktree-fix-987", str(run.worktree), "main")
     run.instructions.write_text(INSTRUCTIONS)
     return run
 
 
-def _run_claude(run: AgentRun, srv: AnthropicServer, log: Path,
-                extra_env: Mapping[str, str] | None = None) -> int | None:
+def _run_claude(
+    run: AgentRun, srv: AnthropicServer, log: Path, extra_env: Mapping[str, str] | None = None
+) -> int | None:
     binary = _claude_binary()
     preset = agents.get("claude")
-    env = proc.clean_env({
-        "PATH": str(Path(binary).parent) + os.pathsep + os.environ["PATH"],
-        "ANTHROPIC_BASE_URL": srv.url,
-        "ANTHROPIC_API_KEY": "test",
-        **run.env,
-        **preset.env(run),
-        **(extra_env or {}),
-    })
-    for name in ("ANTHROPIC_AUTH_TOKEN", "CLAUDE_CONFIG_DIR", "CLAUDE_CODE_USE_BEDROCK",
-                 "CLAUDE_CODE_USE_VERTEX"):
+    env = proc.clean_env(
+        {
+            "PATH": str(Path(binary).parent) + os.pathsep + os.environ["PATH"],
+            "ANTHROPIC_BASE_URL": srv.url,
+            "ANTHROPIC_API_KEY": "test",
+            **run.env,
+            **preset.env(run),
+            **(extra_env or {}),
+        }
+    )
+    for name in (
+        "ANTHROPIC_AUTH_TOKEN",
+        "CLAUDE_CONFIG_DIR",
+        "CLAUDE_CODE_USE_BEDROCK",
+        "CLAUDE_CODE_USE_VERTEX",
+    ):
         env.pop(name, None)
     assert env["HOME"] != str(Path("~root").expanduser()), "conftest must isolate HOME"
-    outcome = proc.run_logged(preset.argv(run), cwd=run.worktree, env=env, log=log,
-                              timeout=run.task.agent.timeout_s)
+    outcome = proc.run_logged(
+        preset.argv(run), cwd=run.worktree, env=env, log=log, timeout=run.task.agent.timeout_s
+    )
     return outcome.returncode
 
 
@@ -699,8 +833,9 @@ def test_claude_cli_end_to_end(tmp_path: Path) -> None:
     _claude_binary()
     run = _claude_worktree(tmp_path)
     target = run.worktree / "hello.txt"
-    with AnthropicServer([write_file(str(target), "hello from the fake model\n"),
-                          answer("Done: wrote hello.txt.")]) as srv:
+    with AnthropicServer(
+        [write_file(str(target), "hello from the fake model\n"), answer("Done: wrote hello.txt.")]
+    ) as srv:
         log = tmp_path / "agent.log"
         returncode = _run_claude(run, srv, log)
     output = log.read_text()
@@ -724,13 +859,19 @@ def test_claude_cli_end_to_end(tmp_path: Path) -> None:
     assert "WTRUN-INSTRUCTIONS-7f3a" in memory
     assert "Write hello.txt." in str(first["messages"])
     # nothing it left behind is outside the task's files and the agent's own
-    status = subprocess.run(["git", "status", "--porcelain", "-uall"], cwd=run.worktree,
-                            check=True, capture_output=True, text=True).stdout.splitlines()
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "-uall"],
+        cwd=run.worktree,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.splitlines()
     preset = agents.get("claude")
     for line in status:
         path = line[3:]
         assert path in ("hello.txt", preset.instructions_file) or any(
-            scopes.matches(p, path) for p in preset.owned_paths), line
+            scopes.matches(p, path) for p in preset.owned_paths
+        ), line
 
 
 def test_claude_cli_max_turns_and_budget(tmp_path: Path) -> None:
@@ -741,30 +882,41 @@ def test_claude_cli_max_turns_and_budget(tmp_path: Path) -> None:
         returncode = _run_claude(run, srv, tmp_path / "turns.log")
     result = agents.get("claude").result(returncode, (tmp_path / "turns.log").read_text(), run)
     assert (result.ok, result.reason) == (
-        False, "claude reported an error: Reached maximum number of turns (1) (error_max_turns)")
+        False,
+        "claude reported an error: Reached maximum number of turns (1) (error_max_turns)",
+    )
     assert result.cost_usd is not None and result.cost_usd > 0
 
-    budget_run = make_run("claude", tmp_path / "repo", model="sonnet", timeout=120,
-                          budget=0.001, prompt="Write hello.txt.")
+    budget_run = make_run(
+        "claude",
+        tmp_path / "repo",
+        model="sonnet",
+        timeout=120,
+        budget=0.001,
+        prompt="Write hello.txt.",
+    )
     with AnthropicServer(script) as srv:
         returncode = _run_claude(budget_run, srv, tmp_path / "budget.log")
-    result = agents.get("claude").result(returncode, (tmp_path / "budget.log").read_text(),
-                                         budget_run)
+    result = agents.get("claude").result(
+        returncode, (tmp_path / "budget.log").read_text(), budget_run
+    )
     assert (result.ok, result.reason) == (
-        False, "claude reported an error: Reached maximum budget ($0.001) (error_max_budget_usd)")
+        False,
+        "claude reported an error: Reached maximum budget ($0.001) (error_max_budget_usd)",
+    )
 
 
 def test_claude_cli_api_error(tmp_path: Path) -> None:
     _claude_binary()
     run = _claude_worktree(tmp_path)
     with AnthropicServer([answer("unused")], error_status=500) as srv:
-        returncode = _run_claude(run, srv, tmp_path / "agent.log",
-                                 {"CLAUDE_CODE_MAX_RETRIES": "0"})
+        returncode = _run_claude(run, srv, tmp_path / "agent.log", {"CLAUDE_CODE_MAX_RETRIES": "0"})
     result = agents.get("claude").result(returncode, (tmp_path / "agent.log").read_text(), run)
     assert returncode == 1
     assert not result.ok
-    assert str(result.reason).startswith("claude reported an error: API Error: 500 scripted "
-                                         "failure.")
+    assert str(result.reason).startswith(
+        "claude reported an error: API Error: 500 scripted failure."
+    )
     assert result.details["api_error_status"] == 500
 
 
@@ -774,32 +926,51 @@ def test_fake_anthropic_server_answers_without_the_cli() -> None:
     import urllib.request
 
     def post(url: str, body: dict[str, object]) -> tuple[str, str]:
-        request = urllib.request.Request(url, json.dumps(body).encode(), method="POST",
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            url,
+            json.dumps(body).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.headers["Content-Type"], response.read().decode()
 
     tools = [{"name": "Write", "input_schema": {"type": "object"}}]
     with AnthropicServer([write_file("/w/a.txt", "A"), answer("Done.")]) as srv:
-        kind, text = post(srv.url + "/v1/messages", {
-            "model": "claude-x", "tools": tools,
-            "messages": [{"role": "user", "content": "go"}]})
+        kind, text = post(
+            srv.url + "/v1/messages",
+            {"model": "claude-x", "tools": tools, "messages": [{"role": "user", "content": "go"}]},
+        )
         message = json.loads(text)
         assert kind == "application/json"
         assert message["stop_reason"] == "tool_use"
         assert message["content"][-1]["input"] == {"file_path": "/w/a.txt", "content": "A"}
         assert message["usage"]["input_tokens"] > 0
         # streamed; the turn follows the assistant messages already in the conversation
-        kind, text = post(srv.url + "/v1/messages?beta=true", {
-            "model": "claude-x", "tools": tools, "stream": True,
-            "messages": [{"role": "user", "content": "go"},
-                         {"role": "assistant", "content": message["content"]},
-                         {"role": "user", "content": "ok"}]})
+        kind, text = post(
+            srv.url + "/v1/messages?beta=true",
+            {
+                "model": "claude-x",
+                "tools": tools,
+                "stream": True,
+                "messages": [
+                    {"role": "user", "content": "go"},
+                    {"role": "assistant", "content": message["content"]},
+                    {"role": "user", "content": "ok"},
+                ],
+            },
+        )
         assert kind == "text/event-stream"
         events = [line[7:] for line in text.splitlines() if line.startswith("event: ")]
-        assert events == ["message_start", "content_block_start", "content_block_delta",
-                          "content_block_delta", "content_block_stop", "message_delta",
-                          "message_stop"]
+        assert events == [
+            "message_start",
+            "content_block_start",
+            "content_block_delta",
+            "content_block_delta",
+            "content_block_stop",
+            "message_delta",
+            "message_stop",
+        ]
         assert '"stop_reason": "end_turn"' in text
         # a side call (no tools) does not advance the script
         _, text = post(srv.url + "/v1/messages", {"model": "claude-x", "messages": []})

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from fakes.anthropic import AnthropicServer, answer, write_file
 from test_agents import _claude_binary
 from testing import git, make_repo, write_plan, wtrun
@@ -32,8 +33,9 @@ tasks:
 """
 
 
-def test_a_plan_runs_with_the_real_claude_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_plan_runs_with_the_real_claude_cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     binary = _claude_binary()
     repo = make_repo(tmp_path)
     plan = write_plan(repo, PLAN)
@@ -54,7 +56,8 @@ def test_a_plan_runs_with_the_real_claude_cli(tmp_path: Path, monkeypatch: pytes
     # The file the model wrote is committed on the task's branch, and only that file.
     assert git(repo, "show", "worktree-greet:src/greet/hello.txt") == "hello from the fake model\n"
     assert git(repo, "diff", "--name-only", "main...worktree-greet").split() == [
-        "src/greet/hello.txt"]
+        "src/greet/hello.txt"
+    ]
     # The instructions file reached the model: proof Claude Code read it in the worktree.
     assert "Marker WTRUN-CONVENTIONS-51c2 for task greet" in conversation[0]
     assert "You may only change: src/greet/" in conversation[0]

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from testing import agent, branches, git, make_repo, write_plan, wtrun
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from fakes.github import FakeGitHub
 from testing import AGENT, git, make_repo, write_plan, wtrun
 from wtrun.conflicts import merge_conflicts, predict

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from testing import git, make_repo, write_plan, wtrun
 
 DATA = Path(__file__).parent / "data" / "diff"

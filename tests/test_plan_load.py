@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from wtrun import plan as plan_module
 from wtrun.cli import main
 from wtrun.model import AgentSpec, Plan, PrSpec, Step

@@ -14,8 +14,10 @@ from wtrun.model import Plan, Task
 
 
 def plan_of(*task_ports: int | tuple[int, ...], port_range: tuple[int, int]) -> Plan:
-    tasks = tuple(Task(id=f"t{i}", title=f"t{i}", prompt="p", scope=(f"d{i}/",), ports=p)
-                  for i, p in enumerate(task_ports))
+    tasks = tuple(
+        Task(id=f"t{i}", title=f"t{i}", prompt="p", scope=(f"d{i}/",), ports=p)
+        for i, p in enumerate(task_ports)
+    )
     return Plan(path=Path("p.yaml"), name="p", port_range=port_range, tasks=tasks)
 
 
@@ -63,8 +65,10 @@ def test_an_exhausted_range_is_a_clear_error(listener: tuple[socket.socket, int]
     plan = plan_of(1, port_range=(busy, busy))
     with pytest.raises(WtrunError) as e:
         ports.allocate(plan, {}, ["t0"])
-    assert str(e.value) == (f'no free port left in port_range [{busy}, {busy}] for task "t0" '
-                            "(needs 1); widen port_range or free some ports")
+    assert str(e.value) == (
+        f'no free port left in port_range [{busy}, {busy}] for task "t0" '
+        "(needs 1); widen port_range or free some ports"
+    )
 
 
 def test_an_explicit_port_in_use_names_it(listener: tuple[socket.socket, int]) -> None:
@@ -72,5 +76,7 @@ def test_an_explicit_port_in_use_names_it(listener: tuple[socket.socket, int]) -
     plan = plan_of((busy,), port_range=(1024, 65535))
     with pytest.raises(WtrunError) as e:
         ports.allocate(plan, {}, ["t0"])
-    assert str(e.value) == (f'port {busy} of task "t0" is in use by another process on this '
-                            "machine; stop that process, or pick another port in the plan")
+    assert str(e.value) == (
+        f'port {busy} of task "t0" is in use by another process on this '
+        "machine; stop that process, or pick another port in the plan"
+    )

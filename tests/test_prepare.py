@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from testing import agent, branches, git, make_repo, write_plan, wtrun
 
 PLAN = """\
@@ -48,8 +49,9 @@ def state(repo: Path, plan: Path, capsys: pytest.CaptureFixture[str]) -> dict[st
     return {t["id"]: t for t in data["tasks"]}
 
 
-def test_prepare_makes_clean_worktrees_from_the_base(repo: Path,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_prepare_makes_clean_worktrees_from_the_base(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     plan = write_plan(repo, plan_text(simple_tasks(3)))
     git(repo, "add", "plans")
     git(repo, "commit", "-qm", "plan")
@@ -74,7 +76,8 @@ def test_prepare_makes_clean_worktrees_from_the_base(repo: Path,
 
 
 def test_twenty_worktrees_in_parallel_then_a_rerun_reuses_them(
-        repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     plan = write_plan(repo, plan_text(simple_tasks(20), max_parallel="8"))
     assert wtrun("prepare", str(plan), cwd=repo) == 0
     listed = git(repo, "worktree", "list", "--porcelain").count("\nworktree ") + 1
@@ -84,11 +87,13 @@ def test_twenty_worktrees_in_parallel_then_a_rerun_reuses_them(
     assert wtrun("prepare", str(plan), cwd=repo) == 0
     assert marker.read_text() == "keep me"
     assert sorted(b for b in branches(repo) if b.startswith("worktree-")) == sorted(
-        f"worktree-t{i}" for i in range(20))
+        f"worktree-t{i}" for i in range(20)
+    )
 
 
-def test_a_branch_wtrun_did_not_make_is_an_error(repo: Path,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_branch_wtrun_did_not_make_is_an_error(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     git(repo, "branch", "worktree-t0")
     plan = write_plan(repo, plan_text(simple_tasks(2)))
     assert wtrun("prepare", str(plan), cwd=repo) == 1
@@ -98,8 +103,9 @@ def test_a_branch_wtrun_did_not_make_is_an_error(repo: Path,
     assert rows["t1"]["state"] == "prepared"
 
 
-def test_setup_steps_copy_link_run_and_the_environment(repo: Path,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_setup_steps_copy_link_run_and_the_environment(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (repo / ".gitignore").write_text("node_modules/\nsecrets/\n")
     git(repo, "add", ".gitignore")
     git(repo, "commit", "-qm", "ignore")
@@ -112,14 +118,18 @@ def test_setup_steps_copy_link_run_and_the_environment(repo: Path,
     git(repo, "add", ".worktreeinclude")
     git(repo, "commit", "-qm", "include")
     git(repo, "push", "-q", "origin", "main")
-    tasks = ("  - id: web\n    prompt: p\n    scope: [src/web/]\n    ports: 2\n"
-             "    env: {EXTRA: task}\n")
-    text = plan_text(tasks, env="{EXTRA: plan, OTHER: plan}") + """\
+    tasks = (
+        "  - id: web\n    prompt: p\n    scope: [src/web/]\n    ports: 2\n    env: {EXTRA: task}\n"
+    )
+    text = (
+        plan_text(tasks, env="{EXTRA: plan, OTHER: plan}")
+        + """\
 setup:
   - copy: [.env, .env.local]
   - link: node_modules
   - run: env > ../env-$WTRUN_TASK_ID.txt && echo ran > ran.txt && rm ran.txt
 """
+    )
     plan = write_plan(repo, text)
     git(repo, "add", "plans")
     git(repo, "commit", "-qm", "plan")
@@ -129,8 +139,11 @@ setup:
     assert (wt / "node_modules").is_symlink()
     assert (wt / "node_modules").resolve() == (repo / "node_modules").resolve()
     assert (wt / "secrets" / "key").read_text() == "k\n"
-    env = dict(line.split("=", 1) for line in
-               (wt.parent / "env-web.txt").read_text().splitlines() if "=" in line)
+    env = dict(
+        line.split("=", 1)
+        for line in (wt.parent / "env-web.txt").read_text().splitlines()
+        if "=" in line
+    )
     ports = env["WTRUN_PORTS"].split(",")
     assert len(ports) == 2 and env["PORT"] == ports[0]
     assert env["WTRUN_TASK_ID"] == "web"
@@ -144,8 +157,7 @@ setup:
     assert rows["web"]["ports"] == [int(p) for p in ports]
 
 
-def test_a_failing_step_stops_its_task_only(repo: Path, capsys: pytest.CaptureFixture[str]
-                                            ) -> None:
+def test_a_failing_step_stops_its_task_only(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     tasks = simple_tasks(2) + "    setup:\n      - run: echo preparing; echo broken >&2; exit 7\n"
     plan = write_plan(repo, plan_text(tasks))
     assert wtrun("prepare", str(plan), cwd=repo) == 1
@@ -153,16 +165,20 @@ def test_a_failing_step_stops_its_task_only(repo: Path, capsys: pytest.CaptureFi
     assert rows["t0"]["state"] == "prepared"
     assert rows["t1"]["state"] == "failed"
     reason = rows["t1"]["reason"]
-    assert reason.startswith("setup step 1 (echo preparing; echo broken >&2; exit 7) failed "
-                             "with exit code 7; log: ")
+    assert reason.startswith(
+        "setup step 1 (echo preparing; echo broken >&2; exit 7) failed with exit code 7; log: "
+    )
     assert "    preparing\n    broken" in reason
 
 
-def test_a_hung_step_is_killed_with_its_grandchildren(repo: Path, tmp_path: Path,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_hung_step_is_killed_with_its_grandchildren(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     pidfile = tmp_path / "grandchild.pid"
-    tasks = (simple_tasks(1) + "    setup:\n      - run: (sleep 300 & echo $! > "
-             f"{pidfile}; wait) & wait\n        timeout: 1s\n")
+    tasks = (
+        simple_tasks(1) + "    setup:\n      - run: (sleep 300 & echo $! > "
+        f"{pidfile}; wait) & wait\n        timeout: 1s\n"
+    )
     plan = write_plan(repo, plan_text(tasks))
     started = time.monotonic()
     assert wtrun("prepare", str(plan), cwd=repo) == 1
@@ -180,9 +196,9 @@ def test_a_hung_step_is_killed_with_its_grandchildren(repo: Path, tmp_path: Path
         pytest.fail(f"grandchild {pid} still alive")
 
 
-def test_instructions_beside_a_tracked_file_of_that_name(repo: Path,
-                                                         capsys: pytest.CaptureFixture[str]
-                                                         ) -> None:
+def test_instructions_beside_a_tracked_file_of_that_name(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (repo / "AGENTS.md").write_text("# Team rules\nBe nice.\n")
     git(repo, "add", "AGENTS.md")
     git(repo, "commit", "-qm", "agents")
@@ -196,8 +212,9 @@ def test_instructions_beside_a_tracked_file_of_that_name(repo: Path,
     assert (repo / "AGENTS.md").read_text() == "# Team rules\nBe nice.\n"
 
 
-def test_render_prints_instructions_and_pr_text(repo: Path,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_render_prints_instructions_and_pr_text(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     plan = write_plan(repo, plan_text(simple_tasks(1)))
     capsys.readouterr()
     assert wtrun("render", str(plan), "t0", cwd=repo) == 0

@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 
 import pytest
+
 from testing import agent, make_repo, write_plan, wtrun
 
 STAMP = r"\d\d:\d\d:\d\d"

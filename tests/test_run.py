@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from testing import AGENT, branches, git, make_repo, remote_branches, write_plan, wtrun
 
 
@@ -20,13 +21,23 @@ def scripted(*args: str) -> str:
 def plan_with(tasks: list[tuple[str, str, str]], extra: str = "", provider: str = "none") -> str:
     """tasks: (id, scope, agent command as a YAML flow list)."""
     lines = [
-        "version: 1", "name: demo", "agent:", "  preset: command",
-        f"  command: {scripted('nothing')}", "  timeout: 60s",
-        f"pr: {{provider: {provider}}}", extra, "tasks:",
+        "version: 1",
+        "name: demo",
+        "agent:",
+        "  preset: command",
+        f"  command: {scripted('nothing')}",
+        "  timeout: 60s",
+        f"pr: {{provider: {provider}}}",
+        extra,
+        "tasks:",
     ]
     for tid, scope, command in tasks:
-        lines += [f"  - id: {tid}", f"    prompt: work on {tid}", f"    scope: [{scope}]",
-                  f"    agent: {{command: {command}}}"]
+        lines += [
+            f"  - id: {tid}",
+            f"    prompt: work on {tid}",
+            f"    scope: [{scope}]",
+            f"    agent: {{command: {command}}}",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -42,21 +53,29 @@ def status(repo: Path, plan: Path, capsys: pytest.CaptureFixture[str]) -> dict[s
     return {t["id"]: t for t in data["tasks"]}
 
 
-def test_every_outcome_in_one_run(repo: Path, tmp_path: Path,
-                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_every_outcome_in_one_run(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     pidfile = tmp_path / "hang.pid"
-    plan = write_plan(repo, plan_with([
-        ("commits", "src/a/", scripted("edit", "src/a/one.py")),
-        ("leaves", "src/b/", scripted("leave", "src/b/two.py", "src/b/deep/three.py")),
-        ("strays", "src/c/", scripted("leave", "src/c/ok.py", "README.md", "other/x.py")),
-        ("crashes", "src/d/", scripted("crash", "src/d/half.py")),
-        ("hangs", "src/e/", scripted("hang", str(pidfile))),
-        ("idle", "src/f/", scripted("nothing")),
-    ], extra="max_parallel: 6"))
+    plan = write_plan(
+        repo,
+        plan_with(
+            [
+                ("commits", "src/a/", scripted("edit", "src/a/one.py")),
+                ("leaves", "src/b/", scripted("leave", "src/b/two.py", "src/b/deep/three.py")),
+                ("strays", "src/c/", scripted("leave", "src/c/ok.py", "README.md", "other/x.py")),
+                ("crashes", "src/d/", scripted("crash", "src/d/half.py")),
+                ("hangs", "src/e/", scripted("hang", str(pidfile))),
+                ("idle", "src/f/", scripted("nothing")),
+            ],
+            extra="max_parallel: 6",
+        ),
+    )
     # The hanging agent gets a short timeout.
     text = plan.read_text().replace(
         f"    agent: {{command: {scripted('hang', str(pidfile))}}}",
-        f"    agent: {{command: {scripted('hang', str(pidfile))}, timeout: 2s}}")
+        f"    agent: {{command: {scripted('hang', str(pidfile))}, timeout: 2s}}",
+    )
     plan.write_text(text)
     started = time.monotonic()
     assert wtrun("run", str(plan), cwd=repo) == 1
@@ -65,7 +84,8 @@ def test_every_outcome_in_one_run(repo: Path, tmp_path: Path,
 
     assert rows["commits"]["state"] == "done"
     assert git(repo, "show", "--name-only", "--format=", "worktree-commits").split() == [
-        "src/a/one.py"]
+        "src/a/one.py"
+    ]
 
     assert rows["leaves"]["state"] == "done"
     log = git(repo, "log", "--format=%s", "main..worktree-leaves").splitlines()
@@ -75,7 +95,8 @@ def test_every_outcome_in_one_run(repo: Path, tmp_path: Path,
     assert rows["strays"]["state"] == "failed"
     assert rows["strays"]["reason"].startswith(
         "changed 2 paths outside its scope: README.md, other/x.py; scope is src/c/. "
-        "Nothing was pushed; the work is kept on branch worktree-strays")
+        "Nothing was pushed; the work is kept on branch worktree-strays"
+    )
     assert "worktree-strays" not in remote_branches(repo.parent / "origin.git")
 
     assert rows["crashes"]["state"] == "failed"
@@ -101,16 +122,25 @@ def test_every_outcome_in_one_run(repo: Path, tmp_path: Path,
 
     # provider none: ready branches are pushed, nothing else.
     assert sorted(remote_branches(repo.parent / "origin.git")) == [
-        "main", "worktree-commits", "worktree-leaves"]
+        "main",
+        "worktree-commits",
+        "worktree-leaves",
+    ]
     assert git(repo, "status", "--porcelain") == "?? plans/\n"  # the test's own plan
 
 
-def test_a_stacked_task_starts_from_its_parents_head(repo: Path,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
-    plan = write_plan(repo, plan_with([
-        ("parent", "src/p/", scripted("edit", "src/p/base.py")),
-        ("child", "src/c/", scripted("edit", "src/c/more.py")),
-    ]).replace("  - id: child\n", "  - id: child\n    after: parent\n"))
+def test_a_stacked_task_starts_from_its_parents_head(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = write_plan(
+        repo,
+        plan_with(
+            [
+                ("parent", "src/p/", scripted("edit", "src/p/base.py")),
+                ("child", "src/c/", scripted("edit", "src/c/more.py")),
+            ]
+        ).replace("  - id: child\n", "  - id: child\n    after: parent\n"),
+    )
     assert wtrun("run", str(plan), cwd=repo) == 0
     parent_head = git(repo, "rev-parse", "worktree-parent").strip()
     assert git(repo, "rev-parse", "worktree-child~1").strip() == parent_head
@@ -118,14 +148,21 @@ def test_a_stacked_task_starts_from_its_parents_head(repo: Path,
     assert rows["child"]["files"] == ["src/c/more.py"]  # scope checked from the parent's head
 
 
-def test_a_failed_parent_blocks_its_children(repo: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
-    plan = write_plan(repo, plan_with([
-        ("parent", "src/p/", scripted("crash")),
-        ("child", "src/c/", scripted("edit", "src/c/more.py")),
-        ("grandchild", "src/g/", scripted("edit", "src/g/more.py")),
-    ]).replace("  - id: child\n", "  - id: child\n    after: parent\n")
-                      .replace("  - id: grandchild\n", "  - id: grandchild\n    after: child\n"))
+def test_a_failed_parent_blocks_its_children(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = write_plan(
+        repo,
+        plan_with(
+            [
+                ("parent", "src/p/", scripted("crash")),
+                ("child", "src/c/", scripted("edit", "src/c/more.py")),
+                ("grandchild", "src/g/", scripted("edit", "src/g/more.py")),
+            ]
+        )
+        .replace("  - id: child\n", "  - id: child\n    after: parent\n")
+        .replace("  - id: grandchild\n", "  - id: grandchild\n    after: child\n"),
+    )
     assert wtrun("run", str(plan), cwd=repo) == 1
     rows = status(repo, plan, capsys)
     assert rows["parent"]["state"] == "failed"
@@ -135,9 +172,9 @@ def test_a_failed_parent_blocks_its_children(repo: Path,
     assert rows["grandchild"]["reason"] == 'task "child" it builds on is blocked'
 
 
-def test_the_agent_environment_has_no_github_tokens(repo: Path, tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_agent_environment_has_no_github_tokens(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("GH_TOKEN", "secret1")
     monkeypatch.setenv("GITHUB_TOKEN", "secret2")
     monkeypatch.setenv("ANTHROPIC_API_KEY", "agent-credential")
@@ -151,12 +188,18 @@ def test_the_agent_environment_has_no_github_tokens(repo: Path, tmp_path: Path,
     assert env["WTRUN_INSTRUCTIONS"].endswith("/.claude/worktrees/t/AGENTS.md")
 
 
-def test_a_rerun_resumes_and_changes_nothing(repo: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
-    plan = write_plan(repo, plan_with([
-        ("a", "src/a/", scripted("edit", "src/a/x.py")),
-        ("b", "src/b/", scripted("crash")),
-    ]))
+def test_a_rerun_resumes_and_changes_nothing(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = write_plan(
+        repo,
+        plan_with(
+            [
+                ("a", "src/a/", scripted("edit", "src/a/x.py")),
+                ("b", "src/b/", scripted("crash")),
+            ]
+        ),
+    )
     assert wtrun("run", str(plan), cwd=repo) == 1
     head = git(repo, "rev-parse", "worktree-a").strip()
     # Fix b's agent in a way that does not change its fingerprint: it is the same command,
@@ -168,12 +211,12 @@ def test_a_rerun_resumes_and_changes_nothing(repo: Path,
     assert rows["b"]["state"] == "failed"
 
 
-def test_a_changed_task_is_refused_until_restarted(repo: Path,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_changed_task_is_refused_until_restarted(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     plan = write_plan(repo, plan_with([("a", "src/a/", scripted("crash"))]))
     assert wtrun("run", str(plan), cwd=repo) == 1
-    plan.write_text(plan.read_text().replace(scripted("crash"),
-                                             scripted("edit", "src/a/x.py")))
+    plan.write_text(plan.read_text().replace(scripted("crash"), scripted("edit", "src/a/x.py")))
     capsys.readouterr()
     assert wtrun("run", str(plan), cwd=repo) == 1
     err = capsys.readouterr().err
@@ -183,41 +226,54 @@ def test_a_changed_task_is_refused_until_restarted(repo: Path,
     assert status(repo, plan, capsys)["a"]["state"] == "done"
 
 
-def test_the_run_budget_skips_tasks_once_spent(repo: Path, tmp_path: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_run_budget_skips_tasks_once_spent(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # A claude-compatible agent that reports a cost of $0.60 per task.
     fake = tmp_path / "bin" / "claude"
     fake.parent.mkdir()
-    fake.write_text("#!/bin/sh\necho '{\"type\":\"result\",\"subtype\":\"success\","
-                    "\"is_error\":false,\"result\":\"ok\",\"total_cost_usd\":0.6,"
-                    "\"num_turns\":1,\"session_id\":\"s\"}'\n")
+    fake.write_text(
+        '#!/bin/sh\necho \'{"type":"result","subtype":"success",'
+        '"is_error":false,"result":"ok","total_cost_usd":0.6,'
+        '"num_turns":1,"session_id":"s"}\'\n'
+    )
     fake.chmod(0o755)
     os.environ["PATH"] = f"{fake.parent}:{os.environ['PATH']}"
     try:
-        tasks = "".join(f"  - id: t{i}\n    prompt: p\n    scope: [src/t{i}/]\n"
-                        for i in range(4))
-        plan = write_plan(repo, "version: 1\nmax_parallel: 1\nbudget_usd: 1\n"
-                          "pr: {provider: none}\ntasks:\n" + tasks)
+        tasks = "".join(f"  - id: t{i}\n    prompt: p\n    scope: [src/t{i}/]\n" for i in range(4))
+        plan = write_plan(
+            repo,
+            "version: 1\nmax_parallel: 1\nbudget_usd: 1\npr: {provider: none}\ntasks:\n" + tasks,
+        )
         assert wtrun("run", str(plan), cwd=repo) == 1
     finally:
         os.environ["PATH"] = os.environ["PATH"].split(":", 1)[1]
     rows = status(repo, plan, capsys)
     assert [rows[f"t{i}"]["state"] for i in range(4)] == [
-        "no-changes", "no-changes", "skipped", "skipped"]
+        "no-changes",
+        "no-changes",
+        "skipped",
+        "skipped",
+    ]
     assert rows["t0"]["cost_usd"] == 0.6
-    assert rows["t2"]["reason"] == (
-        "the run's budget $1.00 was spent ($1.20) before it started")
+    assert rows["t2"]["reason"] == ("the run's budget $1.00 was spent ($1.20) before it started")
 
 
 def test_dry_run_changes_nothing(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    plan = write_plan(repo, plan_with([
-        ("a", "src/a/", scripted("edit", "src/a/x.py")),
-        ("b", "src/b/", scripted("edit", "src/b/x.py")),
-    ]).replace("  - id: b\n", "  - id: b\n    after: a\n    ports: 1\n"))
+    plan = write_plan(
+        repo,
+        plan_with(
+            [
+                ("a", "src/a/", scripted("edit", "src/a/x.py")),
+                ("b", "src/b/", scripted("edit", "src/b/x.py")),
+            ]
+        ).replace("  - id: b\n", "  - id: b\n    after: a\n    ports: 1\n"),
+    )
 
     def snapshot() -> dict[str, bytes]:
-        return {str(p.relative_to(repo)): p.read_bytes() for p in sorted(repo.rglob("*"))
-                if p.is_file()}
+        return {
+            str(p.relative_to(repo)): p.read_bytes() for p in sorted(repo.rglob("*")) if p.is_file()
+        }
 
     before = snapshot()
     capsys.readouterr()
@@ -230,9 +286,9 @@ def test_dry_run_changes_nothing(repo: Path, capsys: pytest.CaptureFixture[str])
     assert "   ports:    3100" in out
 
 
-def test_a_missing_agent_cli_is_refused_before_any_worktree(repo: Path,
-                                                            capsys: pytest.CaptureFixture[str]
-                                                            ) -> None:
+def test_a_missing_agent_cli_is_refused_before_any_worktree(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     plan = write_plan(repo, plan_with([("a", "src/a/", '["no-such-agent-cli", "x"]')]))
     capsys.readouterr()
     assert wtrun("run", str(plan), cwd=repo) == 1
@@ -241,24 +297,31 @@ def test_a_missing_agent_cli_is_refused_before_any_worktree(repo: Path,
     assert not (repo / ".claude").exists()
 
 
-def test_a_literal_scope_naming_a_directory_is_refused(repo: Path,
-                                                       capsys: pytest.CaptureFixture[str]
-                                                       ) -> None:
+def test_a_literal_scope_naming_a_directory_is_refused(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     plan = write_plan(repo, plan_with([("a", "src", scripted("nothing"))]))
     capsys.readouterr()
     assert wtrun("run", str(plan), cwd=repo) == 1
     err = capsys.readouterr().err
-    assert ('scope "src" of task "a" names a directory, but a scope matches whole paths; '
-            'write "src/" to mean everything below it') in err
+    assert (
+        'scope "src" of task "a" names a directory, but a scope matches whole paths; '
+        'write "src/" to mean everything below it'
+    ) in err
 
 
-def test_a_lost_worktree_is_made_again_from_the_branch(repo: Path,
-                                                       capsys: pytest.CaptureFixture[str]
-                                                       ) -> None:
-    plan = write_plan(repo, plan_with([
-        ("a", "src/a/", scripted("edit", "src/a/x.py")),
-        ("b", "src/b/", scripted("crash")),
-    ]))
+def test_a_lost_worktree_is_made_again_from_the_branch(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = write_plan(
+        repo,
+        plan_with(
+            [
+                ("a", "src/a/", scripted("edit", "src/a/x.py")),
+                ("b", "src/b/", scripted("crash")),
+            ]
+        ),
+    )
     assert wtrun("run", str(plan), "--no-pr", cwd=repo) == 1
     head = git(repo, "rev-parse", "worktree-a").strip()
     for tid in ("a", "b"):

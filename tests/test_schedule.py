@@ -13,9 +13,15 @@ from wtrun.model import Plan, Task
 
 def forest(parents: list[int | None]) -> Plan:
     tasks = tuple(
-        Task(id=f"t{i}", title=f"t{i}", prompt="p", scope=(f"d{i}/",),
-             after=None if p is None else f"t{p}")
-        for i, p in enumerate(parents))
+        Task(
+            id=f"t{i}",
+            title=f"t{i}",
+            prompt="p",
+            scope=(f"d{i}/",),
+            after=None if p is None else f"t{p}",
+        )
+        for i, p in enumerate(parents)
+    )
     return Plan(path=Path("p.yaml"), name="p", tasks=tasks)
 
 
@@ -44,8 +50,12 @@ def reference(plan: Plan, durations: dict[str, float], slots: int) -> dict[str, 
     now = 0.0
     while len(end) < len(parent):
         running = [t for t in start if end[t] > now]
-        available = [t for t in parent if t not in start and (
-            parent[t] is None or (parent[t] in end and end[parent[t]] <= now))]
+        available = [
+            t
+            for t in parent
+            if t not in start
+            and (parent[t] is None or (parent[t] in end and end[parent[t]] <= now))
+        ]
         available.sort(key=lambda t: (-chain(t), index[t]))
         for tid in available[: slots - len(running)]:
             start[tid] = now
@@ -56,8 +66,9 @@ def reference(plan: Plan, durations: dict[str, float], slots: int) -> dict[str, 
 
 @settings(max_examples=300, deadline=None)
 @given(forests())
-def test_makespan_matches_critical_path_list_scheduling(case: tuple[Plan, dict[str, float], int]
-                                                        ) -> None:
+def test_makespan_matches_critical_path_list_scheduling(
+    case: tuple[Plan, dict[str, float], int],
+) -> None:
     plan, durations, slots = case
     times = schedule.simulate(plan, durations, slots)
     expected = reference(plan, durations, slots)
@@ -68,7 +79,8 @@ def test_makespan_matches_critical_path_list_scheduling(case: tuple[Plan, dict[s
 @settings(max_examples=200, deadline=None)
 @given(forests())
 def test_children_wait_for_parents_and_slots_are_respected(
-        case: tuple[Plan, dict[str, float], int]) -> None:
+    case: tuple[Plan, dict[str, float], int],
+) -> None:
     plan, durations, slots = case
     times = schedule.simulate(plan, durations, slots)
     assert set(times) == {t.id for t in plan.tasks}
@@ -92,8 +104,7 @@ def test_longest_chain_goes_first() -> None:
 def test_pr_order_parents_first_then_plan_order() -> None:
     # t2 comes after t3, which is listed later in the plan.
     plan = forest([None, None, 3, None, 0])
-    assert schedule.pr_order(plan, ["t0", "t1", "t2", "t3", "t4"]) == ["t0", "t4", "t1", "t3",
-                                                                          "t2"]
+    assert schedule.pr_order(plan, ["t0", "t1", "t2", "t3", "t4"]) == ["t0", "t4", "t1", "t3", "t2"]
 
 
 def test_descendants_and_roots() -> None:

@@ -7,6 +7,7 @@ from functools import cache
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from wtrun.scopes import (
     Overlap,
     OverlapStats,

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from fakes.github import FakeGitHub
 from testing import AGENT, git, make_repo, remote_branches, write_plan, wtrun
 from wtrun.forge.local import set_pr_state

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from wtrun import plan as plan_module
 from wtrun.cli import main
 

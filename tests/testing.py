@@ -13,8 +13,9 @@ AGENT = Path(__file__).parent / "agents" / "scripted.py"
 
 
 def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
-                          text=True).stdout
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout
 
 
 def make_repo(root: Path, files: dict[str, str] | None = None, *, remote: bool = True) -> Path:

@@ -21,9 +21,9 @@ PROJECT = {
     "README.md": "# shop\n\nA tiny shop, to show wtrun at work.\n",
     "src/shop/__init__.py": "",
     "src/shop/auth.py": '"""Sessions."""\n\nSESSION_MINUTES = 5\n\n\n'
-                        "def session_seconds() -> int:\n    return SESSION_MINUTES * 60\n",
+    "def session_seconds() -> int:\n    return SESSION_MINUTES * 60\n",
     "src/shop/cart.py": '"""The cart."""\n\n\ndef total(prices: list[int]) -> int:\n'
-                        "    return sum(prices)\n",
+    "    return sum(prices)\n",
     "tests/check.py": (
         '"""The demo\'s verify step: every module imports and every test function passes."""\n'
         "import importlib, pathlib, sys\n"
@@ -40,7 +40,8 @@ PROJECT = {
         "            except AssertionError:\n"
         "                failed += 1\n"
         "                print('FAIL', path.name, name)\n"
-        "sys.exit(1 if failed else 0)\n"),
+        "sys.exit(1 if failed else 0)\n"
+    ),
 }
 
 PLAN = """\
@@ -78,8 +79,12 @@ tasks:
     scope: [docs/]
 """
 
-_IDENTITY = {"GIT_AUTHOR_NAME": "wtrun demo", "GIT_AUTHOR_EMAIL": "demo@wtrun.invalid",
-             "GIT_COMMITTER_NAME": "wtrun demo", "GIT_COMMITTER_EMAIL": "demo@wtrun.invalid"}
+_IDENTITY = {
+    "GIT_AUTHOR_NAME": "wtrun demo",
+    "GIT_AUTHOR_EMAIL": "demo@wtrun.invalid",
+    "GIT_COMMITTER_NAME": "wtrun demo",
+    "GIT_COMMITTER_EMAIL": "demo@wtrun.invalid",
+}
 
 
 def _git(cwd: Path, *args: str) -> None:
@@ -100,8 +105,10 @@ def build(root: Path) -> Path:
         path.write_text(text, encoding="utf-8")
     plan = repo / "plans" / "demo.yaml"
     plan.parent.mkdir()
-    plan.write_text(PLAN.format(python=json.dumps(sys.executable),
-                                 shell_python=shlex.quote(sys.executable)), encoding="utf-8")
+    plan.write_text(
+        PLAN.format(python=json.dumps(sys.executable), shell_python=shlex.quote(sys.executable)),
+        encoding="utf-8",
+    )
     _git(repo, "add", "-A")
     _git(repo, "commit", "-q", "-m", "chore: the sample shop")
     _git(repo, "remote", "add", "origin", str(bare))
@@ -119,9 +126,11 @@ def demo(keep: str | None) -> int:
     else:
         root = Path(tempfile.mkdtemp(prefix="wtrun-demo-"))
     repo = build(root)
-    print(f"wtrun demo: a sample repository at {repo}, its remote at {root / 'origin.git'}\n"
-          "Running plans/demo.yaml: two tasks in parallel, a third stacked on the second.\n",
-          flush=True)
+    print(
+        f"wtrun demo: a sample repository at {repo}, its remote at {root / 'origin.git'}\n"
+        "Running plans/demo.yaml: two tasks in parallel, a third stacked on the second.\n",
+        flush=True,
+    )
     old = os.getcwd()
     os.chdir(repo)
     try:
@@ -133,10 +142,10 @@ def demo(keep: str | None) -> int:
 Where to look:
   cd {repo}
   wtrun status plans/demo.yaml            # one row per task
-  git log --oneline --all --graph         # the task branches; docs-discounts stacks on feat-discounts
+  git log --oneline --all --graph         # docs-discounts stacks on feat-discounts
   ls .claude/worktrees/                   # one worktree per task, with its AGENTS.md
   wtrun logs plans/demo.yaml feat-discounts
   ls {prs}   # the PR texts (the local provider)
-  git --git-dir {root / 'origin.git'} branch   # what was pushed
+  git --git-dir {root / "origin.git"} branch   # what was pushed
 When done: rm -rf {root}""")
     return code

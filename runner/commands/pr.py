@@ -14,8 +14,17 @@ from ..git import find_repo
 from ..state import Store, TaskRecord
 
 # A merged record replaces a local one only when the local one says less.
-_PROGRESS = {"pending": 0, "blocked": 1, "skipped": 1, "running": 1, "prepared": 2,
-             "failed": 3, "no-changes": 4, "ready": 5, "done": 6}
+_PROGRESS = {
+    "pending": 0,
+    "blocked": 1,
+    "skipped": 1,
+    "running": 1,
+    "prepared": 2,
+    "failed": 3,
+    "no-changes": 4,
+    "ready": 5,
+    "done": 6,
+}
 
 
 def merge_records(store: Store, task_ids: Sequence[str], files: Sequence[str]) -> list[str]:
@@ -30,8 +39,9 @@ def merge_records(store: Store, task_ids: Sequence[str], files: Sequence[str]) -
         except (OSError, ValueError) as e:
             raise WtrunError(f"{path}: not a wtrun records file ({e})") from None
         if data.get("plan") != store.record.plan:
-            raise WtrunError(f"{path} holds records of plan {data.get('plan')!r}, not "
-                             f"{store.record.plan!r}")
+            raise WtrunError(
+                f"{path} holds records of plan {data.get('plan')!r}, not {store.record.plan!r}"
+            )
         base = data.get("base_commit")
         if store.record.base_commit is None:
             store.record.base_commit = base
@@ -39,14 +49,16 @@ def merge_records(store: Store, task_ids: Sequence[str], files: Sequence[str]) -
             raise WtrunError(
                 f"{path} ran from base {base[:12]}, but other records from "
                 f"{store.record.base_commit[:12]}; every stack of a run must start from the "
-                "same base commit")
+                "same base commit"
+            )
         for tid, raw in data.get("tasks", {}).items():
             if tid not in task_ids:
                 continue
             incoming = TaskRecord.from_json(raw)
             current = store.record.tasks.get(tid)
             if current is None or _PROGRESS.get(incoming.state, 0) > _PROGRESS.get(
-                    current.state, 0):
+                current.state, 0
+            ):
                 store.record.tasks[tid] = incoming
                 taken.append(tid)
     store.save()
@@ -58,27 +70,44 @@ def open_pull_requests(plan_path: str, task_ids: Sequence[str], merge: Sequence[
 
     plan = plan_module.load(plan_path)
     git = find_repo(Path.cwd())
-    selected = [t.id for t in plan_module.task_by_id(plan, task_ids)] if task_ids else [
-        t.id for t in plan.tasks]
+    selected = (
+        [t.id for t in plan_module.task_by_id(plan, task_ids)]
+        if task_ids
+        else [t.id for t in plan.tasks]
+    )
     store = Store(git.common_dir(), plan.name)
     with store.lock():
         if merge:
             merged = merge_records(store, [t.id for t in plan.tasks], merge)
-            print(f"wtrun: merged the records of {len(merged)} task"
-                  f"{'s' if len(merged) != 1 else ''} from {len(merge)} file"
-                  f"{'s' if len(merge) != 1 else ''}")
+            print(
+                f"wtrun: merged the records of {len(merged)} task"
+                f"{'s' if len(merged) != 1 else ''} from {len(merge)} file"
+                f"{'s' if len(merge) != 1 else ''}"
+            )
         for tid in selected:
             record = store.record.tasks.get(tid)
-            if record and record.state == "ready" and record.branch and not git.branch_exists(
-                    record.branch):
-                store.update(tid, state="failed", step="push", reason=(
-                    f"branch {record.branch} is not in this repository; fetch it first (in the "
-                    "fan-out, from the stack job's branches.bundle)"))
+            if (
+                record
+                and record.state == "ready"
+                and record.branch
+                and not git.branch_exists(record.branch)
+            ):
+                store.update(
+                    tid,
+                    state="failed",
+                    step="push",
+                    reason=(
+                        f"branch {record.branch} is not in this repository; fetch it first (in the "
+                        "fan-out, from the stack job's branches.bundle)"
+                    ),
+                )
         reporter = report.Reporter()
         open_prs(plan, git, store, selected, reporter)
         print(report.summary_text(store.record, selected, plan.budget_usd))
-        report.write_step_summary(report.summary_markdown(store.record, selected,
-                                                          plan.budget_usd))
-    bad = [t for t in selected
-           if (r := store.record.tasks.get(t)) is None or r.state not in ("done", "no-changes")]
+        report.write_step_summary(report.summary_markdown(store.record, selected, plan.budget_usd))
+    bad = [
+        t
+        for t in selected
+        if (r := store.record.tasks.get(t)) is None or r.state not in ("done", "no-changes")
+    ]
     return 1 if bad else 0

@@ -11,16 +11,23 @@ def render_task(plan_path: str, task_id: str) -> int:
     plan = plan_module.load(plan_path)
     (task,) = plan_module.task_by_id(plan, [task_id])
     preset = agents.get(task.agent.preset)
-    ports = list(task.ports) if isinstance(task.ports, tuple) else [
-        plan.port_range[0] + i for i in range(task.ports)]
+    ports = (
+        list(task.ports)
+        if isinstance(task.ports, tuple)
+        else [plan.port_range[0] + i for i in range(task.ports)]
+    )
     worktree = f"{plan.worktrees}/{task.id}"
     branch = branch_of(plan, task)
     base = branch_of(plan, plan.task(task.after)) if task.after else plan.base
-    text = render.instructions(plan, task, ports=ports, worktree=worktree, branch=branch,
-                               base_ref=base)
+    text = render.instructions(
+        plan, task, ports=ports, worktree=worktree, branch=branch, base_ref=base
+    )
     context = task_context(plan, task, ports=ports, worktree=worktree, branch=branch, pr=True)
-    note = " (ports are examples: a run allocates free ones)" if isinstance(task.ports, int) \
-        and task.ports else ""
+    note = (
+        " (ports are examples: a run allocates free ones)"
+        if isinstance(task.ports, int) and task.ports
+        else ""
+    )
     print(f"==> {worktree}/{preset.instructions_file}{note}")
     print(text)
     print(f"==> pull request: {branch} -> {base}")

@@ -22,27 +22,33 @@ def task_rows(plan_path: str) -> dict[str, Any]:
     tasks = []
     for task in plan.tasks:
         r = store.record.tasks.get(task.id)
-        tasks.append({
-            "id": task.id,
-            "state": r.state if r else "pending",
-            "step": r.step if r else None,
-            "branch": (r.branch if r and r.branch else branch_of(plan, task)),
-            "worktree": r.worktree if r else None,
-            "cost_usd": r.cost_usd if r else None,
-            "pr_url": r.pr_url if r else None,
-            "reason": r.reason if r else None,
-            "pr_number": r.pr_number if r else None,
-            "ports": r.ports if r else [],
-            "files": r.files if r else [],
-            "conflicts": r.conflicts if r else [],
-            # From `wtrun sync` and the end of a run: files behind each conflict, what
-            # conflicts with the base's tip, commits of that tip the branch lacks.
-            "conflict_files": r.conflict_files if r else {},
-            "base_conflicts": r.base_conflicts if r else [],
-            "behind": r.behind if r else None,
-        })
-    return {"plan": plan.name, "base_commit": store.record.base_commit, "tasks": tasks,
-            "leftovers": leftovers(plan, git, store)}
+        tasks.append(
+            {
+                "id": task.id,
+                "state": r.state if r else "pending",
+                "step": r.step if r else None,
+                "branch": (r.branch if r and r.branch else branch_of(plan, task)),
+                "worktree": r.worktree if r else None,
+                "cost_usd": r.cost_usd if r else None,
+                "pr_url": r.pr_url if r else None,
+                "reason": r.reason if r else None,
+                "pr_number": r.pr_number if r else None,
+                "ports": r.ports if r else [],
+                "files": r.files if r else [],
+                "conflicts": r.conflicts if r else [],
+                # From `wtrun sync` and the end of a run: files behind each conflict, what
+                # conflicts with the base's tip, commits of that tip the branch lacks.
+                "conflict_files": r.conflict_files if r else {},
+                "base_conflicts": r.base_conflicts if r else [],
+                "behind": r.behind if r else None,
+            }
+        )
+    return {
+        "plan": plan.name,
+        "base_commit": store.record.base_commit,
+        "tasks": tasks,
+        "leftovers": leftovers(plan, git, store),
+    }
 
 
 # ---------------------------------------------------------------- leftovers
@@ -105,22 +111,38 @@ def leftovers(plan: Plan, git: Git, store: Store) -> list[dict[str, Any]]:
             checked_out.add(branch)
         if folder not in resolved.parents or resolved in owned_paths:
             continue
-        command = (f"git worktree remove {shlex.quote(str(path))}" if path.exists()
-                   else "git worktree prune")
-        found.append({"kind": "worktree", "path": str(path), "branch": branch,
-                      "command": command})
+        command = (
+            f"git worktree remove {shlex.quote(str(path))}"
+            if path.exists()
+            else "git worktree prune"
+        )
+        found.append({"kind": "worktree", "path": str(path), "branch": branch, "command": command})
         if branch and branch not in owned_branches:
-            found.append({"kind": "branch", "name": branch,
-                          "command": f"git branch -D {shlex.quote(branch)}"})
+            found.append(
+                {
+                    "kind": "branch",
+                    "name": branch,
+                    "command": f"git branch -D {shlex.quote(branch)}",
+                }
+            )
             listed.add(branch)
     pattern = _branch_pattern(plan)
     if pattern is not None:
         names = git("for-each-ref", "--format=%(refname:lstrip=2)", "refs/heads").split()
         for name in names:
-            if (pattern.fullmatch(name) and name not in owned_branches and name not in listed
-                    and name not in checked_out):
-                found.append({"kind": "branch", "name": name,
-                              "command": f"git branch -D {shlex.quote(name)}"})
+            if (
+                pattern.fullmatch(name)
+                and name not in owned_branches
+                and name not in listed
+                and name not in checked_out
+            ):
+                found.append(
+                    {
+                        "kind": "branch",
+                        "name": name,
+                        "command": f"git branch -D {shlex.quote(name)}",
+                    }
+                )
     return found
 
 
@@ -132,37 +154,54 @@ def status(plan_path: str, as_json: bool) -> int:
     rows = data["tasks"]
     headers = ("task", "state", "step", "cost", "branch", "PR / reason")
     table = [headers] + [
-        (t["id"], t["state"], t["step"] or "",
-         f"${t['cost_usd']:.2f}" if t["cost_usd"] is not None else "",
-         t["branch"], t["pr_url"] or t["reason"] or (t["worktree"] or ""))
-        for t in rows]
+        (
+            t["id"],
+            t["state"],
+            t["step"] or "",
+            f"${t['cost_usd']:.2f}" if t["cost_usd"] is not None else "",
+            t["branch"],
+            t["pr_url"] or t["reason"] or (t["worktree"] or ""),
+        )
+        for t in rows
+    ]
     widths = [max(len(str(r[i])) for r in table) for i in range(len(headers) - 1)]
     for r in table:
         cells = zip(r, widths, strict=False)  # the last column is not padded
         print("  ".join(str(c).ljust(w) for c, w in cells) + "  " + str(r[-1]))
     base = data["base_commit"]
     total = sum(t["cost_usd"] or 0 for t in rows)
-    print(f"\nplan {data['plan']}; base {base[:12] if base else '(not run yet)'}; "
-          f"cost ${total:.2f}")
+    print(
+        f"\nplan {data['plan']}; base {base[:12] if base else '(not run yet)'}; cost ${total:.2f}"
+    )
     position = {t["id"]: i for i, t in enumerate(rows)}
-    pairs = [(t["id"], other, files) for t in rows for other, files in
-             t["conflict_files"].items() if position[t["id"]] < position.get(other, -1)]
+    pairs = [
+        (t["id"], other, files)
+        for t in rows
+        for other, files in t["conflict_files"].items()
+        if position[t["id"]] < position.get(other, -1)
+    ]
     if pairs:
         print("\npredicted conflicts (git merge-tree):")
         for a, b, files in pairs:
             print(f"  {a} <-> {b}: {', '.join(files)}")
     behind = [t for t in rows if t["behind"]]
     if behind:
-        print("\nbehind the base (`wtrun sync PLAN --rebase` follows it where that applies "
-              "cleanly):")
+        print(
+            "\nbehind the base (`wtrun sync PLAN --rebase` follows it where that applies cleanly):"
+        )
         for t in behind:
             clash = t["base_conflicts"]
-            print(f"  {t['id']}: {t['behind']} commit{'s' if t['behind'] != 1 else ''}"
-                  + (f"; conflicts in {', '.join(clash)}" if clash else ""))
+            print(
+                f"  {t['id']}: {t['behind']} commit{'s' if t['behind'] != 1 else ''}"
+                + (f"; conflicts in {', '.join(clash)}" if clash else "")
+            )
     if data["leftovers"]:
         print(f"\nleftovers (no task of plan {data['plan']} owns them):")
         for item in data["leftovers"]:
-            what = (f"worktree {item['path']}" if item["kind"] == "worktree"
-                    else f"branch {item['name']}")
+            what = (
+                f"worktree {item['path']}"
+                if item["kind"] == "worktree"
+                else f"branch {item['name']}"
+            )
             print(f"  {what}: {item['command']}")
     return 0

@@ -34,8 +34,18 @@ class Provider(Protocol):
     def preflight(self) -> None:
         """Fail early (before anything is pushed) when PRs cannot be opened."""
 
-    def open_or_update(self, task_id: str, *, head: str, base: str, title: str, body: str,
-                       draft: bool, labels: Sequence[str], reviewers: Sequence[str]) -> PrRef:
+    def open_or_update(
+        self,
+        task_id: str,
+        *,
+        head: str,
+        base: str,
+        title: str,
+        body: str,
+        draft: bool,
+        labels: Sequence[str],
+        reviewers: Sequence[str],
+    ) -> PrRef:
         """The task's open PR for `head`, updated; or a new one."""
 
     def update_body(self, task_id: str, number: int, body: str) -> None: ...

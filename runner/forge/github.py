@@ -17,15 +17,24 @@ class GitHubProvider:
 
     def __init__(self, plan: Plan, git: Git) -> None:
         env = proc.clean_env()
-        host, repository = resolve_repository(plan.pr.repository, env,
-                                              git.remote_url(plan.remote))
+        host, repository = resolve_repository(plan.pr.repository, env, git.remote_url(plan.remote))
         self.api = GitHubApi(repository, host, env)
 
     def preflight(self) -> None:
         self.api.user()
 
-    def open_or_update(self, task_id: str, *, head: str, base: str, title: str, body: str,
-                       draft: bool, labels: Sequence[str], reviewers: Sequence[str]) -> PrRef:
+    def open_or_update(
+        self,
+        task_id: str,
+        *,
+        head: str,
+        base: str,
+        title: str,
+        body: str,
+        draft: bool,
+        labels: Sequence[str],
+        reviewers: Sequence[str],
+    ) -> PrRef:
         existing = self.api.find_open_pr(head)
         if existing is None:
             pr = self.api.create_pr(title, head, base, body, draft)

@@ -47,8 +47,9 @@ class PullRequest:
 class GitHubError(WtrunError):
     """GitHub answered a request with an error status."""
 
-    def __init__(self, text: str, *, status: int, message: str, details: Sequence[str],
-                 retried: bool) -> None:
+    def __init__(
+        self, text: str, *, status: int, message: str, details: Sequence[str], retried: bool
+    ) -> None:
         super().__init__(text)
         self.status = status
         self.message = message
@@ -115,8 +116,9 @@ class GitHubApi:
 
     def find_open_pr(self, head_branch: str) -> PullRequest | None:
         """The open pull request from `head_branch` of this repository, if there is one."""
-        query = urlencode({"head": f"{self.owner}:{head_branch}", "state": "open",
-                           "per_page": "100"})
+        query = urlencode(
+            {"head": f"{self.owner}:{head_branch}", "state": "open", "per_page": "100"}
+        )
         action = self._in(f"cannot look up pull requests for branch {_q(head_branch)}")
         data = self._call("GET", f"repos/{self.repository}/pulls?{query}", action=action)
         if not isinstance(data, list):
@@ -138,16 +140,26 @@ class GitHubApi:
         return [pull for pull in map(self._pull, data) if pull.base == base_branch]
 
     def get_pr(self, number: int) -> PullRequest:
-        return self._pull(self._call("GET", f"repos/{self.repository}/pulls/{number}",
-                                     action=self._in(f"cannot read pull request #{number}")))
+        return self._pull(
+            self._call(
+                "GET",
+                f"repos/{self.repository}/pulls/{number}",
+                action=self._in(f"cannot read pull request #{number}"),
+            )
+        )
 
-    def create_pr(self, title: str, head: str, base: str, body: str, draft: bool
-                  ) -> PullRequest:
+    def create_pr(self, title: str, head: str, base: str, body: str, draft: bool) -> PullRequest:
         action = self._in(f"cannot open a pull request from {_q(head)} into {_q(base)}")
         payload = {"title": title, "head": head, "base": base, "body": body, "draft": draft}
         try:
-            data = self._call("POST", f"repos/{self.repository}/pulls", payload, action=action,
-                              base=base, head=head)
+            data = self._call(
+                "POST",
+                f"repos/{self.repository}/pulls",
+                payload,
+                action=action,
+                base=base,
+                head=head,
+            )
         except GitHubError as e:
             # A 5xx can come after GitHub made the pull request; the retry then finds it there.
             if e.retried and e.status == 422 and any("already exists" in d for d in e.details):
@@ -157,26 +169,45 @@ class GitHubApi:
             raise
         return self._pull(data)
 
-    def update_pr(self, number: int, *, title: str | None = None, body: str | None = None,
-                  base: str | None = None, state: str | None = None) -> PullRequest:
+    def update_pr(
+        self,
+        number: int,
+        *,
+        title: str | None = None,
+        body: str | None = None,
+        base: str | None = None,
+        state: str | None = None,
+    ) -> PullRequest:
         """Change what is given; `state` is "open" or "closed". Drafts cannot be changed here:
         the REST API ignores `draft` on update (only GraphQL can mark ready for review)."""
-        payload = {k: v for k, v in
-                   (("title", title), ("body", body), ("base", base), ("state", state))
-                   if v is not None}
+        payload = {
+            k: v
+            for k, v in (("title", title), ("body", body), ("base", base), ("state", state))
+            if v is not None
+        }
         if not payload:
             return self.get_pr(number)
         action = self._in(f"cannot update pull request #{number}")
-        return self._pull(self._call("PATCH", f"repos/{self.repository}/pulls/{number}",
-                                     payload, action=action, base=base))
+        return self._pull(
+            self._call(
+                "PATCH",
+                f"repos/{self.repository}/pulls/{number}",
+                payload,
+                action=action,
+                base=base,
+            )
+        )
 
     def add_labels(self, number: int, labels: Sequence[str]) -> list[str]:
         """Adds labels (GitHub creates missing ones); returns all labels the PR now has."""
         if not labels:
             return []
-        data = self._call("POST", f"repos/{self.repository}/issues/{number}/labels",
-                          {"labels": list(labels)},
-                          action=self._in(f"cannot add labels to pull request #{number}"))
+        data = self._call(
+            "POST",
+            f"repos/{self.repository}/issues/{number}/labels",
+            {"labels": list(labels)},
+            action=self._in(f"cannot add labels to pull request #{number}"),
+        )
         if not isinstance(data, list):
             raise self._unexpected("a list of labels", data)
         return [_str(label, "name") for label in data]
@@ -190,15 +221,22 @@ class GitHubApi:
         payload: dict[str, Any] = {"reviewers": users}
         if teams:
             payload["team_reviewers"] = teams
-        self._call("POST", f"repos/{self.repository}/pulls/{number}/requested_reviewers",
-                   payload, action=self._in(f"cannot request reviewers for pull request #{number}"))
+        self._call(
+            "POST",
+            f"repos/{self.repository}/pulls/{number}/requested_reviewers",
+            payload,
+            action=self._in(f"cannot request reviewers for pull request #{number}"),
+        )
 
     def delete_branch(self, branch: str) -> bool:
         """Deletes the branch on GitHub; False when it was already gone. GitHub closes open
         pull requests based on a branch deleted this way: retarget them first."""
         try:
-            self._call("DELETE", f"repos/{self.repository}/git/refs/heads/{quote(branch)}",
-                       action=self._in(f"cannot delete branch {_q(branch)}"))
+            self._call(
+                "DELETE",
+                f"repos/{self.repository}/git/refs/heads/{quote(branch)}",
+                action=self._in(f"cannot delete branch {_q(branch)}"),
+            )
         except GitHubError as e:
             if e.status == 422 and e.message == "Reference does not exist":
                 return False
@@ -207,38 +245,60 @@ class GitHubApi:
 
     # -- one call, with retries ----------------------------------------------------------
 
-    def _call(self, method: str, endpoint: str, payload: Any = None, *, action: str,
-              base: str | None = None, head: str | None = None) -> Any:
-        argv = ["gh", "api", "--include", "--hostname", self.host, "--method", method,
-                "-H", "Accept: application/vnd.github+json",
-                "-H", "X-GitHub-Api-Version: 2022-11-28", endpoint]
+    def _call(
+        self,
+        method: str,
+        endpoint: str,
+        payload: Any = None,
+        *,
+        action: str,
+        base: str | None = None,
+        head: str | None = None,
+    ) -> Any:
+        argv = [
+            "gh",
+            "api",
+            "--include",
+            "--hostname",
+            self.host,
+            "--method",
+            method,
+            "-H",
+            "Accept: application/vnd.github+json",
+            "-H",
+            "X-GitHub-Api-Version: 2022-11-28",
+            endpoint,
+        ]
         stdin = None
         if payload is not None:
             argv += ["--input", "-"]
             stdin = json.dumps(payload)
         retried = False
         for attempt in range(1, self._attempts + 1):
-            result = proc.run(argv, env=self._env, input=stdin, check=False,
-                              timeout=self._timeout)
+            result = proc.run(argv, env=self._env, input=stdin, check=False, timeout=self._timeout)
             response = _parse(result.stdout)
             last = attempt == self._attempts
             if response is None:
                 if result.returncode == 0:
                     raise self._unexpected("an HTTP answer", result.stdout)
                 if result.returncode == _GH_NOT_LOGGED_IN:
-                    raise WtrunError(f"{action}: gh has no token for {self.host}; "
-                                     f"{self._login_fix()}")
+                    raise WtrunError(
+                        f"{action}: gh has no token for {self.host}; {self._login_fix()}"
+                    )
                 if "Usage:" in result.stderr:
                     # gh refused its own command line (a gh too old for a flag): no retry.
-                    raise WtrunError(f"{action}: gh refused the command (exit code "
-                                     f"{result.returncode}); update gh (https://cli.github.com)"
-                                     + proc.tail(result.stderr.split("Usage:")[0]))
+                    raise WtrunError(
+                        f"{action}: gh refused the command (exit code "
+                        f"{result.returncode}); update gh (https://cli.github.com)"
+                        + proc.tail(result.stderr.split("Usage:")[0])
+                    )
                 if last:
                     tries = "1 attempt" if attempt == 1 else f"{attempt} attempts"
                     raise WtrunError(
                         f"{action}: no answer from {self.host} after {tries} "
                         f"(gh exited with code {result.returncode}); check the network, "
-                        "then run again" + proc.tail(result.stderr))
+                        "then run again" + proc.tail(result.stderr)
+                    )
                 wait = self._backoff * 2.0 ** (attempt - 1)
             elif response.status < 400:
                 return response.data
@@ -271,8 +331,16 @@ class GitHubApi:
             return max(backoff, 60.0)
         return backoff if response.status == 429 else None
 
-    def _error(self, action: str, response: _Response, attempt: int, retried: bool, *,
-               base: str | None, head: str | None) -> GitHubError:
+    def _error(
+        self,
+        action: str,
+        response: _Response,
+        attempt: int,
+        retried: bool,
+        *,
+        base: str | None,
+        head: str | None,
+    ) -> GitHubError:
         message = _message(response)
         details = _details(response.data)
         text = f"{action}: GitHub answered HTTP {response.status} {_q(message)}"
@@ -283,25 +351,31 @@ class GitHubApi:
         fix = self._fix(response, details, base=base, head=head)
         if fix:
             text += f"; {fix}"
-        return GitHubError(text, status=response.status, message=message, details=details,
-                           retried=retried)
+        return GitHubError(
+            text, status=response.status, message=message, details=details, retried=retried
+        )
 
-    def _fix(self, response: _Response, details: Sequence[str], *, base: str | None,
-             head: str | None) -> str | None:
+    def _fix(
+        self, response: _Response, details: Sequence[str], *, base: str | None, head: str | None
+    ) -> str | None:
         status = response.status
         fields = _error_fields(response.data)
         if status == 401:
             return self._login_fix()
         if status == 404:
-            return (f"check pr.repository ({_q(self.repository)}) and that the token can see it "
-                    "(GitHub answers 404, not 403, to a token without access)")
+            return (
+                f"check pr.repository ({_q(self.repository)}) and that the token can see it "
+                "(GitHub answers 404, not 403, to a token without access)"
+            )
         if status == 403 and response.headers.get("x-ratelimit-remaining") == "0":
             return "the API rate limit is used up; run again after it resets"
         if status == 403 and "rate limit" in _message(response).lower():
             return "GitHub is rate-limiting this token; run again in a few minutes"
         if status == 403:
-            return ("the token needs write access to contents and pull requests (in GitHub "
-                    "Actions: `permissions: {contents: write, pull-requests: write}`)")
+            return (
+                "the token needs write access to contents and pull requests (in GitHub "
+                "Actions: `permissions: {contents: write, pull-requests: write}`)"
+            )
         if status >= 500 or status == 429:
             return "GitHub may be having trouble (https://www.githubstatus.com); run again later"
         if status == 422 and ("base", "invalid") in fields:
@@ -318,13 +392,16 @@ class GitHubApi:
         if self.host == _GITHUB or self.host.endswith(".ghe.com"):
             return "set GH_TOKEN to a valid token, or run `gh auth login`"
         # gh reads GH_TOKEN for github.com and *.ghe.com only.
-        return (f"set GH_ENTERPRISE_TOKEN to a valid token for {self.host}, or run "
-                f"`gh auth login --hostname {self.host}`")
+        return (
+            f"set GH_ENTERPRISE_TOKEN to a valid token for {self.host}, or run "
+            f"`gh auth login --hostname {self.host}`"
+        )
 
     def _unexpected(self, wanted: str, got: Any) -> WtrunError:
         shown = json.dumps(got)[:200] if not isinstance(got, str) else got[:200]
-        return WtrunError(f"unexpected answer from GitHub ({self._where}): wanted {wanted}, "
-                          f"got {_q(shown)}")
+        return WtrunError(
+            f"unexpected answer from GitHub ({self._where}): wanted {wanted}, got {_q(shown)}"
+        )
 
     def _pull(self, data: Any) -> PullRequest:
         try:
@@ -368,7 +445,7 @@ def _parse(stdout: str) -> _Response | None:
         headers[name.strip().lower()] = value.strip()
     else:
         index = len(lines)
-    text = "\n".join(lines[index + 1:])
+    text = "\n".join(lines[index + 1 :])
     data: Any = None
     if text.strip():
         try:
@@ -406,8 +483,9 @@ def _details(data: Any) -> list[str]:
 def _error_fields(data: Any) -> set[tuple[str, str]]:
     if not isinstance(data, dict) or not isinstance(data.get("errors"), list):
         return set()
-    return {(str(e.get("field")), str(e.get("code"))) for e in data["errors"]
-            if isinstance(e, dict)}
+    return {
+        (str(e.get("field")), str(e.get("code"))) for e in data["errors"] if isinstance(e, dict)
+    }
 
 
 def _seconds(value: str | None) -> float | None:
@@ -435,21 +513,29 @@ def repository_from_url(url: str) -> tuple[str, str]:
     """(host, "owner/name") of a GitHub or GitHub Enterprise remote URL."""
     host, path = _split_url(url)
     if not host or "." not in host:
-        why = (f"host {_q(host)} looks like an SSH alias (from ~/.ssh/config), not a GitHub host"
-               if host else "it is not a GitHub URL")
-        raise WtrunError(f"cannot tell the GitHub repository from remote URL {_q(url)}: {why}; "
-                         'set pr.repository in the plan (e.g. "acme/shop")')
+        why = (
+            f"host {_q(host)} looks like an SSH alias (from ~/.ssh/config), not a GitHub host"
+            if host
+            else "it is not a GitHub URL"
+        )
+        raise WtrunError(
+            f"cannot tell the GitHub repository from remote URL {_q(url)}: {why}; "
+            'set pr.repository in the plan (e.g. "acme/shop")'
+        )
     parts = path.strip("/").removesuffix(".git").split("/")
     repository = "/".join(parts)
     if len(parts) != 2 or not _valid_repository(repository):
-        raise WtrunError(f"cannot tell the GitHub repository from remote URL {_q(url)}: its path "
-                         f"{_q(path)} is not OWNER/NAME; set pr.repository in the plan "
-                         '(e.g. "acme/shop")')
+        raise WtrunError(
+            f"cannot tell the GitHub repository from remote URL {_q(url)}: its path "
+            f"{_q(path)} is not OWNER/NAME; set pr.repository in the plan "
+            '(e.g. "acme/shop")'
+        )
     return _canonical_host(host), repository
 
 
-def resolve_repository(configured: str | None, env: Mapping[str, str], remote_url: str | None
-                       ) -> tuple[str, str]:
+def resolve_repository(
+    configured: str | None, env: Mapping[str, str], remote_url: str | None
+) -> tuple[str, str]:
     """(host, "owner/name") from pr.repository, else GITHUB_REPOSITORY (on the host of
     GITHUB_SERVER_URL), else the remote's URL."""
     server = env.get("GITHUB_SERVER_URL", "").strip()
@@ -477,7 +563,8 @@ def resolve_repository(configured: str | None, env: Mapping[str, str], remote_ur
     raise WtrunError(
         "cannot tell which GitHub repository to open pull requests in: pr.repository is not "
         f"set, GITHUB_REPOSITORY is not set, and {remote}; set pr.repository in the plan "
-        '(e.g. "acme/shop"), or use pr.provider "local" or "none"')
+        '(e.g. "acme/shop"), or use pr.provider "local" or "none"'
+    )
 
 
 def _split_url(url: str) -> tuple[str, str]:
@@ -515,5 +602,7 @@ def _valid_repository(value: str) -> bool:
 
 def _check_repository(value: str, source: str) -> None:
     if not _valid_repository(value):
-        raise WtrunError(f'{source} {_q(value)} is not a GitHub repository; write it as '
-                         '"OWNER/NAME" (e.g. "acme/shop")')
+        raise WtrunError(
+            f"{source} {_q(value)} is not a GitHub repository; write it as "
+            '"OWNER/NAME" (e.g. "acme/shop")'
+        )

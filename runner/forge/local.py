@@ -57,13 +57,28 @@ class LocalProvider:
         used = [t.pr_number for t in self.store.record.tasks.values() if t.pr_number]
         return max(used, default=0) + 1
 
-    def open_or_update(self, task_id: str, *, head: str, base: str, title: str, body: str,
-                       draft: bool, labels: Sequence[str], reviewers: Sequence[str]) -> PrRef:
+    def open_or_update(
+        self,
+        task_id: str,
+        *,
+        head: str,
+        base: str,
+        title: str,
+        body: str,
+        draft: bool,
+        labels: Sequence[str],
+        reviewers: Sequence[str],
+    ) -> PrRef:
         number = self._number(task_id)
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"{task_id}.md"
-        meta = [f"# #{number} {title}", "", f"- head: `{head}`", f"- base: `{base}`",
-                f"- draft: {'yes' if draft else 'no'}"]
+        meta = [
+            f"# #{number} {title}",
+            "",
+            f"- head: `{head}`",
+            f"- base: `{base}`",
+            f"- draft: {'yes' if draft else 'no'}",
+        ]
         if labels:
             meta.append(f"- labels: {', '.join(labels)}")
         if reviewers:
@@ -77,7 +92,6 @@ class LocalProvider:
         head, _, _ = text.partition("\n\n- head:")
         meta_end = text.index("\n\n", len(head) + 2)
         write_atomic(path, text[: meta_end + 2] + body)
-
 
     def pr_status(self, task_id: str, number: int) -> PrStatus:
         record = self.store.record.task(task_id)
@@ -94,9 +108,11 @@ class LocalProvider:
         self.store.update(task_id, pr_base=base)
 
     def open_prs_into(self, branch: str) -> list[int]:
-        return sorted(r.pr_number for r in self.store.record.tasks.values()
-                      if r.pr_number is not None and r.pr_base == branch
-                      and (r.pr_state or "open") == "open")
+        return sorted(
+            r.pr_number
+            for r in self.store.record.tasks.values()
+            if r.pr_number is not None and r.pr_base == branch and (r.pr_state or "open") == "open"
+        )
 
     def delete_branch(self, branch: str) -> bool:
         return _delete_remote_branch(self.git, self.remote, branch)
@@ -115,8 +131,18 @@ class NoProvider:
     def preflight(self) -> None:
         return None
 
-    def open_or_update(self, task_id: str, *, head: str, base: str, title: str, body: str,
-                       draft: bool, labels: Sequence[str], reviewers: Sequence[str]) -> PrRef:
+    def open_or_update(
+        self,
+        task_id: str,
+        *,
+        head: str,
+        base: str,
+        title: str,
+        body: str,
+        draft: bool,
+        labels: Sequence[str],
+        reviewers: Sequence[str],
+    ) -> PrRef:
         return PrRef(None, None)
 
     def update_body(self, task_id: str, number: int, body: str) -> None:

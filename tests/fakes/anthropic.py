@@ -50,19 +50,20 @@ def tool_use(name: str, tool_input: dict[str, Any], text: str | None = None) -> 
     blocks: list[dict[str, Any]] = []
     if text:
         blocks.append({"type": "text", "text": text})
-    blocks.append({
-        "type": "tool_use",
-        "id": f"toolu_{uuid.uuid4().hex[:24]}",
-        "name": name,
-        "input": tool_input,
-    })
+    blocks.append(
+        {
+            "type": "tool_use",
+            "id": f"toolu_{uuid.uuid4().hex[:24]}",
+            "name": name,
+            "input": tool_input,
+        }
+    )
     return Turn(tuple(blocks), "tool_use")
 
 
 def write_file(path: str, content: str) -> Turn:
     """Claude Code's Write tool on `path` (absolute, or relative to the CLI's working folder)."""
-    return tool_use(WRITE_TOOL, {"file_path": path, "content": content},
-                    text=f"I'll write {path}.")
+    return tool_use(WRITE_TOOL, {"file_path": path, "content": content}, text=f"I'll write {path}.")
 
 
 @dataclass(frozen=True)
@@ -111,8 +112,9 @@ class AnthropicServer:
         server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         server.daemon_threads = True
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="fake-anthropic",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, name="fake-anthropic", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -128,8 +130,12 @@ class AnthropicServer:
     def __enter__(self) -> AnthropicServer:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
     def _record(self, request: Request) -> None:
@@ -142,16 +148,24 @@ class AnthropicServer:
 
 
 def _is_agent_turn(request: Request) -> bool:
-    return (request.method == "POST" and request.path.startswith("/v1/messages")
-            and not request.path.startswith("/v1/messages/count_tokens")
-            and isinstance(request.body, dict) and bool(request.body.get("tools")))
+    return (
+        request.method == "POST"
+        and request.path.startswith("/v1/messages")
+        and not request.path.startswith("/v1/messages/count_tokens")
+        and isinstance(request.body, dict)
+        and bool(request.body.get("tools"))
+    )
 
 
 def _side_answer() -> Turn:
     # Side calls sometimes ask for JSON (e.g. a session title); a small JSON object reads as
     # text to the ones that want prose and parses for the ones that want JSON.
-    return Turn(({"type": "text", "text": '{"title": "Scripted task"}'},), "end_turn",
-                input_tokens=50, output_tokens=10)
+    return Turn(
+        ({"type": "text", "text": '{"title": "Scripted task"}'},),
+        "end_turn",
+        input_tokens=50,
+        output_tokens=10,
+    )
 
 
 def _message(turn: Turn, model: str) -> dict[str, Any]:
@@ -185,32 +199,59 @@ def _events(turn: Turn, model: str) -> Iterator[tuple[str, dict[str, Any]]]:
     yield "message_start", {"type": "message_start", "message": start}
     for index, block in enumerate(turn.content):
         if block["type"] == "text":
-            yield "content_block_start", {"type": "content_block_start", "index": index,
-                                          "content_block": {"type": "text", "text": ""}}
+            yield (
+                "content_block_start",
+                {
+                    "type": "content_block_start",
+                    "index": index,
+                    "content_block": {"type": "text", "text": ""},
+                },
+            )
             text = block["text"]
-            for piece in (text[: len(text) // 2], text[len(text) // 2:]):
-                yield "content_block_delta", {"type": "content_block_delta", "index": index,
-                                              "delta": {"type": "text_delta", "text": piece}}
+            for piece in (text[: len(text) // 2], text[len(text) // 2 :]):
+                yield (
+                    "content_block_delta",
+                    {
+                        "type": "content_block_delta",
+                        "index": index,
+                        "delta": {"type": "text_delta", "text": piece},
+                    },
+                )
         elif block["type"] == "tool_use":
-            yield "content_block_start", {
-                "type": "content_block_start", "index": index,
-                "content_block": {"type": "tool_use", "id": block["id"], "name": block["name"],
-                                  "input": {}},
-            }
+            yield (
+                "content_block_start",
+                {
+                    "type": "content_block_start",
+                    "index": index,
+                    "content_block": {
+                        "type": "tool_use",
+                        "id": block["id"],
+                        "name": block["name"],
+                        "input": {},
+                    },
+                },
+            )
             raw = json.dumps(block["input"])
-            for piece in (raw[: len(raw) // 2], raw[len(raw) // 2:]):
-                yield "content_block_delta", {
-                    "type": "content_block_delta", "index": index,
-                    "delta": {"type": "input_json_delta", "partial_json": piece},
-                }
+            for piece in (raw[: len(raw) // 2], raw[len(raw) // 2 :]):
+                yield (
+                    "content_block_delta",
+                    {
+                        "type": "content_block_delta",
+                        "index": index,
+                        "delta": {"type": "input_json_delta", "partial_json": piece},
+                    },
+                )
         else:
             raise ValueError(f"unsupported content block type {block['type']!r}")
         yield "content_block_stop", {"type": "content_block_stop", "index": index}
-    yield "message_delta", {
-        "type": "message_delta",
-        "delta": {"stop_reason": turn.stop_reason, "stop_sequence": None},
-        "usage": {"output_tokens": turn.output_tokens},
-    }
+    yield (
+        "message_delta",
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": turn.stop_reason, "stop_sequence": None},
+            "usage": {"output_tokens": turn.output_tokens},
+        },
+    )
     yield "message_stop", {"type": "message_stop"}
 
 
@@ -249,10 +290,13 @@ def _handler_for(fake: AnthropicServer) -> type[BaseHTTPRequestHandler]:
             fake.unknown.append(f"{request.method} {request.path}")
             if fake.log_unknown:
                 print(f"fake-anthropic: unknown {request.method} {request.path}", file=sys.stderr)
-            self._json(HTTPStatus.NOT_FOUND, {
-                "type": "error",
-                "error": {"type": "not_found_error", "message": f"no route {request.path}"},
-            })
+            self._json(
+                HTTPStatus.NOT_FOUND,
+                {
+                    "type": "error",
+                    "error": {"type": "not_found_error", "message": f"no route {request.path}"},
+                },
+            )
 
         def do_HEAD(self) -> None:
             self._record(None)
@@ -266,8 +310,10 @@ def _handler_for(fake: AnthropicServer) -> type[BaseHTTPRequestHandler]:
             if path in ("/", "/health", "/v1"):
                 self._json(HTTPStatus.OK, {"ok": True})
             elif path == "/v1/models":
-                self._json(HTTPStatus.OK, {"data": [], "has_more": False, "first_id": None,
-                                           "last_id": None})
+                self._json(
+                    HTTPStatus.OK,
+                    {"data": [], "has_more": False, "first_id": None, "last_id": None},
+                )
             else:
                 self._unknown(request)
 
@@ -282,10 +328,13 @@ def _handler_for(fake: AnthropicServer) -> type[BaseHTTPRequestHandler]:
                 self._unknown(request)
                 return
             if fake.error_status is not None:
-                self._json(fake.error_status, {
-                    "type": "error",
-                    "error": {"type": "api_error", "message": "scripted failure"},
-                })
+                self._json(
+                    fake.error_status,
+                    {
+                        "type": "error",
+                        "error": {"type": "api_error", "message": "scripted failure"},
+                    },
+                )
                 return
             turn = fake._turn_for(body) if _is_agent_turn(request) else _side_answer()
             model = str(body.get("model") or "claude-sonnet-4-5")

@@ -100,8 +100,13 @@ class _Reply(NamedTuple):
 
 
 class _ApiError(Exception):
-    def __init__(self, status: int, message: str, errors: list[dict[str, str]] | None = None,
-                 doc: str = _DOCS) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        errors: list[dict[str, str]] | None = None,
+        doc: str = _DOCS,
+    ) -> None:
         super().__init__(message)
         body: dict[str, Any] = {"message": message}
         if errors is not None:
@@ -150,8 +155,11 @@ class FakeGitHub:
         self.pulls: dict[int, FakePull] = {}
         self.branches: dict[str, str] = {}
         if branches is not None:
-            self.branches = dict(branches) if isinstance(branches, Mapping) else {
-                b: _fake_sha(b) for b in branches}
+            self.branches = (
+                dict(branches)
+                if isinstance(branches, Mapping)
+                else {b: _fake_sha(b) for b in branches}
+            )
         self._faults: list[_Fault] = []
         self._next_number = 1
         self._lock = threading.RLock()
@@ -166,8 +174,12 @@ class FakeGitHub:
         self.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         if exc is not None:
             self.errors.clear()  # the test's own failure is the one to see
         self.stop()
@@ -175,8 +187,9 @@ class FakeGitHub:
     def start(self) -> None:
         self._server = _UnixHTTPServer(str(self.socket_path), _Handler)
         self._server.fake = self
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,),
-                                        daemon=True, name="fake-github")
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.02,), daemon=True, name="fake-github"
+        )
         self._thread.start()
         config = self._dir / "config"
         config.mkdir(exist_ok=True)
@@ -242,16 +255,34 @@ class FakeGitHub:
             message = _SECONDARY if status == 403 else HTTPStatus(status).phrase
             body = {"message": message, "documentation_url": _DOCS}
         with self._lock:
-            self._faults.append(_Fault(method.upper(), re.compile(path_regex), status, body,
-                                       dict(headers or {}), times, handled))
+            self._faults.append(
+                _Fault(
+                    method.upper(),
+                    re.compile(path_regex),
+                    status,
+                    body,
+                    dict(headers or {}),
+                    times,
+                    handled,
+                )
+            )
 
-    def add_pull(self, head: str, base: str, title: str = "", body: str | None = None, *,
-                 draft: bool = False, user: str | None = None) -> FakePull:
+    def add_pull(
+        self,
+        head: str,
+        base: str,
+        title: str = "",
+        body: str | None = None,
+        *,
+        draft: bool = False,
+        user: str | None = None,
+    ) -> FakePull:
         """An open pull request made by someone else, without the API's checks."""
         with self._lock:
             branches = self._branches()
-            return self._new_pull(head, base, title or head, body, draft, user or self.login,
-                                  branches)
+            return self._new_pull(
+                head, base, title or head, body, draft, user or self.login, branches
+            )
 
     def merge(self, number: int, method: str = "merge") -> str:
         """Merge like a reviewer pressing the button; returns the new commit of the base."""
@@ -270,11 +301,12 @@ class FakeGitHub:
 
     # -- HTTP entry point ----------------------------------------------------------------
 
-    def handle(self, method: str, target: str, headers: Mapping[str, str], raw: bytes
-               ) -> tuple[int, dict[str, str], bytes]:
+    def handle(
+        self, method: str, target: str, headers: Mapping[str, str], raw: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
         split = urlsplit(target)
         path = unquote(split.path)
-        route = path[len("/api/v3"):] if path.startswith("/api/v3/") else path
+        route = path[len("/api/v3") :] if path.startswith("/api/v3/") else path
         query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
         body: Any = None
         if raw:
@@ -309,8 +341,11 @@ class FakeGitHub:
         if reply.body is None:
             return reply.status, out_headers, b""
         payload = reply.body if isinstance(reply.body, (str, bytes)) else json.dumps(reply.body)
-        return reply.status, out_headers, (
-            payload.encode() if isinstance(payload, str) else payload)
+        return (
+            reply.status,
+            out_headers,
+            (payload.encode() if isinstance(payload, str) else payload),
+        )
 
     def _take_fault(self, method: str, route: str) -> _Fault | None:
         for fault in self._faults:
@@ -321,8 +356,15 @@ class FakeGitHub:
                 return fault
         return None
 
-    def _dispatch(self, method: str, route: str, query: dict[str, str], body: Any,
-                  headers: Mapping[str, str], api_host: str) -> _Reply:
+    def _dispatch(
+        self,
+        method: str,
+        route: str,
+        query: dict[str, str],
+        body: Any,
+        headers: Mapping[str, str],
+        api_host: str,
+    ) -> _Reply:
         web, api = _urls(api_host)
         self._web, self._api = web, api
         auth = headers.get("authorization", "")
@@ -332,15 +374,23 @@ class FakeGitHub:
                 raise _ApiError(401, "Bad credentials")
             if route == "/user":
                 if given is None:
-                    raise _ApiError(401, "Requires authentication",
-                                    doc=f"{_DOCS}/users/users#get-the-authenticated-user")
+                    raise _ApiError(
+                        401,
+                        "Requires authentication",
+                        doc=f"{_DOCS}/users/users#get-the-authenticated-user",
+                    )
                 return _Reply(200, self._user_json(self.login, full=True))
             for verb, pattern, handler in self._routes():
                 match = re.fullmatch(pattern, route)
                 if match is None or verb != method:
                     continue
-                if not (match["o"].lower() == self.owner.lower()
-                        and match["r"].lower() == self.repo.lower()) or given is None:
+                if (
+                    not (
+                        match["o"].lower() == self.owner.lower()
+                        and match["r"].lower() == self.repo.lower()
+                    )
+                    or given is None
+                ):
                     # A private repository is invisible to a token that cannot see it.
                     break
                 return handler(match, query, body)
@@ -348,20 +398,30 @@ class FakeGitHub:
         except _ApiError as e:
             return e.reply
 
-    def _routes(self) -> list[tuple[str, str, Callable[[re.Match[str], dict[str, str], Any],
-                                                          _Reply]]]:
+    def _routes(
+        self,
+    ) -> list[tuple[str, str, Callable[[re.Match[str], dict[str, str], Any], _Reply]]]:
         repo = r"/repos/(?P<o>[^/]+)/(?P<r>[^/]+)"
         return [
             ("GET", repo, lambda m, q, b: _Reply(200, self._repo_json())),
             ("GET", repo + r"/pulls", self._list_pulls),
             ("POST", repo + r"/pulls", self._create_pull),
-            ("GET", repo + r"/pulls/(?P<n>\d+)",
-             lambda m, q, b: _Reply(200, self._pull_json(self._pull(m), full=True))),
+            (
+                "GET",
+                repo + r"/pulls/(?P<n>\d+)",
+                lambda m, q, b: _Reply(200, self._pull_json(self._pull(m), full=True)),
+            ),
             ("PATCH", repo + r"/pulls/(?P<n>\d+)", self._update_pull),
-            ("GET", repo + r"/pulls/(?P<n>\d+)/merge",
-             lambda m, q, b: _Reply(204 if self._pull(m).merged else 404, None)),
-            ("PUT", repo + r"/pulls/(?P<n>\d+)/merge",
-             lambda m, q, b: self._merge(self._pull(m).number, b if isinstance(b, dict) else {})),
+            (
+                "GET",
+                repo + r"/pulls/(?P<n>\d+)/merge",
+                lambda m, q, b: _Reply(204 if self._pull(m).merged else 404, None),
+            ),
+            (
+                "PUT",
+                repo + r"/pulls/(?P<n>\d+)/merge",
+                lambda m, q, b: self._merge(self._pull(m).number, b if isinstance(b, dict) else {}),
+            ),
             ("POST", repo + r"/pulls/(?P<n>\d+)/requested_reviewers", self._request_reviewers),
             ("POST", repo + r"/issues/(?P<n>\d+)/labels", self._add_labels),
             ("DELETE", repo + r"/git/refs/heads/(?P<b>.+)", self._delete_ref),
@@ -369,18 +429,28 @@ class FakeGitHub:
 
     # -- git -----------------------------------------------------------------------------
 
-    def _git(self, *args: str, cwd: Path | None = None, check: bool = True
-             ) -> subprocess.CompletedProcess[str]:
+    def _git(
+        self, *args: str, cwd: Path | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         env = {k: v for k, v in os.environ.items() if k not in _GIT_LEAKS}
-        env.update({
-            "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1",
-            "GIT_AUTHOR_NAME": self.login,
-            "GIT_AUTHOR_EMAIL": f"{self.login}@users.noreply.github.com",
-            "GIT_COMMITTER_NAME": "GitHub", "GIT_COMMITTER_EMAIL": "noreply@github.com",
-        })
+        env.update(
+            {
+                "GIT_CONFIG_GLOBAL": os.devnull,
+                "GIT_CONFIG_NOSYSTEM": "1",
+                "GIT_AUTHOR_NAME": self.login,
+                "GIT_AUTHOR_EMAIL": f"{self.login}@users.noreply.github.com",
+                "GIT_COMMITTER_NAME": "GitHub",
+                "GIT_COMMITTER_EMAIL": "noreply@github.com",
+            }
+        )
         where = ["-C", str(cwd)] if cwd else ["--git-dir", str(self.bare_repo)]
-        proc = subprocess.run(["git", *where, *args], env=env, capture_output=True, text=True,
-                              stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            ["git", *where, *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+        )
         if check and proc.returncode != 0:
             raise RuntimeError(f"git {' '.join(args)} failed: {proc.stderr}{proc.stdout}")
         return proc
@@ -388,8 +458,9 @@ class FakeGitHub:
     def _branches(self) -> dict[str, str]:
         if self.bare_repo is None:
             return dict(self.branches)
-        out = self._git("for-each-ref", "--format=%(refname:lstrip=2) %(objectname)",
-                        "refs/heads").stdout
+        out = self._git(
+            "for-each-ref", "--format=%(refname:lstrip=2) %(objectname)", "refs/heads"
+        ).stdout
         return dict(line.split(" ", 1) for line in out.splitlines() if line)
 
     def _ahead(self, base: str, head: str) -> int | None:
@@ -400,8 +471,7 @@ class FakeGitHub:
 
     # -- JSON shapes ---------------------------------------------------------------------
 
-    def _user_json(self, login: str, *, full: bool = False, kind: str = "User"
-                   ) -> dict[str, Any]:
+    def _user_json(self, login: str, *, full: bool = False, kind: str = "User") -> dict[str, Any]:
         user: dict[str, Any] = {
             "login": login,
             "id": 1000 + sum(map(ord, login)),
@@ -415,8 +485,14 @@ class FakeGitHub:
             "site_admin": False,
         }
         if full:
-            user.update({"name": login.title(), "company": None, "email": None,
-                         "created_at": "2011-01-25T18:44:36Z"})
+            user.update(
+                {
+                    "name": login.title(),
+                    "company": None,
+                    "email": None,
+                    "created_at": "2011-01-25T18:44:36Z",
+                }
+            )
         return user
 
     def _repo_json(self) -> dict[str, Any]:
@@ -490,20 +566,22 @@ class FakeGitHub:
         }
         if full:
             # Only the single-pull endpoints carry these; the list has `merged_at` alone.
-            data.update({
-                "merged": pull.merged,
-                "mergeable": None if pull.state == "closed" else True,
-                "rebaseable": None if pull.state == "closed" else True,
-                "mergeable_state": "unknown" if pull.state == "closed" else "clean",
-                "merged_by": self._user_json(pull.merged_by) if pull.merged_by else None,
-                "comments": 0,
-                "review_comments": 0,
-                "maintainer_can_modify": False,
-                "commits": 1,
-                "additions": 1,
-                "deletions": 0,
-                "changed_files": 1,
-            })
+            data.update(
+                {
+                    "merged": pull.merged,
+                    "mergeable": None if pull.state == "closed" else True,
+                    "rebaseable": None if pull.state == "closed" else True,
+                    "mergeable_state": "unknown" if pull.state == "closed" else "clean",
+                    "merged_by": self._user_json(pull.merged_by) if pull.merged_by else None,
+                    "comments": 0,
+                    "review_comments": 0,
+                    "maintainer_can_modify": False,
+                    "commits": 1,
+                    "additions": 1,
+                    "deletions": 0,
+                    "changed_files": 1,
+                }
+            )
         return data
 
     def _label_json(self, name: str) -> dict[str, Any]:
@@ -522,8 +600,7 @@ class FakeGitHub:
     def _pull(self, match: re.Match[str]) -> FakePull:
         pull = self.pulls.get(int(match["n"]))
         if pull is None:
-            raise _ApiError(404, "Not Found",
-                            doc=f"{_DOCS}/pulls/pulls#get-a-pull-request")
+            raise _ApiError(404, "Not Found", doc=f"{_DOCS}/pulls/pulls#get-a-pull-request")
         return pull
 
     def _list_pulls(self, match: re.Match[str], query: dict[str, str], body: Any) -> _Reply:
@@ -542,7 +619,7 @@ class FakeGitHub:
             pulls = [p for p in pulls if p.base == query["base"]]
         per_page = min(int(query.get("per_page", "30")), 100)
         page = max(int(query.get("page", "1")), 1)
-        chosen = pulls[(page - 1) * per_page: page * per_page]
+        chosen = pulls[(page - 1) * per_page : page * per_page]
         return _Reply(200, [self._pull_json(p) for p in chosen])
 
     def _create_pull(self, match: re.Match[str], query: dict[str, str], body: Any) -> _Reply:
@@ -551,46 +628,86 @@ class FakeGitHub:
             raise _ApiError(400, "Problems parsing JSON", doc=doc)
         for name in ("head", "base"):
             if not body.get(name):
-                raise _validation({"resource": "PullRequest", "code": "missing_field",
-                                   "field": name}, doc=doc)
+                raise _validation(
+                    {"resource": "PullRequest", "code": "missing_field", "field": name}, doc=doc
+                )
         if not body.get("title") and not body.get("issue"):
-            raise _validation({"resource": "PullRequest", "code": "missing_field",
-                               "field": "title"}, doc=doc)
+            raise _validation(
+                {"resource": "PullRequest", "code": "missing_field", "field": "title"}, doc=doc
+            )
         head, base = str(body["head"]), str(body["base"])
         if ":" in head:
             owner, _, head = head.partition(":")
             if owner.lower() != self.owner.lower():
-                raise _validation({"resource": "PullRequest", "field": "head",
-                                   "code": "invalid"}, doc=doc)
+                raise _validation(
+                    {"resource": "PullRequest", "field": "head", "code": "invalid"}, doc=doc
+                )
         branches = self._branches()
         if head not in branches:
-            raise _validation({"resource": "PullRequest", "field": "head", "code": "invalid"},
-                              doc=doc)
+            raise _validation(
+                {"resource": "PullRequest", "field": "head", "code": "invalid"}, doc=doc
+            )
         if base not in branches:
-            raise _validation({"resource": "PullRequest", "field": "base", "code": "invalid"},
-                              doc=doc)
+            raise _validation(
+                {"resource": "PullRequest", "field": "base", "code": "invalid"}, doc=doc
+            )
         for other in self.pulls.values():
             if other.state == "open" and other.head == head and other.base == base:
-                raise _validation({
-                    "resource": "PullRequest", "code": "custom",
-                    "message": f"A pull request already exists for {self.owner}:{head}.",
-                }, doc=doc)
+                raise _validation(
+                    {
+                        "resource": "PullRequest",
+                        "code": "custom",
+                        "message": f"A pull request already exists for {self.owner}:{head}.",
+                    },
+                    doc=doc,
+                )
         if head == base or self._ahead(base, head) == 0:
-            raise _validation({"resource": "PullRequest", "code": "custom",
-                               "message": f"No commits between {base} and {head}"}, doc=doc)
-        pull = self._new_pull(head, base, str(body["title"]), body.get("body"),
-                              bool(body.get("draft", False)), self.login, branches)
-        return _Reply(201, self._pull_json(pull, full=True),
-                      {"Location": f"{self._api}/repos/{self.owner}/{self.repo}/pulls/"
-                                   f"{pull.number}"})
+            raise _validation(
+                {
+                    "resource": "PullRequest",
+                    "code": "custom",
+                    "message": f"No commits between {base} and {head}",
+                },
+                doc=doc,
+            )
+        pull = self._new_pull(
+            head,
+            base,
+            str(body["title"]),
+            body.get("body"),
+            bool(body.get("draft", False)),
+            self.login,
+            branches,
+        )
+        return _Reply(
+            201,
+            self._pull_json(pull, full=True),
+            {"Location": f"{self._api}/repos/{self.owner}/{self.repo}/pulls/{pull.number}"},
+        )
 
-    def _new_pull(self, head: str, base: str, title: str, body: str | None, draft: bool,
-                  user: str, branches: Mapping[str, str]) -> FakePull:
+    def _new_pull(
+        self,
+        head: str,
+        base: str,
+        title: str,
+        body: str | None,
+        draft: bool,
+        user: str,
+        branches: Mapping[str, str],
+    ) -> FakePull:
         now = _now()
         pull = FakePull(
-            number=self._next_number, title=title, body=body, head=head, base=base,
-            head_sha=branches.get(head, "0" * 40), base_sha=branches.get(base, "0" * 40),
-            user=user, draft=draft, created_at=now, updated_at=now,
+            number=self._next_number,
+            title=title,
+            body=body,
+            head=head,
+            base=base,
+            head_sha=branches.get(head, "0" * 40),
+            base_sha=branches.get(base, "0" * 40),
+            user=user,
+            draft=draft,
+            created_at=now,
+            updated_at=now,
         )
         self._next_number += 1
         self.pulls[pull.number] = pull
@@ -604,30 +721,54 @@ class FakeGitHub:
         branches = self._branches()
         state = body.get("state")
         if state is not None and state not in ("open", "closed"):
-            raise _validation({"resource": "PullRequest", "field": "state", "code": "invalid"},
-                              doc=doc)
+            raise _validation(
+                {"resource": "PullRequest", "field": "state", "code": "invalid"}, doc=doc
+            )
         new_base = body.get("base")
         if new_base is not None and new_base != pull.base:
             if pull.state != "open":
-                raise _validation({
-                    "resource": "PullRequest", "code": "custom", "field": "base",
-                    "message": "Cannot change the base branch of a closed pull request.",
-                }, doc=doc)
+                raise _validation(
+                    {
+                        "resource": "PullRequest",
+                        "code": "custom",
+                        "field": "base",
+                        "message": "Cannot change the base branch of a closed pull request.",
+                    },
+                    doc=doc,
+                )
             if new_base not in branches:
-                raise _validation({
-                    "resource": "PullRequest", "code": "custom", "field": "base",
-                    "message": f"Proposed base branch '{new_base}' was not found",
-                }, doc=doc)
+                raise _validation(
+                    {
+                        "resource": "PullRequest",
+                        "code": "custom",
+                        "field": "base",
+                        "message": f"Proposed base branch '{new_base}' was not found",
+                    },
+                    doc=doc,
+                )
         if state == "open" and pull.state == "closed":
             # The fake's wording: GitHub refuses these reopenings, its exact text is not known.
             if pull.merged:
-                raise _validation({"resource": "PullRequest", "code": "custom", "field": "state",
-                                   "message": "A merged pull request cannot be reopened."},
-                                  doc=doc)
+                raise _validation(
+                    {
+                        "resource": "PullRequest",
+                        "code": "custom",
+                        "field": "state",
+                        "message": "A merged pull request cannot be reopened.",
+                    },
+                    doc=doc,
+                )
             if pull.base not in branches or pull.head not in branches:
-                raise _validation({"resource": "PullRequest", "code": "custom", "field": "state",
-                                   "message": "state cannot be changed. The branch of this "
-                                              "pull request was deleted."}, doc=doc)
+                raise _validation(
+                    {
+                        "resource": "PullRequest",
+                        "code": "custom",
+                        "field": "state",
+                        "message": "state cannot be changed. The branch of this "
+                        "pull request was deleted.",
+                    },
+                    doc=doc,
+                )
         if "title" in body and body["title"] is not None:
             pull.title = str(body["title"])
         if "body" in body:
@@ -644,8 +785,7 @@ class FakeGitHub:
     def _add_labels(self, match: re.Match[str], query: dict[str, str], body: Any) -> _Reply:
         pull = self.pulls.get(int(match["n"]))
         if pull is None:
-            raise _ApiError(404, "Not Found",
-                            doc=f"{_DOCS}/issues/labels#add-labels-to-an-issue")
+            raise _ApiError(404, "Not Found", doc=f"{_DOCS}/issues/labels#add-labels-to-an-issue")
         raw = body.get("labels") if isinstance(body, dict) else body
         if not isinstance(raw, list):
             raise _validation({"resource": "Label", "field": "labels", "code": "invalid"})
@@ -658,8 +798,7 @@ class FakeGitHub:
         pull.updated_at = _now()
         return _Reply(200, [self._label_json(name) for name in pull.labels])
 
-    def _request_reviewers(self, match: re.Match[str], query: dict[str, str], body: Any
-                           ) -> _Reply:
+    def _request_reviewers(self, match: re.Match[str], query: dict[str, str], body: Any) -> _Reply:
         doc = f"{_DOCS}/pulls/review-requests#request-reviewers-for-a-pull-request"
         pull = self._pull(match)
         if not isinstance(body, dict):
@@ -667,14 +806,24 @@ class FakeGitHub:
         users = [str(u) for u in body.get("reviewers") or []]
         teams = [str(t) for t in body.get("team_reviewers") or []]
         if any(u.lower() == pull.user.lower() for u in users):
-            raise _validation({"resource": "PullRequest", "code": "custom",
-                               "message": "Review cannot be requested from pull request "
-                                          "author."}, doc=doc)
+            raise _validation(
+                {
+                    "resource": "PullRequest",
+                    "code": "custom",
+                    "message": "Review cannot be requested from pull request author.",
+                },
+                doc=doc,
+            )
         if self.collaborators is not None and any(
-                u.lower() not in self.collaborators for u in users):
-            raise _ApiError(422, "Reviews may only be requested from collaborators. One or more "
-                                 "of the users or teams you specified is not a collaborator of "
-                                 f"the {self.owner}/{self.repo} repository.", doc=doc)
+            u.lower() not in self.collaborators for u in users
+        ):
+            raise _ApiError(
+                422,
+                "Reviews may only be requested from collaborators. One or more "
+                "of the users or teams you specified is not a collaborator of "
+                f"the {self.owner}/{self.repo} repository.",
+                doc=doc,
+            )
         for user in users:
             if user not in pull.requested_reviewers:
                 pull.requested_reviewers.append(user)
@@ -687,8 +836,9 @@ class FakeGitHub:
     def _delete_ref(self, match: re.Match[str], query: dict[str, str], body: Any) -> _Reply:
         branch = match["b"]
         if branch not in self._branches():
-            raise _ApiError(422, "Reference does not exist",
-                            doc=f"{_DOCS}/git/refs#delete-a-reference")
+            raise _ApiError(
+                422, "Reference does not exist", doc=f"{_DOCS}/git/refs#delete-a-reference"
+            )
         self._remove_branch(branch)
         now = _now()
         for pull in self.pulls.values():
@@ -709,14 +859,16 @@ class FakeGitHub:
         pull = self.pulls[number]
         method = body.get("merge_method", "merge")
         if method not in ("merge", "squash", "rebase"):
-            raise _validation({"resource": "PullRequest", "field": "merge_method",
-                               "code": "invalid"}, doc=doc)
+            raise _validation(
+                {"resource": "PullRequest", "field": "merge_method", "code": "invalid"}, doc=doc
+            )
         branches = self._branches()
         if pull.state != "open" or pull.head not in branches or pull.base not in branches:
             raise _ApiError(405, "Pull Request is not mergeable", doc=doc)
         if body.get("sha") and body["sha"] != branches[pull.head]:
-            raise _ApiError(409, "Head branch was modified. Review and try the merge again.",
-                            doc=doc)
+            raise _ApiError(
+                409, "Head branch was modified. Review and try the merge again.", doc=doc
+            )
         title = body.get("commit_title")
         message = body.get("commit_message")
         if self.bare_repo is None:
@@ -737,36 +889,51 @@ class FakeGitHub:
                 # Automatic deletion after a merge retargets the pull requests based on it.
                 if other.state == "open" and other.base == pull.head:
                     other.base, other.updated_at = pull.base, now
-        return _Reply(200, {"sha": sha, "merged": True,
-                            "message": "Pull Request successfully merged"})
+        return _Reply(
+            200, {"sha": sha, "merged": True, "message": "Pull Request successfully merged"}
+        )
 
-    def _git_merge(self, pull: FakePull, method: str, title: str | None, message: str | None
-                   ) -> str | None:
+    def _git_merge(
+        self, pull: FakePull, method: str, title: str | None, message: str | None
+    ) -> str | None:
         work = Path(tempfile.mkdtemp(prefix="merge-", dir=self._dir))
         try:
             self._git("clone", "-q", str(self.bare_repo), str(work), cwd=self._dir)
             self._git("checkout", "-q", "-B", pull.base, f"origin/{pull.base}", cwd=work)
             head = f"origin/{pull.head}"
             if method == "merge":
-                subject = title or f"Merge pull request #{pull.number} from " \
-                                   f"{self.owner}/{pull.head}"
+                subject = (
+                    title or f"Merge pull request #{pull.number} from {self.owner}/{pull.head}"
+                )
                 text = f"{subject}\n\n{message if message is not None else pull.title}"
-                ok = self._git("merge", "-q", "--no-ff", "-m", text, head, cwd=work,
-                               check=False).returncode == 0
+                ok = (
+                    self._git(
+                        "merge", "-q", "--no-ff", "-m", text, head, cwd=work, check=False
+                    ).returncode
+                    == 0
+                )
             elif method == "squash":
-                ok = self._git("merge", "-q", "--squash", head, cwd=work,
-                               check=False).returncode == 0
+                ok = (
+                    self._git("merge", "-q", "--squash", head, cwd=work, check=False).returncode
+                    == 0
+                )
                 if ok:
-                    log = self._git("log", "--format=* %s", f"{pull.base}..{head}",
-                                    cwd=work).stdout
-                    text = f"{title or f'{pull.title} (#{pull.number})'}\n\n" \
-                           f"{message if message is not None else log}"
-                    ok = self._git("commit", "-q", "-m", text, cwd=work,
-                                   check=False).returncode == 0
+                    log = self._git("log", "--format=* %s", f"{pull.base}..{head}", cwd=work).stdout
+                    text = (
+                        f"{title or f'{pull.title} (#{pull.number})'}\n\n"
+                        f"{message if message is not None else log}"
+                    )
+                    ok = (
+                        self._git("commit", "-q", "-m", text, cwd=work, check=False).returncode == 0
+                    )
             else:
                 self._git("checkout", "-q", "--detach", head, cwd=work)
-                ok = self._git("rebase", "-q", f"origin/{pull.base}", cwd=work,
-                               check=False).returncode == 0
+                ok = (
+                    self._git(
+                        "rebase", "-q", f"origin/{pull.base}", cwd=work, check=False
+                    ).returncode
+                    == 0
+                )
             if not ok:
                 return None
             self._git("push", "-q", "origin", f"HEAD:refs/heads/{pull.base}", cwd=work)
