@@ -245,7 +245,7 @@ def _crash() -> int:
     import time
     import traceback
 
-    folder = os.path.join(tempfile.gettempdir(), "wtrun")
+    folder = os.path.join(tempfile.gettempdir(), "wtrun-crashes")
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log")
     with open(path, "w", encoding="utf-8") as f:
