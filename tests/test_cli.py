@@ -12,8 +12,9 @@ from wtrun import cli, plan
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "wtrun", *args], capture_output=True,
-                          text=True, cwd=cwd, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "wtrun", *args], capture_output=True, text=True, cwd=cwd, timeout=60
+    )
 
 
 def test_version_and_help() -> None:
@@ -32,7 +33,10 @@ def test_no_arguments_is_a_usage_error() -> None:
 def test_a_plan_that_does_not_exist(tmp_path: Path) -> None:
     done = run("nope.yaml", cwd=tmp_path)
     assert (done.returncode, done.stdout, done.stderr) == (
-        2, "", "wtrun: error: nope.yaml: no such file\n")
+        2,
+        "",
+        "wtrun: error: nope.yaml: no such file\n",
+    )
 
 
 def test_a_bad_flag_is_a_usage_error() -> None:
@@ -42,9 +46,9 @@ def test_a_bad_flag_is_a_usage_error() -> None:
     assert "Traceback" not in done.stderr
 
 
-def test_a_bug_exits_3_with_the_traceback_in_a_log(monkeypatch: pytest.MonkeyPatch,
-                                                   capsys: pytest.CaptureFixture[str],
-                                                   tmp_path: Path) -> None:
+def test_a_bug_exits_3_with_the_traceback_in_a_log(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     def broken(path: str, **_: object) -> None:
         raise ZeroDivisionError("a bug")
 
@@ -62,8 +66,9 @@ def test_a_bug_exits_3_with_the_traceback_in_a_log(monkeypatch: pytest.MonkeyPat
     assert "Traceback" not in err
 
 
-def test_interrupt_exits_130(monkeypatch: pytest.MonkeyPatch,
-                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_interrupt_exits_130(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     def interrupted(path: str, **_: object) -> None:
         raise KeyboardInterrupt
 
