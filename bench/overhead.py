@@ -23,29 +23,9 @@ import time
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
+from common import ENV, git, worktree_add
+
 from wtrun.run import Options, run
-
-ENV = {
-    **os.environ,
-    "GIT_AUTHOR_NAME": "bench",
-    "GIT_AUTHOR_EMAIL": "bench@example.invalid",
-    "GIT_COMMITTER_NAME": "bench",
-    "GIT_COMMITTER_EMAIL": "bench@example.invalid",
-}
-
-
-def git(cwd: Path, *args: str) -> str:
-    # Bare git needs the same retry as wtrun: parallel worktree commands read each other's
-    # half-written metadata.
-    for attempt in range(6):
-        r = subprocess.run(["git", *args], cwd=cwd, env=ENV, capture_output=True, text=True)
-        if r.returncode == 0:
-            return r.stdout
-        if attempt < 5 and ("commondir" in r.stderr or "gitdir" in r.stderr or ".lock" in r.stderr):
-            time.sleep(0.05 * 2**attempt)
-            continue
-        raise SystemExit(f"git {args} failed ({r.returncode}): {r.stderr}")
-    raise AssertionError("unreachable")
 
 
 def make_repo(root: Path) -> Path:
@@ -75,7 +55,7 @@ def bare(repo: Path, n: int, parallel: int) -> float:
 
     def task(i: int) -> None:
         wt = folder / f"t{i}"
-        git(repo, "worktree", "add", "--quiet", "-b", f"worktree-t{i}", str(wt), "main")
+        worktree_add(repo, wt, f"worktree-t{i}", "main")
         subprocess.run(["true"], cwd=wt, check=True)
         git(wt, "status", "--porcelain", "-z")
         git(wt, "add", "--all")

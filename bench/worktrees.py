@@ -16,27 +16,14 @@ import concurrent.futures
 import io
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
+from common import git, worktree_add
+
 from wtrun.run import Options, run
-
-ENV = {
-    **os.environ,
-    "GIT_AUTHOR_NAME": "bench",
-    "GIT_AUTHOR_EMAIL": "bench@example.invalid",
-    "GIT_COMMITTER_NAME": "bench",
-    "GIT_COMMITTER_EMAIL": "bench@example.invalid",
-}
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=cwd, env=ENV, check=True, capture_output=True, text=True
-    ).stdout
 
 
 def make_repo(root: Path, files: int) -> Path:
@@ -69,16 +56,7 @@ def bare(repo: Path, n: int, parallel: int) -> float:
     start = time.perf_counter()
 
     def add(i: int) -> None:
-        git(
-            repo,
-            "worktree",
-            "add",
-            "--quiet",
-            "-b",
-            f"worktree-t{i}",
-            str(folder / f"t{i}"),
-            "main",
-        )
+        worktree_add(repo, folder / f"t{i}", f"worktree-t{i}", "main")
 
     if parallel == 1:
         for i in range(n):

@@ -14,68 +14,8 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_PLANS = sorted((ROOT / "plans").glob("*.yaml"))
 
 # The example of DESIGN.md ("The plan file, version 1"), verbatim.
-DESIGN_EXAMPLE = """\
-# yaml-language-server: $schema=../schemas/plan-v1.json
-version: 1                      # required; unknown versions are refused with the versions this wtrun knows
-name: sprint-12                 # optional; defaults to the file's stem
-base: main                      # ref every worktree of the run starts from; fetched from the remote first
-remote: origin
-worktrees: .claude/worktrees    # same layout as `claude --worktree NAME`
-branch: "worktree-{{ task.id }}"
-max_parallel: 3                 # tasks in flight at once (default 3)
-budget_usd: 20                  # spend cap for the whole run (agents that report cost)
-port_range: [3100, 3999]        # where `ports: N` are allocated from
-shared: [package-lock.json, CHANGELOG.md]   # any task may also change these; conflicts are predicted
-
-agent:                          # default for every task; a task may override any key
-  preset: claude                # claude | codex | aider | gemini | command
-  model: sonnet
-  args: [--max-turns, "40"]     # appended to the preset's own arguments
-  timeout: 45m
-  budget_usd: 5                 # per task
-  # preset: command  +  command: ["my-agent", "--task", "{{ task.id }}"]
-
-setup:                          # run in each new worktree, in order; a task may replace or extend
-  - copy: [.env, .env.local]    # untracked files/dirs copied from the main checkout
-  - link: [node_modules]        # or symlinked
-  - run: npm ci
-    timeout: 10m
-
-env: {NODE_ENV: test}           # extra environment for setup, agent and verify
-
-conventions: |                  # Jinja2; rendered per task into the agent's instructions file
-  ## Commit conventions
-  - Format: `type(scope): description`
-  - You may only change: {{ task.scope | join(", ") }}
-  {% if task.ports %}- Your dev server port: {{ task.ports[0] }}{% endif %}
-
-verify:                         # run after the agent; a failure fails the task, no PR
-  - run: npm test
-
-pr:
-  provider: github              # github | local (push + write the PR text locally) | none
-  repository: acme/shop         # optional; default from GITHUB_REPOSITORY or the remote's URL
-  title: "{{ task.id }}: {{ task.title }}"
-  draft: true
-  labels: [agent]
-  reviewers: []
-
-tasks:
-  - id: fix-987-auth-timeout    # [a-z0-9][a-z0-9._-]*, unique; names the worktree and branch
-    title: Auth session timeout
-    prompt: |
-      Sessions expire after 5 minutes instead of 30. Find and fix the cause, with a test.
-    scope: [src/auth/**, tests/auth/**]
-  - id: feat-1024-payments
-    title: Payments endpoint
-    prompt: Add POST /payments ...
-    scope: [src/api/payments.ts, src/api/payments/**]
-    ports: 1                    # count to allocate, or explicit numbers: [3001]
-  - id: feat-1025-payment-docs
-    after: feat-1024-payments   # stacked: starts from that task's branch, PR base = its branch
-    prompt: Document the payments endpoint.
-    scope: [docs/payments.md]
-"""  # noqa: E501
+# The example plan of ../shared/DESIGN.md, verbatim.
+DESIGN_EXAMPLE = (Path(__file__).parent / "data" / "design-example.yaml").read_text()
 
 
 def load_text(tmp_path: Path, text: str, name: str = "plan.yaml") -> Plan:

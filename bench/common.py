@@ -1,0 +1,47 @@
+"""What the benchmarks share: git with a pinned identity, retried as wtrun retries it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ENV = {
+    **os.environ,
+    "GIT_AUTHOR_NAME": "bench",
+    "GIT_AUTHOR_EMAIL": "bench@example.invalid",
+    "GIT_COMMITTER_NAME": "bench",
+    "GIT_COMMITTER_EMAIL": "bench@example.invalid",
+}
+
+
+def git(cwd: Path, *args: str) -> str:
+    """Bare git, with the retry wtrun needs too: parallel worktree commands read each other's
+    half-written metadata ("failed to read .../commondir") and lock files."""
+    for attempt in range(6):
+        r = subprocess.run(["git", *args], cwd=cwd, env=ENV, capture_output=True, text=True)
+        if r.returncode == 0:
+            return r.stdout
+        transient = "commondir" in r.stderr or "gitdir" in r.stderr or ".lock" in r.stderr
+        if attempt < 5 and transient:
+            time.sleep(0.05 * 2**attempt)
+            continue
+        raise GitFailed(f"git {' '.join(args)} failed ({r.returncode}): {r.stderr}")
+    raise AssertionError("unreachable")
+
+
+class GitFailed(Exception):
+    pass
+
+
+def worktree_add(repo: Path, path: Path, branch: str, start: str) -> None:
+    """`git worktree add -b`, finished on the branch when a retried add finds that the
+    first attempt made the branch before failing (what wtrun does too)."""
+    try:
+        git(repo, "worktree", "add", "--quiet", "-b", branch, str(path), start)
+    except GitFailed:
+        if "already exists" not in str(sys.exc_info()[1]):
+            raise
+        git(repo, "worktree", "add", "--quiet", str(path), branch)
