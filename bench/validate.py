@@ -14,8 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from wtrun import checks, scopes
 from wtrun import plan as plan_module
-from wtrun import scopes
 
 
 def generate(n: int) -> str:
@@ -53,8 +53,8 @@ def main(sizes: list[int]) -> None:
             path = Path(tmp) / f"plan-{n}.yaml"
             path.write_text(generate(n))
             loaded = plan_module.load(path)
-            chains = plan_module.ancestors(loaded)
-            together = plan_module.may_run_together(chains)
+            chains = checks.ancestors(loaded)
+            together = checks.may_run_together(chains)
             groups = [(t.id, t.scope) for t in loaded.tasks]
             stats = scopes.OverlapStats(0, 0)
             scopes.find_overlaps(groups, together, stats)

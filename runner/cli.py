@@ -153,7 +153,7 @@ def _dispatch(argv: Sequence[str]) -> int:
         fmt = args.format or ("github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text")
         return validate(args.plans, fmt)
     if command == "schema":
-        from .plan import schema_text
+        from .schema import schema_text
 
         sys.stdout.write(schema_text())
         return 0

@@ -157,7 +157,7 @@ def open_heads(plan: Plan, record: RunRecord) -> dict[str, str]:
 def predict_plan(
     plan: Plan, git: Git, record: RunRecord, base_tip: str | None, *, workers: int | None = None
 ) -> Prediction:
-    from .plan import ancestors, may_run_together
+    from .checks import ancestors, may_run_together
 
     return predict(
         git, open_heads(plan, record), may_run_together(ancestors(plan)), base_tip, workers=workers

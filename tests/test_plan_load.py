@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from wtrun import checks
 from wtrun import plan as plan_module
 from wtrun.cli import main
 from wtrun.model import AgentSpec, Plan, PrSpec, Step
@@ -266,7 +267,7 @@ tasks:
 """,
     )
     assert [t.after for t in plan.tasks] == [None, "api", "api-users", None]
-    assert plan_module.ancestors(plan)["api-users-docs"] == ("api-users", "api")
+    assert checks.ancestors(plan)["api-users-docs"] == ("api-users", "api")
 
 
 def test_display_name_and_raw_bytes() -> None:
