@@ -49,7 +49,7 @@ def describe(plan: Plan, git: Git, selected: Sequence[str], options: object) -> 
         lines.append(
             f"   agent:    {task.agent.preset}"
             + (f" ({task.agent.model})" if task.agent.model else "")
-            + f", timeout {task.agent.timeout_s:g}s"
+            + f", timeout {_duration(task.agent.timeout_s)}"
             + (f", budget ${task.agent.budget_usd:g}" if task.agent.budget_usd else "")
         )
         lines.append(f"   scope:    {', '.join(task.scope)}")
@@ -91,3 +91,12 @@ def _ports(plan: Plan, selected: Sequence[str]) -> dict[str, list[int]]:
         return ports.allocate(plan, {}, list(selected))
     except Exception:
         return {}
+
+
+def _duration(seconds: float) -> str:
+    """45m rather than 2700s, as plans write them."""
+    whole = int(seconds)
+    h, rest = divmod(whole, 3600)
+    m, s = divmod(rest, 60)
+    text = (f"{h}h" if h else "") + (f"{m}m" if m else "") + (f"{s}s" if s else "")
+    return text or f"{seconds:g}s"

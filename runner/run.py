@@ -522,12 +522,20 @@ def run(plan_path: str, options: Options) -> int:
     plan = load(plan_path)
     selected = select(plan, options)
     git = find_repo(Path.cwd())
-    preflight(plan, git, selected, agents_needed=not options.prepare_only)
     if options.dry_run:
         from .dryrun import describe
 
+        # A preview is useful before the agent CLI is installed: say what a run would refuse.
+        try:
+            preflight(plan, git, selected, agents_needed=not options.prepare_only)
+            refusal = None
+        except WtrunError as e:
+            refusal = str(e)
         print(describe(plan, git, selected, options))
+        if refusal:
+            print(f"\nA run would stop before making any worktree: {refusal}")
         return 0
+    preflight(plan, git, selected, agents_needed=not options.prepare_only)
     store = Store(git.common_dir(), plan.name)
     with store.lock():
         store.reload()

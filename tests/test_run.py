@@ -332,3 +332,19 @@ def test_a_lost_worktree_is_made_again_from_the_branch(
     assert git(repo, "rev-parse", "worktree-a").strip() == head
     assert rows["b"]["state"] == "failed"
     assert (repo / ".claude" / "worktrees" / "b" / "AGENTS.md").exists()
+
+
+def test_dry_run_says_what_a_run_would_refuse(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = write_plan(repo, plan_with([("a", "src/a/", '["no-such-agent-cli"]')]))
+    capsys.readouterr()
+    assert wtrun("run", str(plan), "--dry-run", cwd=repo) == 0
+    out = capsys.readouterr().out
+    assert "   agent:    command, timeout 1m" in out
+    assert out.rstrip().endswith(
+        "A run would stop before making any worktree: agent CLI not found on PATH: "
+        "'no-such-agent-cli' (tasks a); install it (see the README's 'Agents' section) or "
+        "change the task's agent.preset"
+    )
+    assert not (repo / ".claude").exists()
