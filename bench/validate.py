@@ -26,8 +26,10 @@ def generate(n: int) -> str:
             f"  - id: task-{i:05d}",
             f"    title: Task {i}",
             f"    prompt: Do thing {i} in {area}.",
+            # Ten tasks share each module folder: their wildcard patterns there must be
+            # compared (and found disjoint), the rest are told apart by their prefixes.
             f"    scope: [{area}/**, tests/mod{i // 10}/part{i % 10}/**, "
-            f"docs/mod{i}.md, {area}.ts, config/mod{i}/*.json]",
+            f"docs/mod{i}.md, {area}.ts, src/mod{i // 10}/*-{i % 10}.md]",
         ]
         if i % 50 == 49:
             lines.append(f"    after: task-{i - 1:05d}")
