@@ -63,19 +63,31 @@ def _context(plan: Plan, store: Store, tid: str, children: Sequence[int]) -> dic
     )
 
 
+def ready_provider(plan: Plan, git: Git, store: Store) -> forge.Provider:
+    """The plan's PR provider, checked (repository known, logged in) before any push."""
+    provider = forge.make(plan, git, store)
+    provider.preflight()
+    return provider
+
+
 def open_prs(
-    plan: Plan, git: Git, store: Store, selected: Sequence[str], reporter: Reporter
+    plan: Plan,
+    git: Git,
+    store: Store,
+    selected: Sequence[str],
+    reporter: Reporter,
+    provider: forge.Provider | None = None,
 ) -> None:
     ready = [t for t in selected if store.record.task(t).state == "ready"]
     if not ready:
         return
-    provider = forge.make(plan, git, store)
-    try:
-        provider.preflight()
-    except WtrunError as e:
-        for tid in ready:
-            store.update(tid, reason=f"not pushed: {e}")
-        raise
+    if provider is None:
+        try:
+            provider = ready_provider(plan, git, store)
+        except WtrunError as e:
+            for tid in ready:
+                store.update(tid, reason=f"not pushed: {e}")
+            raise
     opened: list[str] = []
     for tid in schedule.pr_order(plan, ready):
         task = plan.task(tid)

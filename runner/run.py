@@ -576,6 +576,13 @@ def _run_locked(plan: Plan, git: Git, store: Store, selected: list[str], options
     ctx.existing_worktrees = worktrees.snapshot(git)
     ctx.identity = _identity(git)
 
+    provider = None
+    if not options.prepare_only and not options.no_pr:
+        from .prs import ready_provider
+
+        # Before any agent spends money: is the repository known, is gh logged in?
+        provider = ready_provider(plan, git, store)
+
     # SIGTERM (CI cancelling a job) and SIGHUP (the terminal closed) stop a run as ^C does.
     stops = (signal.SIGTERM, signal.SIGHUP)
     previous = {sig: signal.getsignal(sig) for sig in stops}
@@ -586,7 +593,7 @@ def _run_locked(plan: Plan, git: Git, store: Store, selected: list[str], options
         if not options.prepare_only and not options.no_pr:
             from .prs import open_prs
 
-            open_prs(ctx.plan, ctx.git, ctx.store, selected, ctx.reporter)
+            open_prs(ctx.plan, ctx.git, ctx.store, selected, ctx.reporter, provider)
     except KeyboardInterrupt:
         ctx.stopping = True
         proc.RUNNING.terminate_all()

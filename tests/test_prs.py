@@ -193,6 +193,8 @@ def test_not_logged_in_fails_before_any_push(
     err = capsys.readouterr().err
     assert "cannot log in to GitHub at github.com" in err
     assert remote_branches(repo.parent / "origin.git") == ["main"]
+    # Checked before any agent ran: no worktree was made, no money spent.
+    assert not (repo / ".claude").exists()
 
 
 def test_run_no_pr_then_pr_opens_them(
