@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -105,6 +106,7 @@ class Context:
     existing_worktrees: dict[Path, str | None] = field(default_factory=dict)
     identity: dict[str, str] | None = None  # for commits, when git has none configured
     spent: float = 0.0
+    _spend_lock: threading.Lock = field(default_factory=threading.Lock)
     stopping: bool = False
     selected: list[str] = field(default_factory=list)
 
@@ -166,7 +168,10 @@ class TaskRun:
         self.ctx.event(self.task.id, "task", message, **fields)
 
     @contextmanager
-    def step(self, name: str) -> Iterator[None]:
+    def step(self, name: str, *, save: bool = True) -> Iterator[None]:
+        """Run one step, recording its outcome. `save=False` for quick steps that are safe
+        to repeat: their outcome is written with the next record that is saved (each save
+        is an fsync, which costs most while other worktrees are being checked out)."""
         if self.ctx.stopping:
             raise TaskFailed(name, "interrupted")
         started = time.time()
@@ -180,7 +185,7 @@ class TaskRun:
             self.store.step(self.task.id, name, "failed", started)
             raise TaskFailed(name, str(e)) from e
         else:
-            self.store.step(self.task.id, name, "ok", started)
+            self.store.step(self.task.id, name, "ok", started, save=save)
 
     def run(self) -> str:
         """Run the remaining steps; returns the final state."""
@@ -220,7 +225,7 @@ class TaskRun:
                     save=False,
                 )
         if not self.done("setup"):
-            with self.step("setup"):
+            with self.step("setup", save=bool(self.task.setup)):
                 failure = steps.run_setup(
                     self.git,
                     self.worktree,
@@ -231,7 +236,7 @@ class TaskRun:
                 if failure:
                     raise TaskFailed("setup", failure.message)
         if not self.done("instructions"):
-            with self.step("instructions"):
+            with self.step("instructions", save=False):
                 self._write_instructions()
         if self.ctx.options.prepare_only:
             return "prepared"
@@ -356,7 +361,8 @@ class TaskRun:
         result = self.preset.result(outcome.returncode, output, run)
         cost = result.cost_usd
         if cost is not None:
-            self.ctx.spent += cost
+            with self.ctx._spend_lock:  # agents finish on several threads
+                self.ctx.spent += cost
         self.store.update(self.task.id, cost_usd=cost, agent=dict(result.details), save=False)
         self.say(
             f"agent finished in {outcome.seconds:.1f}s"

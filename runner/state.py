@@ -155,7 +155,16 @@ class Store:
             if save:
                 self._save()
 
-    def step(self, task_id: str, step: str, outcome: str, started: float, **extra: Any) -> None:
+    def step(
+        self,
+        task_id: str,
+        step: str,
+        outcome: str,
+        started: float,
+        *,
+        save: bool = True,
+        **extra: Any,
+    ) -> None:
         with self._lock:
             record = self.record.task(task_id)
             record.steps[step] = {
@@ -165,7 +174,8 @@ class Store:
                 **extra,
             }
             record.step = step
-            self._save()
+            if save:
+                self._save()
 
     def save(self) -> None:
         with self._lock:
