@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import os
+import shutil
 import subprocess
 import sys
 import time
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
+
+from wtrun.run import Options, run
 
 ENV = {
     **os.environ,
@@ -45,3 +50,30 @@ def worktree_add(repo: Path, path: Path, branch: str, start: str) -> None:
         if "already exists" not in str(sys.exc_info()[1]):
             raise
         git(repo, "worktree", "add", "--quiet", str(path), branch)
+
+
+def reset(repo: Path) -> None:
+    """Back to the bare repository: no worktrees, no task branches, no wtrun records."""
+    shutil.rmtree(repo / ".claude", ignore_errors=True)
+    shutil.rmtree(repo / ".git" / "wtrun", ignore_errors=True)
+    git(repo, "worktree", "prune")
+    extra = [b for b in git(repo, "branch", "--format=%(refname:short)").split() if b != "main"]
+    if extra:
+        git(repo, "branch", "-D", *extra)
+
+
+def timed_run(repo: Path, plan: Path, options: Options) -> float:
+    """Seconds of one in-process `wtrun run` (or prepare) from `repo`, its output discarded."""
+    old = os.getcwd()
+    os.chdir(repo)
+    sink = io.StringIO()
+    try:
+        start = time.perf_counter()
+        with redirect_stdout(sink), redirect_stderr(sink):
+            code = run(str(plan), options)
+        elapsed = time.perf_counter() - start
+    finally:
+        os.chdir(old)
+    if code != 0:
+        raise SystemExit(f"wtrun failed:\n{sink.getvalue()}")
+    return elapsed

@@ -14,18 +14,15 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import io
 import os
-import shutil
 import subprocess
 import tempfile
 import time
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
-from common import ENV, git, worktree_add
+from common import ENV, git, reset, timed_run, worktree_add
 
-from wtrun.run import Options, run
+from wtrun.run import Options
 
 
 def make_repo(root: Path) -> Path:
@@ -37,15 +34,6 @@ def make_repo(root: Path) -> Path:
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "init")
     return repo
-
-
-def reset(repo: Path) -> None:
-    shutil.rmtree(repo / ".claude", ignore_errors=True)
-    shutil.rmtree(repo / ".git" / "wtrun", ignore_errors=True)
-    git(repo, "worktree", "prune")
-    extra = [b for b in git(repo, "branch", "--format=%(refname:short)").split() if b != "main"]
-    if extra:
-        git(repo, "branch", "-D", *extra)
 
 
 def bare(repo: Path, n: int, parallel: int) -> float:
@@ -78,19 +66,7 @@ def ours(repo: Path, n: int, parallel: int) -> float:
         f"version: 1\nmax_parallel: {parallel}\npr: {{provider: none}}\n"
         f'agent: {{preset: command, command: ["true"]}}\ntasks:\n{tasks}'
     )
-    old = os.getcwd()
-    os.chdir(repo)
-    sink = io.StringIO()
-    try:
-        start = time.perf_counter()
-        with redirect_stdout(sink), redirect_stderr(sink):
-            code = run(str(plan), Options(no_pr=True))
-        elapsed = time.perf_counter() - start
-    finally:
-        os.chdir(old)
-    if code != 0:
-        raise SystemExit(f"wtrun run failed:\n{sink.getvalue()}")
-    return elapsed
+    return timed_run(repo, plan, Options(no_pr=True))
 
 
 def per_call(repo: Path, calls: int = 200) -> tuple[float, float | None]:

@@ -13,17 +13,14 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import io
 import os
-import shutil
 import tempfile
 import time
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
-from common import git, worktree_add
+from common import git, reset, timed_run, worktree_add
 
-from wtrun.run import Options, run
+from wtrun.run import Options
 
 
 def make_repo(root: Path, files: int) -> Path:
@@ -37,16 +34,6 @@ def make_repo(root: Path, files: int) -> Path:
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "generated")
     return repo
-
-
-def reset(repo: Path) -> None:
-    shutil.rmtree(repo / ".claude", ignore_errors=True)
-    shutil.rmtree(repo / ".git" / "wtrun", ignore_errors=True)
-    git(repo, "worktree", "prune")
-    branches = git(repo, "branch", "--format=%(refname:short)").split()
-    extra = [b for b in branches if b != "main"]
-    if extra:
-        git(repo, "branch", "-D", *extra)
 
 
 def bare(repo: Path, n: int, parallel: int) -> float:
@@ -78,19 +65,7 @@ def wtrun(repo: Path, n: int, parallel: int) -> float:
         f'command: ["true"]}}\nconventions: |\n  Only touch {{{{ task.scope[0] }}}}\n'
         f"tasks:\n{tasks}"
     )
-    old = os.getcwd()
-    os.chdir(repo)
-    sink = io.StringIO()
-    try:
-        start = time.perf_counter()
-        with redirect_stdout(sink), redirect_stderr(sink):
-            code = run(str(plan), Options(prepare_only=True))
-        elapsed = time.perf_counter() - start
-    finally:
-        os.chdir(old)
-    if code != 0:
-        raise SystemExit(f"wtrun prepare failed:\n{sink.getvalue()}")
-    return elapsed
+    return timed_run(repo, plan, Options(prepare_only=True))
 
 
 def main() -> None:
