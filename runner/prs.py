@@ -100,7 +100,7 @@ def open_prs(
         try:
             if record.pushed_head != record.head:
                 _push(plan, git, branch)
-                store.update(tid, pushed_head=record.head)
+                store.update(tid, pushed_head=record.head, durable=True)
                 reporter.event(tid, "task", f"pushed {branch}", step="push")
             base = branch_of(plan, plan.task(task.after)) if task.after else plan.base
             context = _context(plan, store, tid, [])
@@ -128,6 +128,7 @@ def open_prs(
             pr_base=base,
             pr_state=ref.state if ref.number else None,
             pr_title=render.pr_title(plan, context),
+            durable=True,
         )
         opened.append(tid)
         what = f"PR #{ref.number} {ref.url}" if ref.number else "pushed (no PR: provider none)"

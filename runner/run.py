@@ -616,6 +616,7 @@ def _run_locked(plan: Plan, git: Git, store: Store, selected: list[str], options
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     ctx.reporter.close()
+    store.save(durable=True)
     report.finish(ctx.reporter, store.record, selected, plan.budget_usd)
     # -- wtrun.sync: base drift and predicted conflicts after the run (never fails it) --
     if not options.prepare_only:
