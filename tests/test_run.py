@@ -9,13 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from testing import AGENT, branches, git, make_repo, remote_branches, write_plan, wtrun
-
-
-def scripted(*args: str) -> str:
-    import sys
-
-    return "[" + ", ".join(json.dumps(a) for a in (sys.executable, str(AGENT), *args)) + "]"
+from testing import agent, branches, git, make_repo, remote_branches, write_plan, wtrun
 
 
 def plan_with(tasks: list[tuple[str, str, str]], extra: str = "", provider: str = "none") -> str:
@@ -25,7 +19,7 @@ def plan_with(tasks: list[tuple[str, str, str]], extra: str = "", provider: str 
         "name: demo",
         "agent:",
         "  preset: command",
-        f"  command: {scripted('nothing')}",
+        f"  command: {agent('nothing')}",
         "  timeout: 60s",
         f"pr: {{provider: {provider}}}",
         extra,
@@ -61,20 +55,20 @@ def test_every_outcome_in_one_run(
         repo,
         plan_with(
             [
-                ("commits", "src/a/", scripted("edit", "src/a/one.py")),
-                ("leaves", "src/b/", scripted("leave", "src/b/two.py", "src/b/deep/three.py")),
-                ("strays", "src/c/", scripted("leave", "src/c/ok.py", "README.md", "other/x.py")),
-                ("crashes", "src/d/", scripted("crash", "src/d/half.py")),
-                ("hangs", "src/e/", scripted("hang", str(pidfile))),
-                ("idle", "src/f/", scripted("nothing")),
+                ("commits", "src/a/", agent("edit", "src/a/one.py")),
+                ("leaves", "src/b/", agent("leave", "src/b/two.py", "src/b/deep/three.py")),
+                ("strays", "src/c/", agent("leave", "src/c/ok.py", "README.md", "other/x.py")),
+                ("crashes", "src/d/", agent("crash", "src/d/half.py")),
+                ("hangs", "src/e/", agent("hang", str(pidfile))),
+                ("idle", "src/f/", agent("nothing")),
             ],
             extra="max_parallel: 6",
         ),
     )
     # The hanging agent gets a short timeout.
     text = plan.read_text().replace(
-        f"    agent: {{command: {scripted('hang', str(pidfile))}}}",
-        f"    agent: {{command: {scripted('hang', str(pidfile))}, timeout: 2s}}",
+        f"    agent: {{command: {agent('hang', str(pidfile))}}}",
+        f"    agent: {{command: {agent('hang', str(pidfile))}, timeout: 2s}}",
     )
     plan.write_text(text)
     started = time.monotonic()
@@ -136,8 +130,8 @@ def test_a_stacked_task_starts_from_its_parents_head(
         repo,
         plan_with(
             [
-                ("parent", "src/p/", scripted("edit", "src/p/base.py")),
-                ("child", "src/c/", scripted("edit", "src/c/more.py")),
+                ("parent", "src/p/", agent("edit", "src/p/base.py")),
+                ("child", "src/c/", agent("edit", "src/c/more.py")),
             ]
         ).replace("  - id: child\n", "  - id: child\n    after: parent\n"),
     )
@@ -155,9 +149,9 @@ def test_a_failed_parent_blocks_its_children(
         repo,
         plan_with(
             [
-                ("parent", "src/p/", scripted("crash")),
-                ("child", "src/c/", scripted("edit", "src/c/more.py")),
-                ("grandchild", "src/g/", scripted("edit", "src/g/more.py")),
+                ("parent", "src/p/", agent("crash")),
+                ("child", "src/c/", agent("edit", "src/c/more.py")),
+                ("grandchild", "src/g/", agent("edit", "src/g/more.py")),
             ]
         )
         .replace("  - id: child\n", "  - id: child\n    after: parent\n")
@@ -179,7 +173,7 @@ def test_the_agent_environment_has_no_github_tokens(
     monkeypatch.setenv("GITHUB_TOKEN", "secret2")
     monkeypatch.setenv("ANTHROPIC_API_KEY", "agent-credential")
     out = tmp_path / "env.json"
-    plan = write_plan(repo, plan_with([("t", "src/t/", scripted("env", str(out)))]))
+    plan = write_plan(repo, plan_with([("t", "src/t/", agent("env", str(out)))]))
     wtrun("run", str(plan), cwd=repo)
     env = json.loads(out.read_text())
     assert "GH_TOKEN" not in env and "GITHUB_TOKEN" not in env
@@ -195,8 +189,8 @@ def test_a_rerun_resumes_and_changes_nothing(
         repo,
         plan_with(
             [
-                ("a", "src/a/", scripted("edit", "src/a/x.py")),
-                ("b", "src/b/", scripted("crash")),
+                ("a", "src/a/", agent("edit", "src/a/x.py")),
+                ("b", "src/b/", agent("crash")),
             ]
         ),
     )
@@ -214,9 +208,9 @@ def test_a_rerun_resumes_and_changes_nothing(
 def test_a_changed_task_is_refused_until_restarted(
     repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    plan = write_plan(repo, plan_with([("a", "src/a/", scripted("crash"))]))
+    plan = write_plan(repo, plan_with([("a", "src/a/", agent("crash"))]))
     assert wtrun("run", str(plan), cwd=repo) == 1
-    plan.write_text(plan.read_text().replace(scripted("crash"), scripted("edit", "src/a/x.py")))
+    plan.write_text(plan.read_text().replace(agent("crash"), agent("edit", "src/a/x.py")))
     capsys.readouterr()
     assert wtrun("run", str(plan), cwd=repo) == 1
     err = capsys.readouterr().err
@@ -264,8 +258,8 @@ def test_dry_run_changes_nothing(repo: Path, capsys: pytest.CaptureFixture[str])
         repo,
         plan_with(
             [
-                ("a", "src/a/", scripted("edit", "src/a/x.py")),
-                ("b", "src/b/", scripted("edit", "src/b/x.py")),
+                ("a", "src/a/", agent("edit", "src/a/x.py")),
+                ("b", "src/b/", agent("edit", "src/b/x.py")),
             ]
         ).replace("  - id: b\n", "  - id: b\n    after: a\n    ports: 1\n"),
     )
@@ -300,7 +294,7 @@ def test_a_missing_agent_cli_is_refused_before_any_worktree(
 def test_a_literal_scope_naming_a_directory_is_refused(
     repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    plan = write_plan(repo, plan_with([("a", "src", scripted("nothing"))]))
+    plan = write_plan(repo, plan_with([("a", "src", agent("nothing"))]))
     capsys.readouterr()
     assert wtrun("run", str(plan), cwd=repo) == 1
     err = capsys.readouterr().err
@@ -317,8 +311,8 @@ def test_a_lost_worktree_is_made_again_from_the_branch(
         repo,
         plan_with(
             [
-                ("a", "src/a/", scripted("edit", "src/a/x.py")),
-                ("b", "src/b/", scripted("crash")),
+                ("a", "src/a/", agent("edit", "src/a/x.py")),
+                ("b", "src/b/", agent("crash")),
             ]
         ),
     )

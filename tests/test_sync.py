@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from fakes.github import FakeGitHub
-from testing import AGENT, git, make_repo, remote_branches, write_plan, wtrun
+from testing import agent, git, make_repo, remote_branches, write_plan, wtrun
 from wtrun.forge.local import set_pr_state
 from wtrun.state import Store
 
@@ -26,17 +24,13 @@ needs_gh = pytest.mark.skipif(
 P = "/repos/acme/shop"
 
 
-def scripted(*args: str) -> str:
-    return "[" + ", ".join(json.dumps(a) for a in (sys.executable, str(AGENT), *args)) + "]"
-
-
 def stacked_plan(provider: str = "github", extra: str = "") -> str:
     return f"""\
 version: 1
 name: sprint
 agent:
   preset: command
-  command: {scripted("edit", "src/{{ task.id }}/work.py")}
+  command: {agent("edit", "src/{{ task.id }}/work.py")}
 pr:
   provider: {provider}
   repository: acme/shop
@@ -58,15 +52,6 @@ tasks:
     prompt: Examples for the docs.
     scope: [src/examples/]
 """
-
-
-@pytest.fixture
-def github(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, FakeGitHub]]:
-    repo = make_repo(tmp_path)
-    with FakeGitHub(bare_repo=tmp_path / "origin.git", owner="acme", repo="shop") as fake:
-        for key, value in fake.env.items():
-            monkeypatch.setenv(key, value)
-        yield repo, fake
 
 
 def calls(fake: FakeGitHub, since: int = 0) -> list[str]:
@@ -317,7 +302,7 @@ version: 1
 name: sprint
 agent:
   preset: command
-  command: {scripted("edit", "src/{{ task.id }}/work.py")}
+  command: {agent("edit", "src/{{ task.id }}/work.py")}
 pr: {{provider: none}}
 tasks:
   - id: clean
@@ -326,7 +311,7 @@ tasks:
   - id: clash
     prompt: Work that changes the README too.
     scope: [src/clash/, README.md]
-    agent: {{command: {scripted("edit", "src/clash/work.py", "README.md")}}}
+    agent: {{command: {agent("edit", "src/clash/work.py", "README.md")}}}
 """
 
 

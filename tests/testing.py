@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
+from fakes.github import FakeGitHub
 from wtrun.cli import main
 
 AGENT = Path(__file__).parent / "agents" / "scripted.py"
@@ -48,7 +54,17 @@ def write_plan(repo: Path, text: str, name: str = "plan.yaml") -> Path:
 def agent(*args: str) -> str:
     """A YAML flow list for `agent.command` running the scripted agent."""
     items = [sys.executable, str(AGENT), *args]
-    return "[" + ", ".join(f'"{a}"' for a in items) + "]"
+    return "[" + ", ".join(json.dumps(a) for a in items) + "]"
+
+
+@contextmanager
+def fake_github(root: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGitHub]:
+    """A GitHub-compatible server for acme/shop backed by root/origin.git, with the real
+    `gh` pointed at it through the environment."""
+    with FakeGitHub(bare_repo=root / "origin.git", owner="acme", repo="shop") as fake:
+        for key, value in fake.env.items():
+            monkeypatch.setenv(key, value)
+        yield fake
 
 
 def wtrun(*args: str, cwd: Path, capsys: object | None = None) -> int:
