@@ -173,7 +173,7 @@ def record_prediction(
     dirty = False
     order = {t.id: i for i, t in enumerate(plan.tasks)}
     for task in plan.tasks:
-        r = store.record.tasks.get(task.id)
+        r = store.get(task.id)
         if r is None:
             continue
         others = prediction.others(task.id)
@@ -182,10 +182,8 @@ def record_prediction(
         base = list(prediction.base.get(task.id, ())) if checked_base else r.base_conflicts
         if r.conflicts != ids:
             changed.append(task.id)
-        if (r.conflicts, r.conflict_files, r.base_conflicts) != (ids, files, base):
-            # One save for all of them (each save is a rewrite of the records with fsync).
-            r.conflicts, r.conflict_files, r.base_conflicts = ids, files, base
-            dirty = True
+        # One save for all of them: each save rewrites the whole records file.
+        dirty |= store.predicted(task.id, conflicts=ids, conflict_files=files, base_conflicts=base)
     if dirty:
         store.save()
     return changed

@@ -42,6 +42,11 @@ def branch_of(plan: Plan, task: Task) -> str:
     return templates.render(plan.branch, branch_context(plan, task))
 
 
+def base_branch(plan: Plan, task: Task) -> str:
+    """The branch a task starts from and its PR targets: its parent's, or the plan's base."""
+    return branch_of(plan, plan.task(task.after)) if task.after else plan.base
+
+
 def branch_context(plan: Plan, task: Task) -> dict[str, Any]:
     """What the branch template sees: the task's own fields, not what the run decides."""
     return {"task": _task_basics(task), "plan": plan_vars(plan)}
@@ -87,8 +92,7 @@ def task_context(
     """
     variables = _task_basics(task)
     if base is None:
-        parent = plan.task(task.after) if task.after else None
-        base = branch_of(plan, parent) if parent else plan.base
+        base = base_branch(plan, task)
     variables.update(
         {
             "ports": list(ports),

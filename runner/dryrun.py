@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from . import ports, schedule
-from .context import branch_of
+from .context import base_branch, branch_of
 from .git import Git
 from .model import Plan
 
@@ -79,9 +79,9 @@ def describe(plan: Plan, git: Git, selected: Sequence[str], options: object) -> 
         lines.append(f"Pull requests ({provider}), in this order:")
         for tid in schedule.pr_order(plan, selected):
             task = plan.task(tid)
-            base_branch = branch_of(plan, plan.task(task.after)) if task.after else plan.base
+            target = base_branch(plan, task)
             lines.append(
-                f"  {branch_of(plan, task)} -> {base_branch}" + (" (stacked)" if task.after else "")
+                f"  {branch_of(plan, task)} -> {target}" + (" (stacked)" if task.after else "")
             )
     return "\n".join(lines)
 

@@ -137,6 +137,35 @@ class Git:
         return {p for p in out.split("\0") if p}
 
 
+def resolve_base(git: Git, remote: str, base: str, *, fetch: bool) -> str:
+    """The commit `base` names: fetched from `remote` first when asked (and it has one)."""
+    if git.has_remote(remote):
+        if fetch:
+            r = git.run("fetch", "--quiet", "--no-tags", remote, base, check=False)
+            if r.returncode != 0:
+                said = (r.stderr or r.stdout).strip().splitlines()
+                raise WtrunError(
+                    f"cannot fetch {base!r} from remote {remote!r}: "
+                    f"{said[-1] if said else 'no output'}; check the network and the "
+                    f"remote's URL (`git remote -v`), or that {base!r} exists there"
+                )
+            sha = git.rev_parse("FETCH_HEAD")
+            if sha:
+                return sha
+        for ref in (f"{remote}/{base}", base):
+            sha = git.rev_parse(ref)
+            if sha:
+                return sha
+    else:
+        sha = git.rev_parse(base)
+        if sha:
+            return sha
+    raise WtrunError(
+        f"base {base!r} does not exist in {git.root}; create it, or set `base:` in the "
+        "plan to an existing branch, tag or commit"
+    )
+
+
 def find_repo(start: str | os.PathLike[str]) -> Git:
     """The main checkout holding `start` (a worktree's path leads to its main checkout)."""
     r = proc.run(

@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from . import forge, render, schedule
-from .context import branch_of, task_context
+from .context import base_branch, branch_of, task_context
 from .errors import WtrunError
 from .git import Git
 from .model import Plan
 from .report import Reporter
-from .state import Store
+from .state import PrOpened, Step, Store, TaskState
 
 
 def _push(plan: Plan, git: Git, branch: str) -> None:
@@ -78,7 +78,7 @@ def open_prs(
     reporter: Reporter,
     provider: forge.Provider | None = None,
 ) -> None:
-    ready = [t for t in selected if store.record.task(t).state == "ready"]
+    ready = [t for t in selected if store.task(t).state is TaskState.READY]
     if not ready:
         return
     if provider is None:
@@ -86,23 +86,23 @@ def open_prs(
             provider = ready_provider(plan, git, store)
         except WtrunError as e:
             for tid in ready:
-                store.update(tid, reason=f"not pushed: {e}")
+                store.set_reason(tid, f"not pushed: {e}")
             raise
     opened: list[str] = []
     for tid in schedule.pr_order(plan, ready):
         task = plan.task(tid)
         record = store.record.task(tid)
         parent = store.record.tasks.get(task.after) if task.after else None
-        if parent is not None and task.after in selected and parent.state != "done":
-            store.update(tid, reason=f'not pushed: its parent "{task.after}" has no PR yet')
+        if parent is not None and task.after in selected and parent.state is not TaskState.DONE:
+            store.set_reason(tid, f'not pushed: its parent "{task.after}" has no PR yet')
             continue
         branch = record.branch or branch_of(plan, task)
         try:
             if record.pushed_head != record.head:
                 _push(plan, git, branch)
-                store.update(tid, pushed_head=record.head, durable=True)
+                store.pushed(tid, record.head)
                 reporter.event(tid, "task", f"pushed {branch}", step="push")
-            base = branch_of(plan, plan.task(task.after)) if task.after else plan.base
+            base = base_branch(plan, task)
             context = _context(plan, store, tid, [])
             ref = provider.open_or_update(
                 tid,
@@ -115,20 +115,19 @@ def open_prs(
                 reviewers=plan.pr.reviewers,
             )
         except WtrunError as e:
-            store.update(tid, state="failed", step="pr", reason=str(e))
+            store.set_state(tid, TaskState.FAILED, str(e), step=Step.PR.value)
             reporter.event(tid, "task", f"failed at pr: {e}", state="failed")
             continue
-        store.update(
+        store.pr_opened(
             tid,
-            state="done",
-            step="pr",
-            reason=None,
-            pr_number=ref.number,
-            pr_url=ref.url,
-            pr_base=base,
-            pr_state=ref.state if ref.number else None,
-            pr_title=render.pr_title(plan, context),
-            durable=True,
+            PrOpened(
+                number=ref.number,
+                url=ref.url,
+                base=base,
+                title=render.pr_title(plan, context),
+                body=render.pr_body(plan, context),
+                state=ref.state if ref.number else None,
+            ),
         )
         opened.append(tid)
         what = f"PR #{ref.number} {ref.url}" if ref.number else "pushed (no PR: provider none)"

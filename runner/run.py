@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from . import agents, ports, proc, render, report, schedule, scopes, steps, worktrees
-from .context import branch_of, task_context
+from .context import base_branch, branch_of, task_context
 from .errors import UsageError, WtrunError
-from .git import Git, find_repo
+from .git import Git, find_repo, resolve_base
 from .model import Plan, Task
-from .state import Store, TaskRecord
+from .state import Step, Store, TaskRecord, TaskState
 
 # Steps in order; a task's record says which of them are done.
 STEPS = ("worktree", "setup", "instructions", "agent", "commit", "scope", "verify")
@@ -175,36 +175,32 @@ class TaskRun:
         if self.ctx.stopping:
             raise TaskFailed(name, "interrupted")
         started = time.time()
-        self.store.update(self.task.id, state="running", step=name, save=False)
+        self.store.begin_step(self.task.id, Step(name))
         self.say(f"{name}...", state="running", step=name)
         try:
             yield
         except TaskFailed:
             raise
         except WtrunError as e:
-            self.store.step(self.task.id, name, "failed", started)
+            self.store.end_step(self.task.id, Step(name), ok=False, started=started)
             raise TaskFailed(name, str(e)) from e
         else:
-            self.store.step(self.task.id, name, "ok", started, save=save)
+            self.store.end_step(self.task.id, Step(name), ok=True, started=started, save=save)
 
     def run(self) -> str:
         """Run the remaining steps; returns the final state."""
         self._recover_lost_worktree()
         start = self._start_commit()
-        fields: dict[str, Any] = {
-            "branch": self.branch,
-            "worktree": str(self.worktree),
-            "ports": self.ctx.ports.get(self.task.id, []),
-            "fingerprint": fingerprint(self.plan, self.task),
-        }
-        if not self.done("worktree"):
-            # Recorded before git makes them, so that a run killed in between still
-            # knows they are its own (to reuse, restart or clean them).
-            if not self.git.branch_exists(self.branch):
-                fields["created_branch"] = True
-            if self.worktree.resolve() not in self.ctx.existing_worktrees:
-                fields["created_worktree"] = True
-        self.store.update(self.task.id, **fields)
+        new = not self.done("worktree")
+        self.store.claim(
+            self.task.id,
+            branch=self.branch,
+            worktree=str(self.worktree),
+            ports=self.ctx.ports.get(self.task.id, []),
+            fingerprint=fingerprint(self.plan, self.task),
+            created_branch=new and not self.git.branch_exists(self.branch),
+            created_worktree=new and self.worktree.resolve() not in self.ctx.existing_worktrees,
+        )
         if not self.done("worktree"):
             with self.step("worktree"):
                 created = worktrees.add(
@@ -218,12 +214,7 @@ class TaskRun:
                 worktrees.hide(
                     self.worktree, _hidden_paths(self.preset, self.task), self.ctx.global_excludes
                 )
-                self.store.update(
-                    self.task.id,
-                    created_branch=self.record.created_branch or created,
-                    start_commit=start,
-                    save=False,
-                )
+                self.store.started_from(self.task.id, start, created_branch=created)
         if not self.done("setup"):
             with self.step("setup", save=bool(self.task.setup)):
                 failure = steps.run_setup(
@@ -258,7 +249,7 @@ class TaskRun:
                     self.env,
                     self.store.log_path(self.task.id, "verify"),
                 )
-                self.store.update(self.task.id, verify=results, save=False)
+                self.store.verified(self.task.id, results)
                 if failure:
                     raise TaskFailed("verify", failure.message)
         return "ready"
@@ -292,8 +283,7 @@ class TaskRun:
                     ),
                 )
             self.git("branch", self.branch, sha)
-        for step in lost:
-            self.record.steps.pop(step, None)
+        self.store.undo_steps(self.task.id, [Step(s) for s in lost])
         self.say(f"worktree {self.worktree} is gone; making it again from {self.branch}")
 
     def _start_commit(self) -> str:
@@ -308,11 +298,7 @@ class TaskRun:
 
     def _write_instructions(self) -> None:
         task_ports = self.ctx.ports.get(self.task.id, [])
-        base_ref = (
-            branch_of(self.plan, self.plan.task(self.task.after))
-            if self.task.after
-            else self.plan.base
-        )
+        base_ref = base_branch(self.plan, self.task)
         text = render.instructions(
             self.plan,
             self.task,
@@ -363,7 +349,7 @@ class TaskRun:
         if cost is not None:
             with self.ctx._spend_lock:  # agents finish on several threads
                 self.ctx.spent += cost
-        self.store.update(self.task.id, cost_usd=cost, agent=dict(result.details), save=False)
+        self.store.agent_ran(self.task.id, cost, dict(result.details))
         self.say(
             f"agent finished in {outcome.seconds:.1f}s"
             + (f", ${cost:.2f}" if cost is not None else ""),
@@ -418,9 +404,9 @@ class TaskRun:
             worktrees.remove(
                 self.git, wt, self.branch if self.record.created_branch else None, force=True
             )
-            self.store.update(self.task.id, head=None, worktree=None, save=False)
+            self.store.committed(self.task.id, None)
             return False
-        self.store.update(self.task.id, head=head, save=False)
+        self.store.committed(self.task.id, head)
         return True
 
     def _scope_check(self) -> None:
@@ -429,7 +415,7 @@ class TaskRun:
         allowed = (*self.task.scope, *self.plan.shared)
         counted = [p for p in changed if not self._owned(p)]
         outside = [p for p in counted if not any(scopes.matches(s, p) for s in allowed)]
-        self.store.update(self.task.id, files=counted, save=False)
+        self.store.scoped(self.task.id, counted)
         if outside:
             shown = ", ".join(outside[:10]) + (
                 f" and {len(outside) - 10} more" if len(outside) > 10 else ""
@@ -491,34 +477,6 @@ def preflight(plan: Plan, git: Git | None, selected: Sequence[str], *, agents_ne
                 )
 
 
-def resolve_base(plan: Plan, git: Git, *, fetch: bool) -> str:
-    if git.has_remote(plan.remote):
-        if fetch:
-            r = git.run("fetch", "--quiet", "--no-tags", plan.remote, plan.base, check=False)
-            if r.returncode != 0:
-                said = (r.stderr or r.stdout).strip().splitlines()
-                raise WtrunError(
-                    f"cannot fetch {plan.base!r} from remote {plan.remote!r}: "
-                    f"{said[-1] if said else 'no output'}; check the network and the "
-                    f"remote's URL (`git remote -v`), or that {plan.base!r} exists there"
-                )
-            sha = git.rev_parse("FETCH_HEAD")
-            if sha:
-                return sha
-        for ref in (f"{plan.remote}/{plan.base}", plan.base):
-            sha = git.rev_parse(ref)
-            if sha:
-                return sha
-    else:
-        sha = git.rev_parse(plan.base)
-        if sha:
-            return sha
-    raise WtrunError(
-        f"base {plan.base!r} does not exist in {git.root}; create it, or set `base:` in the "
-        "plan to an existing branch, tag or commit"
-    )
-
-
 # ---------------------------------------------------------------- the run
 
 
@@ -556,7 +514,7 @@ def _run_locked(plan: Plan, git: Git, store: Store, selected: list[str], options
         _restart(git, store, plan, tid)
     _check_changed(plan, store, selected)
     if record.base_commit is None:
-        store.update(None, base_commit=resolve_base(plan, git, fetch=True), started=time.time())
+        store.set_base(resolve_base(git, plan.remote, plan.base, fetch=True))
     assert record.base_commit is not None
     if git.rev_parse(record.base_commit) is None:
         raise WtrunError(
@@ -605,8 +563,8 @@ def _run_locked(plan: Plan, git: Git, store: Store, selected: list[str], options
         proc.RUNNING.terminate_all()
         for tid in selected:
             r = store.record.tasks.get(tid)
-            if r is not None and r.state == "running":
-                store.update(tid, state="failed", reason=f"interrupted during {r.step}")
+            if r is not None and r.state is TaskState.RUNNING:
+                store.set_state(tid, TaskState.FAILED, f"interrupted during {r.step}")
         ctx.reporter.close()
         print(
             "wtrun: interrupted; run the same command again to resume", file=sys.stderr, flush=True
@@ -664,8 +622,7 @@ def _restart(git: Git, store: Store, plan: Plan, tid: str) -> None:
     if r.created_branch and r.branch and git.branch_exists(r.branch):
         git("branch", "-D", r.branch)
     git("worktree", "prune")
-    del store.record.tasks[tid]
-    store.save()
+    store.forget(tid)
 
 
 def _schedule(ctx: Context, selected: list[str], options: Options) -> None:
@@ -684,10 +641,10 @@ def _schedule(ctx: Context, selected: list[str], options: Options) -> None:
     def block(tid: str, reason: str) -> None:
         for d in schedule.descendants(plan, [tid]):
             if d in chosen and store.task(d).state not in ("done",):
-                store.update(
+                store.set_state(
                     d,
-                    state="blocked",
-                    reason=reason if d == tid else f'task "{tid}" it builds on is blocked',
+                    TaskState.BLOCKED,
+                    reason if d == tid else f'task "{tid}" it builds on is blocked',
                 )
                 ctx.event(d, "task", f"blocked: {reason}", state="blocked")
 
@@ -714,13 +671,11 @@ def _schedule(ctx: Context, selected: list[str], options: Options) -> None:
                     running[_done_future(record.state)] = tid
                     continue
                 if plan.budget_usd is not None and ctx.spent >= plan.budget_usd:
-                    store.update(
+                    store.set_state(
                         tid,
-                        state="skipped",
-                        reason=(
-                            f"the run's budget ${plan.budget_usd:.2f} was spent "
-                            f"(${ctx.spent:.2f}) before it started"
-                        ),
+                        TaskState.SKIPPED,
+                        f"the run's budget ${plan.budget_usd:.2f} was spent "
+                        f"(${ctx.spent:.2f}) before it started",
                     )
                     ctx.event(tid, "task", "skipped: budget spent", state="skipped")
                     running[_done_future("skipped")] = tid
@@ -773,16 +728,16 @@ def _done_future(state: str) -> concurrent.futures.Future[str]:
 def _run_task(ctx: Context, tid: str) -> str:
     task = ctx.plan.task(tid)
     store = ctx.store
-    store.update(tid, state="running", reason=None, save=False)
+    store.set_state(tid, TaskState.RUNNING, save=False)
     try:
         state = TaskRun(ctx, task).run()
     except TaskFailed as e:
         reason = f"interrupted during {e.step}" if ctx.stopping else e.reason
-        store.update(tid, state="failed", reason=reason)
+        store.set_state(tid, TaskState.FAILED, reason)
         ctx.event(tid, "task", f"failed at {e.step}: {reason}", state="failed")
         return "failed"
     except WtrunError as e:
-        store.update(tid, state="failed", reason=str(e))
+        store.set_state(tid, TaskState.FAILED, str(e))
         ctx.event(tid, "task", f"failed: {e}", state="failed")
         return "failed"
     except Exception as e:  # a bug in one task must not take the others down
@@ -791,7 +746,7 @@ def _run_task(ctx: Context, tid: str) -> str:
         log = store.log_path(tid, "wtrun-error")
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text(traceback.format_exc(), encoding="utf-8")
-        store.update(tid, state="failed", reason=f"internal error ({e!r}); details in {log}")
+        store.set_state(tid, TaskState.FAILED, f"internal error ({e!r}); details in {log}")
         ctx.event(tid, "task", f"internal error; details in {log}", state="failed")
         return "failed"
     message = {
@@ -799,8 +754,8 @@ def _run_task(ctx: Context, tid: str) -> str:
         "no-changes": "no changes: worktree and branch removed",
         "prepared": f"prepared in {ctx.worktree_path(task)}",
     }[state]
-    store.update(
-        tid, state=state, reason="the agent made no changes" if state == "no-changes" else None
+    store.set_state(
+        tid, TaskState(state), "the agent made no changes" if state == "no-changes" else None
     )
     ctx.event(tid, "task", message, state=state)
     return state

@@ -1,9 +1,10 @@
 """Run records: what each task's steps did, written atomically under the git directory.
 
 One JSON file per plan at `<git common dir>/wtrun/<plan>/state.json`, rewritten whole
-(temp file, fsync, rename) after every change, so a crash or `kill -9` leaves either
-the old or the new record, never half of one. A lock file with `flock` keeps one run
-of a plan per repository; the kernel drops the lock when its holder dies.
+(temp file, rename) after a change, so a crash or `kill -9` leaves either the old or the
+new record, never half of one; records of pushes, PRs and a run's end are fsynced too.
+A lock file with `flock` keeps one run of a plan per repository; the kernel drops the
+lock when its holder dies.
 """
 
 from __future__ import annotations
@@ -12,34 +13,83 @@ import dataclasses
 import fcntl
 import json
 import os
+import shutil
 import socket
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import IO, Any
 
 from .errors import WtrunError
 
-STATES = (
-    "pending",
-    "running",
-    "prepared",
-    "ready",
-    "done",
-    "no-changes",
-    "failed",
-    "blocked",
-    "skipped",
-)
+
+class TaskState(str, Enum):
+    """Where a task stands; the values are the records' and `status --json`'s words."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    PREPARED = "prepared"  # after `wtrun prepare`
+    READY = "ready"  # committed, in scope, verified; not pushed yet
+    DONE = "done"  # pushed, and its PR opened or updated where the provider makes PRs
+    NO_CHANGES = "no-changes"
+    FAILED = "failed"
+    BLOCKED = "blocked"  # a parent failed or is not ready
+    SKIPPED = "skipped"  # the run's budget was spent before it started
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def has_work(self) -> bool:
+        """Committed work that passed its checks: a child may build on it."""
+        return self in (TaskState.READY, TaskState.DONE)
+
+    @property
+    def progress(self) -> int:
+        """How far along: a merged record replaces a local one only when it says more."""
+        return _PROGRESS[self]
+
+
+_PROGRESS = {
+    TaskState.PENDING: 0,
+    TaskState.BLOCKED: 1,
+    TaskState.SKIPPED: 1,
+    TaskState.RUNNING: 1,
+    TaskState.PREPARED: 2,
+    TaskState.FAILED: 3,
+    TaskState.NO_CHANGES: 4,
+    TaskState.READY: 5,
+    TaskState.DONE: 6,
+}
+
+
+class Step(str, Enum):
+    """The per-task stages, in order; a task's record says which of them are done."""
+
+    WORKTREE = "worktree"
+    SETUP = "setup"
+    INSTRUCTIONS = "instructions"
+    AGENT = "agent"
+    COMMIT = "commit"
+    SCOPE = "scope"
+    VERIFY = "verify"
+    PR = "pr"
+
+    def __str__(self) -> str:
+        return self.value
 
 
 @dataclass
 class TaskRecord:
+    """One task's record. Read it anywhere; only `Store` writes it."""
+
     id: str
-    state: str = "pending"
+    state: TaskState = TaskState.PENDING
     step: str | None = None  # the last step reached
     reason: str | None = None
     fingerprint: str | None = None
@@ -62,9 +112,9 @@ class TaskRecord:
     pr_body: str | None = None
     pr_state: str | None = None  # open | merged | closed
     conflicts: list[str] = field(default_factory=list)
-    # Written by `wtrun sync` and at the end of a run (wtrun.sync): the files behind
-    # `conflicts` (other task -> paths), what conflicts with the base's tip, and how many
-    # commits of that tip the branch lacks (None: not known).
+    # Written after a run and by `wtrun sync`: the files behind `conflicts` (other task ->
+    # paths), what conflicts with the base's tip, and how many commits of that tip the
+    # branch lacks (None: not known).
     conflict_files: dict[str, list[str]] = field(default_factory=dict)
     base_conflicts: list[str] = field(default_factory=list)
     behind: int | None = None
@@ -73,7 +123,27 @@ class TaskRecord:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TaskRecord:
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        record = cls(**{k: v for k, v in data.items() if k in known})
+        try:
+            record.state = TaskState(record.state)
+        except ValueError:
+            record.state = TaskState.PENDING
+        return record
+
+    def done(self, step: Step) -> bool:
+        return self.steps.get(step.value, {}).get("outcome") == "ok"
+
+
+@dataclass(frozen=True)
+class PrOpened:
+    """What a provider answered for a task's PR, and the text wtrun sent."""
+
+    number: int | None
+    url: str | None
+    base: str
+    title: str
+    body: str
+    state: str | None
 
 
 @dataclass
@@ -89,14 +159,166 @@ class RunRecord:
         return self.tasks[task_id]
 
 
-class Store:
-    """The records and logs of one plan in one repository."""
+class Ledger:
+    """A plan's records in memory, and every change made to them: each a method, under
+    one lock (tasks run on several threads). `save=False` keeps a change in memory until
+    the next save, for what a crash may lose and a rerun redoes (which step is under
+    way); `durable` also fsyncs, for what happened outside this machine (a push, a PR)."""
+
+    def __init__(self, record: RunRecord) -> None:
+        self.record = record
+        self._lock = threading.Lock()
+
+    def _write(self, durable: bool) -> None:
+        """Persist the records; called holding the lock."""
+
+    def _forget_logs(self, task_id: str) -> None:
+        """Drop a task's logs."""
+
+    # ------------------------------------------------------------ reading
+
+    def task(self, task_id: str) -> TaskRecord:
+        """The task's record, made when missing (under the lock: threads share it)."""
+        with self._lock:
+            return self.record.task(task_id)
+
+    def get(self, task_id: str) -> TaskRecord | None:
+        return self.record.tasks.get(task_id)
+
+    # ------------------------------------------------------------ the run as a whole
+
+    def set_base(self, commit: str | None) -> None:
+        """The commit every task of the run starts from (None: forget it, for `clean`)."""
+        with self._edit(None) as run:
+            run.base_commit = commit
+            run.started = time.time() if commit else None
+
+    def forget(self, task_id: str) -> None:
+        """Drop a task's records and logs."""
+        with self._edit(None):
+            self.record.tasks.pop(task_id, None)
+            self._forget_logs(task_id)
+
+    def merge(self, incoming: RunRecord) -> list[str]:
+        """Fold another machine's records of this plan in; a task's record is replaced only
+        by one further along. Returns the ids taken."""
+        taken = []
+        with self._edit(None) as run:
+            if run.base_commit is None:
+                run.base_commit = incoming.base_commit
+            for tid, theirs in incoming.tasks.items():
+                ours = run.tasks.get(tid)
+                if ours is None or theirs.state.progress > ours.state.progress:
+                    run.tasks[tid] = theirs
+                    taken.append(tid)
+        return taken
+
+    # ------------------------------------------------------------ a task's state and steps
+
+    def set_state(
+        self,
+        task_id: str,
+        state: TaskState,
+        reason: str | None = None,
+        *,
+        step: str | None = None,
+        save: bool = True,
+    ) -> None:
+        with self._edit(task_id, save=save) as r:
+            r.state = state
+            r.reason = reason
+            if step is not None:
+                r.step = step
+
+    def set_reason(self, task_id: str, reason: str | None) -> None:
+        with self._edit(task_id) as r:
+            r.reason = reason
+
+    def begin_step(self, task_id: str, step: Step) -> None:
+        with self._edit(task_id, save=False) as r:
+            r.state = TaskState.RUNNING
+            r.step = step.value
+
+    def end_step(
+        self, task_id: str, step: Step, *, ok: bool, started: float, save: bool = True
+    ) -> None:
+        with self._edit(task_id, save=save) as r:
+            r.steps[step.value] = {
+                "outcome": "ok" if ok else "failed",
+                "started": round(started, 3),
+                "ended": round(time.time(), 3),
+            }
+            r.step = step.value
+
+    def undo_steps(self, task_id: str, steps: Iterable[Step]) -> None:
+        """Mark steps to be done again (their work was lost)."""
+        with self._edit(task_id, save=False) as r:
+            for step in steps:
+                r.steps.pop(step.value, None)
+
+    # ------------------------------------------------------------ what the run's stages found
+
+    def claim(
+        self,
+        task_id: str,
+        *,
+        branch: str,
+        worktree: str,
+        ports: list[int],
+        fingerprint: str,
+        created_branch: bool,
+        created_worktree: bool,
+    ) -> None:
+        """The task's names, recorded before git makes them: a run killed in between still
+        knows they are its own (to reuse, restart or clean them)."""
+        with self._edit(task_id) as r:
+            r.branch, r.worktree, r.ports, r.fingerprint = branch, worktree, ports, fingerprint
+            r.created_branch = r.created_branch or created_branch
+            r.created_worktree = r.created_worktree or created_worktree
+
+    def started_from(self, task_id: str, commit: str, *, created_branch: bool) -> None:
+        with self._edit(task_id, save=False) as r:
+            r.start_commit = commit
+            r.created_branch = r.created_branch or created_branch
+
+    def agent_ran(self, task_id: str, cost_usd: float | None, details: dict[str, Any]) -> None:
+        with self._edit(task_id, save=False) as r:
+            r.cost_usd = cost_usd
+            r.agent = details
+
+    def committed(self, task_id: str, head: str | None) -> None:
+        """The task's head after the commit stage; None: no changes, worktree removed."""
+        with self._edit(task_id, save=False) as r:
+            r.head = head
+            if head is None:
+                r.worktree = None
+
+    def scoped(self, task_id: str, files: list[str]) -> None:
+        with self._edit(task_id, save=False) as r:
+            r.files = files
+
+    def verified(self, task_id: str, results: list[dict[str, Any]]) -> None:
+        with self._edit(task_id, save=False) as r:
+            r.verify = results
+
+    @contextmanager
+    def _edit(
+        self, task_id: str | None, *, save: bool = True, durable: bool = False
+    ) -> Iterator[Any]:
+        with self._lock:
+            yield self.record if task_id is None else self.record.task(task_id)
+            if save:
+                self._write(durable)
+
+
+class Store(Ledger):
+    """The records and logs of one plan in one repository, on disk; the only writer of
+    the records file."""
 
     def __init__(self, common_dir: Path, plan_name: str) -> None:
         self.root = common_dir / "wtrun" / plan_name
         self.path = self.root / "state.json"
-        self._lock = threading.Lock()
-        self.record = self._read(plan_name)
+        super().__init__(self._read(plan_name))
         if not self.lock().held():
             self._settle()
 
@@ -111,8 +333,8 @@ class Store:
         # "running" in the records while no run holds the lock: that run was killed
         # (kill -9, a crash, a lost machine) and its tasks were interrupted.
         for r in self.record.tasks.values():
-            if r.state == "running":
-                r.state = "failed"
+            if r.state is TaskState.RUNNING:
+                r.state = TaskState.FAILED
                 r.reason = f"interrupted during {r.step}" if r.step else "interrupted"
 
     def _read(self, plan_name: str) -> RunRecord:
@@ -128,68 +350,17 @@ class Store:
         tasks = {tid: TaskRecord.from_json(t) for tid, t in data.get("tasks", {}).items()}
         return RunRecord(plan_name, data.get("base_commit"), data.get("started"), tasks)
 
-    def task(self, task_id: str) -> TaskRecord:
-        """The task's record, made when missing (under the lock: threads share it)."""
-        with self._lock:
-            return self.record.task(task_id)
-
     def log_path(self, task_id: str, step: str) -> Path:
         return self.root / "logs" / task_id / f"{step}.log"
 
-    def forget(self, task_id: str) -> None:
-        """Drop a task's records and logs (saved with the next `save`)."""
-        import shutil
-
-        with self._lock:
-            self.record.tasks.pop(task_id, None)
-            shutil.rmtree(self.root / "logs" / task_id, ignore_errors=True)
-
-    def update(
-        self,
-        task_id: str | None = None,
-        *,
-        save: bool = True,
-        durable: bool = False,
-        **changes: Any,
-    ) -> None:
-        """Change one task's record (or the run's, with task_id None) and save at once;
-        `save=False` keeps the change in memory until the next save (for what a crash
-        may lose, such as which step is under way). `durable` also fsyncs: for what
-        happened outside this machine (a push, a PR), which must survive a power cut."""
-        with self._lock:
-            target: Any = self.record if task_id is None else self.record.task(task_id)
-            for key, value in changes.items():
-                setattr(target, key, value)
-            if save:
-                self._save(durable)
-
-    def step(
-        self,
-        task_id: str,
-        step: str,
-        outcome: str,
-        started: float,
-        *,
-        save: bool = True,
-        **extra: Any,
-    ) -> None:
-        with self._lock:
-            record = self.record.task(task_id)
-            record.steps[step] = {
-                "outcome": outcome,
-                "started": round(started, 3),
-                "ended": round(time.time(), 3),
-                **extra,
-            }
-            record.step = step
-            if save:
-                self._save()
+    def _forget_logs(self, task_id: str) -> None:
+        shutil.rmtree(self.root / "logs" / task_id, ignore_errors=True)
 
     def save(self, *, durable: bool = False) -> None:
         with self._lock:
-            self._save(durable)
+            self._write(durable)
 
-    def _save(self, durable: bool = False) -> None:
+    def _write(self, durable: bool = False) -> None:
         """Replace the records atomically (a rename: a killed process leaves the old or
         the new file). Only `durable` saves fsync: an fsync while worktrees are being
         checked out waits for all of their writes, which made preparing 8 worktrees
@@ -205,8 +376,77 @@ class Store:
         }
         write_atomic(self.path, json.dumps(data, sort_keys=True) + "\n", durable=durable)
 
+    # ------------------------------------------------------------ after the run: PRs, sync
+
+    def pushed(self, task_id: str, head: str | None) -> None:
+        with self._edit(task_id, durable=True) as r:
+            r.pushed_head = head
+
+    def pr_opened(self, task_id: str, pr: PrOpened) -> None:
+        with self._edit(task_id, durable=True) as r:
+            r.state, r.step, r.reason = TaskState.DONE, Step.PR.value, None
+            r.pr_number, r.pr_url, r.pr_base = pr.number, pr.url, pr.base
+            r.pr_title, r.pr_body, r.pr_state = pr.title, pr.body, pr.state
+
+    def pr_changed(
+        self,
+        task_id: str,
+        *,
+        state: str | None = None,
+        base: str | None = None,
+        body: str | None = None,
+    ) -> None:
+        """What a PR became since it was opened (merged, retargeted, its text edited)."""
+        with self._edit(task_id) as r:
+            if state is not None:
+                r.pr_state = state
+            if base is not None:
+                r.pr_base = base
+            if body is not None:
+                r.pr_body = body
+
+    def restacked(
+        self, task_id: str, *, head: str, pushed_head: str | None, start_commit: str
+    ) -> None:
+        """A task rebased by `wtrun sync`."""
+        with self._edit(task_id, durable=pushed_head is not None) as r:
+            r.head, r.pushed_head, r.start_commit = head, pushed_head, start_commit
+
+    def worktree_removed(self, task_id: str) -> None:
+        with self._edit(task_id) as r:
+            r.worktree = None
+
+    def predicted(
+        self,
+        task_id: str,
+        *,
+        conflicts: list[str],
+        conflict_files: dict[str, list[str]],
+        base_conflicts: list[str],
+    ) -> bool:
+        """Predicted conflicts of the task; saved with the next save. True when changed."""
+        with self._edit(task_id, save=False) as r:
+            new = (conflicts, conflict_files, base_conflicts)
+            if (r.conflicts, r.conflict_files, r.base_conflicts) == new:
+                return False
+            r.conflicts, r.conflict_files, r.base_conflicts = new
+            return True
+
+    def drifted(self, task_id: str, behind: int | None) -> None:
+        with self._edit(task_id, save=False) as r:
+            r.behind = behind
+
     def lock(self) -> RunLock:
         return RunLock(self.root / "lock", self.record.plan)
+
+
+def read_records(path: Path) -> RunRecord:
+    """Records written by another machine (a fan-out job), as they are on disk."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    tasks = {tid: TaskRecord.from_json(t) for tid, t in data.get("tasks", {}).items()}
+    return RunRecord(str(data.get("plan")), data.get("base_commit"), data.get("started"), tasks)
 
 
 def write_atomic(path: Path, text: str, *, durable: bool = True) -> None:

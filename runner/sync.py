@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from . import conflicts, forge, render, report, schedule
-from .context import branch_of, task_context
+from .context import base_branch, branch_of, task_context
 from .errors import WtrunError
 from .forge import PrStatus
-from .git import Git
+from .git import Git, resolve_base
 from .model import Plan
 from .state import Store, TaskRecord
 
@@ -123,7 +123,7 @@ def body_context(plan: Plan, store: Store, tid: str) -> dict[str, Any]:
     task = plan.task(tid)
     record = store.record.task(tid)
     branch = record.branch or branch_of(plan, task)
-    default_base = branch_of(plan, plan.task(task.after)) if task.after else plan.base
+    default_base = base_branch(plan, task)
     base = record.pr_base or default_base
     by_branch = {
         (r.branch or branch_of(plan, t)): r
@@ -137,7 +137,7 @@ def body_context(plan: Plan, store: Store, tid: str) -> dict[str, Any]:
         r = store.record.tasks.get(t.id)
         if r is None or r.pr_number is None or r.pr_state in ("merged", "closed"):
             continue
-        r_base = r.pr_base or (branch_of(plan, plan.task(t.after)) if t.after else plan.base)
+        r_base = r.pr_base or base_branch(plan, t)
         if r_base == branch:
             children.append(r.pr_number)
     return task_context(
@@ -178,7 +178,7 @@ def update_bodies(
             out(f"  {tid}: could not update the text of PR #{r.pr_number}: {e}")
             failed.append(tid)
             continue
-        store.update(tid, pr_body=body)
+        store.pr_changed(tid, body=body)
     return failed
 
 
@@ -192,9 +192,7 @@ def base_tip(plan: Plan, git: Git, heads: dict[str, str] | None) -> str:
         sha = git.rev_parse(f"refs/remotes/{plan.remote}/{plan.base}")
         if sha:
             return sha
-    from .run import resolve_base
-
-    return resolve_base(plan, git, fetch=True)
+    return resolve_base(git, plan.remote, plan.base, fetch=True)
 
 
 def measure_drift(plan: Plan, git: Git, store: Store, tip: str) -> Drift:
@@ -210,7 +208,8 @@ def measure_drift(plan: Plan, git: Git, store: Store, tip: str) -> Drift:
         if behind is not None:
             drift.behind[tid] = behind
         if r.behind != behind:
-            r.behind, dirty = behind, True
+            store.drifted(tid, behind)
+            dirty = True
     if dirty:
         store.save()
     drift.behind = {t.id: drift.behind[t.id] for t in plan.tasks if t.id in drift.behind}
@@ -297,10 +296,8 @@ def after_run(plan: Plan, git: Git, store: Store, reporter: report.Reporter) -> 
     try:
         tip = None
         if git.has_remote(plan.remote):
-            from .run import resolve_base
-
             try:
-                tip = resolve_base(plan, git, fetch=True)
+                tip = resolve_base(git, plan.remote, plan.base, fetch=True)
             except WtrunError as e:  # offline: the tasks can still be compared
                 say(f"wtrun: base drift not checked: {e}")
         else:
@@ -449,17 +446,14 @@ class Syncer:
             if status is None:
                 continue
             self.status[tid] = status
-            changes: dict[str, Any] = {}
-            if status.state != r.pr_state:
-                changes["pr_state"] = status.state
-                if status.state == "merged":
-                    self.note(tid, f"PR #{r.pr_number} was merged into {status.base}")
-                elif status.state == "closed":
-                    self.note(tid, f"PR #{r.pr_number} was closed without merging")
-            if status.base and status.base != r.pr_base:
-                changes["pr_base"] = status.base
-            if changes:
-                self.store.update(tid, **changes)
+            new_state = status.state if status.state != r.pr_state else None
+            if new_state == "merged":
+                self.note(tid, f"PR #{r.pr_number} was merged into {status.base}")
+            elif new_state == "closed":
+                self.note(tid, f"PR #{r.pr_number} was closed without merging")
+            new_base = status.base if status.base and status.base != r.pr_base else None
+            if new_state or new_base:
+                self.store.pr_changed(tid, state=new_state, base=new_base)
 
     def _fetch(self, worked: Sequence[str]) -> None:
         """The task branches, and the branches merged PRs went into: their commits must be
@@ -526,7 +520,7 @@ class Syncer:
             was = current.base if current is not None else r.pr_base
             if r.pr_number is not None and self.provider is not None and was != target:
                 self.provider.retarget(tid, r.pr_number, target)
-                self.store.update(tid, pr_base=target)
+                self.store.pr_changed(tid, base=target)
                 self.status[tid] = PrStatus("open", target)
                 self.note(tid, f"PR #{r.pr_number} now targets {target} (was {was})")
             if upstream and not is_ancestor(self.git, upstream, onto):
@@ -607,7 +601,7 @@ class Syncer:
                 shutil.rmtree(folder, ignore_errors=True)
                 git.run("worktree", "prune", check=False)
         leased = r.pushed_head
-        self.store.update(tid, head=new, pushed_head=new if leased else None, start_commit=onto)
+        self.store.restacked(tid, head=new, pushed_head=new if leased else None, start_commit=onto)
         self.moved[branch] = new
         pushed = f"pushed (lease on {_short(leased)})" if leased else "not pushed"
         self.note(
@@ -714,7 +708,7 @@ class Syncer:
                     f"; its worktree {worktree} has changes and is kept (`git worktree "
                     f"remove --force {shlex.quote(str(worktree))}` drops them)"
                 )
-            self.store.update(tid, worktree=None)
+            self.store.worktree_removed(tid)
         local = git.rev_parse(f"refs/heads/{branch}")
         if local is None:
             return ""

@@ -72,11 +72,8 @@ def _clean(plan: Plan, git: Git, store: Store, chosen: list[str] | None, force: 
             refused.append(tid)
         else:
             failed.append(tid)
-    if not record.tasks:
-        record.base_commit = None
-        record.started = None
-    if touched:
-        store.save()
+    if not record.tasks and record.base_commit is not None:
+        store.set_base(None)
     git("worktree", "prune")
     if chosen is None:
         _mention_strangers(plan, git, store, mentioned)

@@ -3,7 +3,6 @@ fan-out's final job, with the records of every stack merged in first)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,20 +10,7 @@ from .. import plan as plan_module
 from .. import report
 from ..errors import UsageError, WtrunError
 from ..git import find_repo
-from ..state import Store, TaskRecord
-
-# A merged record replaces a local one only when the local one says less.
-_PROGRESS = {
-    "pending": 0,
-    "blocked": 1,
-    "skipped": 1,
-    "running": 1,
-    "prepared": 2,
-    "failed": 3,
-    "no-changes": 4,
-    "ready": 5,
-    "done": 6,
-}
+from ..state import Store, TaskState, read_records
 
 
 def merge_records(store: Store, task_ids: Sequence[str], files: Sequence[str]) -> list[str]:
@@ -33,35 +19,23 @@ def merge_records(store: Store, task_ids: Sequence[str], files: Sequence[str]) -
     for name in files:
         path = Path(name)
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            incoming = read_records(path)
         except FileNotFoundError:
             raise UsageError(f"{path}: no such file") from None
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, TypeError, AttributeError) as e:
             raise WtrunError(f"{path}: not a wtrun records file ({e})") from None
-        if data.get("plan") != store.record.plan:
+        if incoming.plan != store.record.plan:
             raise WtrunError(
-                f"{path} holds records of plan {data.get('plan')!r}, not {store.record.plan!r}"
+                f"{path} holds records of plan {incoming.plan!r}, not {store.record.plan!r}"
             )
-        base = data.get("base_commit")
-        if store.record.base_commit is None:
-            store.record.base_commit = base
-        elif base and base != store.record.base_commit:
+        ours = store.record.base_commit
+        if ours and incoming.base_commit and incoming.base_commit != ours:
             raise WtrunError(
-                f"{path} ran from base {base[:12]}, but other records from "
-                f"{store.record.base_commit[:12]}; every stack of a run must start from the "
-                "same base commit"
+                f"{path} ran from base {incoming.base_commit[:12]}, but other records from "
+                f"{ours[:12]}; every stack of a run must start from the same base commit"
             )
-        for tid, raw in data.get("tasks", {}).items():
-            if tid not in task_ids:
-                continue
-            incoming = TaskRecord.from_json(raw)
-            current = store.record.tasks.get(tid)
-            if current is None or _PROGRESS.get(incoming.state, 0) > _PROGRESS.get(
-                current.state, 0
-            ):
-                store.record.tasks[tid] = incoming
-                taken.append(tid)
-    store.save()
+        incoming.tasks = {t: r for t, r in incoming.tasks.items() if t in task_ids}
+        taken += store.merge(incoming)
     return taken
 
 
@@ -88,18 +62,16 @@ def open_pull_requests(plan_path: str, task_ids: Sequence[str], merge: Sequence[
             record = store.record.tasks.get(tid)
             if (
                 record
-                and record.state == "ready"
+                and record.state is TaskState.READY
                 and record.branch
                 and not git.branch_exists(record.branch)
             ):
-                store.update(
+                store.set_state(
                     tid,
-                    state="failed",
+                    TaskState.FAILED,
+                    f"branch {record.branch} is not in this repository; fetch it first (in the "
+                    "fan-out, from the stack job's branches.bundle)",
                     step="push",
-                    reason=(
-                        f"branch {record.branch} is not in this repository; fetch it first (in the "
-                        "fan-out, from the stack job's branches.bundle)"
-                    ),
                 )
         reporter = report.Reporter()
         open_prs(plan, git, store, selected, reporter)

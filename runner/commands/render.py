@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import agents, render
 from .. import plan as plan_module
-from ..context import branch_of, task_context
+from ..context import base_branch, branch_of, task_context
 
 
 def render_task(plan_path: str, task_id: str) -> int:
@@ -18,7 +18,7 @@ def render_task(plan_path: str, task_id: str) -> int:
     )
     worktree = f"{plan.worktrees}/{task.id}"
     branch = branch_of(plan, task)
-    base = branch_of(plan, plan.task(task.after)) if task.after else plan.base
+    base = base_branch(plan, task)
     text = render.instructions(
         plan, task, ports=ports, worktree=worktree, branch=branch, base_ref=base
     )

@@ -23,7 +23,7 @@ def set_pr_state(store: Store, task_id: str, state: str) -> None:
     record = store.record.tasks.get(task_id)
     if record is None or record.pr_number is None:
         raise WtrunError(f'task "{task_id}" has no local PR')
-    store.update(task_id, pr_state=state)
+    store.pr_changed(task_id, state=state)
 
 
 def _delete_remote_branch(git: Git | None, remote: str, branch: str) -> bool:
@@ -105,7 +105,7 @@ class LocalProvider:
             if at is not None:
                 lines[at] = f"- base: `{base}`"
                 write_atomic(path, "\n".join(lines))
-        self.store.update(task_id, pr_base=base)
+        self.store.pr_changed(task_id, base=base)
 
     def open_prs_into(self, branch: str) -> list[int]:
         return sorted(
