@@ -76,7 +76,7 @@ def instructions(
     return "\n".join(lines) + "\n"
 
 
-def commit_message(plan: Plan, task: Task, context: Mapping[str, Any]) -> str:
+def commit_message(plan: Plan, context: Mapping[str, Any]) -> str:
     return templates.render(plan.commit_message, context).strip()
 
 

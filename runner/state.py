@@ -99,6 +99,7 @@ class TaskRecord:
     head: str | None = None  # the branch's head after the commit step
     ports: list[int] = field(default_factory=list)
     cost_usd: float | None = None
+    attempts: int = 0  # runs of the agent so far
     agent: dict[str, Any] = field(default_factory=dict)  # details the CLI reported
     files: list[str] = field(default_factory=list)
     verify: list[dict[str, Any]] = field(default_factory=list)  # [{name, ok}]
@@ -280,6 +281,12 @@ class Ledger:
         with self._edit(task_id, save=False) as r:
             r.start_commit = commit
             r.created_branch = r.created_branch or created_branch
+
+    def agent_started(self, task_id: str) -> int:
+        """Count a run of the task's agent; returns its number (1 for the first)."""
+        with self._edit(task_id) as r:
+            r.attempts += 1
+            return int(r.attempts)
 
     def agent_ran(self, task_id: str, cost_usd: float | None, details: dict[str, Any]) -> None:
         with self._edit(task_id, save=False) as r:

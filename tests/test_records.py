@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -384,7 +385,9 @@ def test_logs_follow_prints_until_the_task_ends(repo: Path, ctl: Path) -> None:
     follow = Run(repo, "logs", str(plan), "a", "--step", "agent", "-f", name="follow")
     assert follow.wait(60) == 0  # it ends by itself once the task is done
     assert run.wait() == 0
-    assert follow.out.splitlines() == [
+    header, *lines = follow.out.splitlines()
+    assert re.fullmatch(r"\[wtrun [0-9: -]+\] agent attempt 1: command", header)
+    assert lines == [
         "agent a starting",
         "agent a line 0",
         "agent a line 1",

@@ -37,6 +37,7 @@ class AiderPreset:
     executable = "aider"
     # aider reads no instructions file by itself; this one is given with --read.
     instructions_file = ".wtrun/instructions.md"
+    carries_over: str | None = None
     owned_paths: tuple[str, ...] = (
         ".aider.chat.history.md",
         ".aider.input.history",

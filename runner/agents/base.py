@@ -41,6 +41,9 @@ class Preset(Protocol):
     name: str
     executable: str  # checked on PATH before any worktree is made ("" when the plan names it)
     instructions_file: str  # relative to the worktree: where wtrun writes the instructions
+    # A tracked file the CLI reads no more once `instructions_file` exists (Codex's
+    # AGENTS.override.md replaces AGENTS.md): its text is carried into the instructions.
+    carries_over: str | None
     owned_paths: tuple[str, ...]  # scope-style patterns of the CLI's own bookkeeping files
 
     def argv(self, run: AgentRun) -> list[str]: ...

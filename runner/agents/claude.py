@@ -32,6 +32,7 @@ class ClaudePreset:
     # The personal, untracked member of the CLAUDE.md family; Claude Code reads it in its working
     # folder (and in the folders above), next to the worktree's own CLAUDE.md.
     instructions_file = "CLAUDE.local.md"
+    carries_over: str | None = None
     owned_paths: tuple[str, ...] = (".claude/settings.local.json",)
 
     def argv(self, run: AgentRun) -> list[str]:

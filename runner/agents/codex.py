@@ -32,6 +32,7 @@ class CodexPreset:
     # Read instead of AGENTS.md in the same folder, so wtrun never edits a tracked AGENTS.md;
     # the run copies a tracked AGENTS.md's text into it.
     instructions_file = "AGENTS.override.md"
+    carries_over: str | None = "AGENTS.md"
     owned_paths: tuple[str, ...] = ()  # its sessions and state live in $CODEX_HOME
 
     def argv(self, run: AgentRun) -> list[str]:

@@ -16,6 +16,7 @@ class CommandPreset:
     name = "command"
     executable = ""  # the plan's agent.command[0]: checked by the run, per task
     instructions_file = "AGENTS.md"
+    carries_over: str | None = None
     owned_paths: tuple[str, ...] = ()
 
     def argv(self, run: AgentRun) -> list[str]:

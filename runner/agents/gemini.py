@@ -27,6 +27,7 @@ class GeminiPreset:
     name = "gemini"
     executable = "gemini"
     instructions_file = "GEMINI.md"
+    carries_over: str | None = None
     owned_paths: tuple[str, ...] = ()  # its chats, history and settings live in ~/.gemini
 
     def argv(self, run: AgentRun) -> list[str]:

@@ -1,0 +1,68 @@
+"""The agent stage: one run of the task's agent CLI in its worktree, its output appended to
+the task's agent log under a header per attempt, and what it reported read back."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import proc
+from ..errors import WtrunError
+from . import get
+from .base import AgentResult, AgentRun, duration
+
+
+@dataclass(frozen=True)
+class Launched:
+    result: AgentResult
+    seconds: float
+
+
+class AgentFailed(WtrunError):
+    """The agent timed out, failed, or spent more than the task's budget."""
+
+    def __init__(self, message: str, result: AgentResult | None) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+def launch(run: AgentRun, env: Mapping[str, str], log: Path, *, attempt: int) -> Launched:
+    """Run the agent once. Raises `AgentFailed` (after its cost is known) when it timed
+    out, reported a failure, or spent more than the task's `budget_usd`."""
+    preset = get(run.task.agent.preset)
+    agent = run.task.agent
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("a", encoding="utf-8") as f:
+        f.write(
+            f"{'' if f.tell() == 0 else chr(10)}[wtrun {time.strftime('%Y-%m-%d %H:%M:%S')}] "
+            f"agent attempt {attempt}: {preset.name}\n"
+        )
+    offset = log.stat().st_size
+    outcome = proc.run_logged(
+        preset.argv(run),
+        cwd=run.worktree,
+        env={**env, **preset.env(run)},
+        log=log,
+        timeout=agent.timeout_s,
+    )
+    with log.open("r", encoding="utf-8", errors="replace") as f:
+        f.seek(offset)
+        output = f.read()
+    result = preset.result(outcome.returncode, output, run)
+    if outcome.timed_out:
+        raise AgentFailed(
+            f"agent timed out after {duration(agent.timeout_s)} and was stopped; log: {log}",
+            result,
+        )
+    if not result.ok:
+        raise AgentFailed(f"agent failed: {result.reason}; log: {log}", result)
+    cost, budget = result.cost_usd, agent.budget_usd
+    if cost is not None and budget is not None and cost > budget:
+        raise AgentFailed(
+            f"agent spent ${cost:.2f}, over the task's budget ${budget:.2f}; its work is kept "
+            f"in {run.worktree}",
+            result,
+        )
+    return Launched(result, outcome.seconds)

@@ -1,0 +1,388 @@
+"""One task's run: its stages in order, each skipped when the records say it is done, and
+each recorded the same way, failure or success.
+
+    worktree -> setup -> instructions -> agent -> commit -> scope -> verify
+
+Each stage is one function of a module of its own (`worktrees`, `steps`, `instructions`,
+`agents.launch`, `commit`); the functions below only hand them what they need and tell
+the records what they found.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import agents, instructions, render, report, scopes, steps, worktrees
+from .agents.launch import AgentFailed, launch
+from .commit import ScopeViolation, check_scope, commit_leftovers
+from .context import base_branch, task_context
+from .errors import WtrunError
+from .git import Git
+from .model import Plan, Task
+from .state import Step, Store, TaskRecord, TaskState
+from .workspace import Workspace, workspace
+
+
+class Spend:
+    """What the run's agents reported spending; they finish on several threads."""
+
+    def __init__(self, already: float = 0.0) -> None:
+        self._lock = threading.Lock()
+        self.total = already
+
+    def add(self, cost: float) -> None:
+        with self._lock:
+            self.total += cost
+
+
+@dataclass
+class Session:
+    """What the tasks of one `wtrun run` (or `prepare`) share."""
+
+    plan: Plan
+    git: Git
+    store: Store
+    reporter: report.Reporter
+    base_commit: str
+    ports: dict[str, list[int]]
+    prepare_only: bool = False
+    global_excludes: str = ""
+    existing_worktrees: dict[Path, str | None] = field(default_factory=dict)
+    identity: dict[str, str] | None = None  # for commits, when git has none configured
+    spend: Spend = field(default_factory=Spend)
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    def workspace(self, task: Task) -> Workspace:
+        return workspace(self.plan, task, self.git.root, self.ports.get(task.id, []))
+
+
+class StageFailed(Exception):
+    def __init__(self, step: Step, reason: str) -> None:
+        super().__init__(reason)
+        self.step = step
+        self.reason = reason
+
+
+@dataclass
+class Job:
+    """One task in one session."""
+
+    session: Session
+    task: Task
+    ws: Workspace
+    preset: agents.Preset
+    env: dict[str, str]
+
+    @property
+    def record(self) -> TaskRecord:
+        return self.session.store.task(self.task.id)
+
+    def say(self, message: str, **fields: Any) -> None:
+        self.session.reporter.event(self.task.id, "task", message, **fields)
+
+    def owned(self, path: str) -> bool:
+        """The agent CLI's own file (its instructions, its bookkeeping): never committed."""
+        return path == self.preset.instructions_file or any(
+            scopes.matches(p, path) for p in self.preset.owned_paths
+        )
+
+
+# ---------------------------------------------------------------- the stages
+
+
+def _worktree(job: Job) -> None:
+    git, ws, record = job.session.git, job.ws, job.record
+    start = _start_commit(job)
+    created = worktrees.add(
+        git,
+        path=ws.worktree,
+        branch=ws.branch,
+        start=start,
+        ours=record.created_branch,
+        existing=job.session.existing_worktrees,
+    )
+    worktrees.hide(ws.worktree, _hidden_paths(job), job.session.global_excludes)
+    job.session.store.started_from(job.task.id, start, created_branch=created)
+
+
+def _setup(job: Job) -> None:
+    log = job.session.store.log_path(job.task.id, "setup")
+    failure = steps.run_setup(job.session.git, job.ws.worktree, job.task.setup, job.env, log)
+    if failure:
+        raise WtrunError(failure.message)
+
+
+def _instructions(job: Job) -> None:
+    plan, ws = job.session.plan, job.ws
+    text = render.instructions(
+        plan,
+        job.task,
+        ports=ws.ports,
+        worktree=str(ws.worktree),
+        branch=ws.branch,
+        base_ref=base_branch(plan, job.task),
+    )
+    instructions.write(job.session.git, ws, job.preset, text)
+
+
+def _agent(job: Job) -> None:
+    session, tid = job.session, job.task.id
+    if session.stopping.is_set():
+        raise WtrunError("the run is stopping")
+    run = agents.AgentRun(
+        plan=session.plan,
+        task=job.task,
+        prompt=job.task.prompt,
+        worktree=job.ws.worktree,
+        instructions=job.ws.instructions,
+        env=job.env,
+    )
+    attempt = session.store.agent_started(tid)
+    try:
+        launched = launch(run, job.env, session.store.log_path(tid, "agent"), attempt=attempt)
+    except AgentFailed as e:
+        if e.result is not None:
+            _spent(job, e.result)
+        raise
+    cost = _spent(job, launched.result)
+    job.say(
+        f"agent finished in {launched.seconds:.1f}s"
+        + (f", ${cost:.2f}" if cost is not None else ""),
+        cost_usd=cost,
+    )
+
+
+def _commit(job: Job) -> TaskState | None:
+    session, ws, tid = job.session, job.ws, job.task.id
+    context = task_context(
+        session.plan, job.task, ports=ws.ports, worktree=str(ws.worktree), branch=ws.branch
+    )
+    message = render.commit_message(session.plan, context)
+    head, restored = commit_leftovers(
+        session.git, ws.worktree, message, job.owned, session.identity
+    )
+    if restored:
+        job.say(f"restored the agent's own files: {', '.join(restored)}")
+    if head == job.record.start_commit:
+        branch = ws.branch if job.record.created_branch else None
+        worktrees.remove(session.git, ws.worktree, branch, force=True)
+        session.store.committed(tid, None)
+        return TaskState.NO_CHANGES
+    session.store.committed(tid, head)
+    return None
+
+
+def _scope(job: Job) -> None:
+    start = job.record.start_commit
+    assert start is not None
+    plan, store = job.session.plan, job.session.store
+    try:
+        files = check_scope(
+            job.session.git,
+            job.ws.worktree,
+            start,
+            job.task.scope,
+            plan.shared,
+            job.owned,
+            job.ws.branch,
+        )
+    except ScopeViolation as e:
+        store.scoped(job.task.id, e.files)
+        raise
+    store.scoped(job.task.id, files)
+
+
+def _verify(job: Job) -> None:
+    store = job.session.store
+    log = store.log_path(job.task.id, "verify")
+    results, failure = steps.run_verify(job.task.verify, job.ws.worktree, job.env, log)
+    store.verified(job.task.id, results)
+    if failure:
+        raise WtrunError(failure.message)
+
+
+@dataclass(frozen=True)
+class Stage:
+    step: Step
+    run: Callable[[Job], TaskState | None]
+    # Whether its outcome is saved at once. Quick stages that are safe to repeat are
+    # saved with the next record that is (a save while other worktrees are being
+    # checked out competes with their writes).
+    save: Callable[[Job], bool]
+
+
+STAGES = (
+    Stage(Step.WORKTREE, _worktree, lambda job: True),
+    Stage(Step.SETUP, _setup, lambda job: bool(job.task.setup)),
+    Stage(Step.INSTRUCTIONS, _instructions, lambda job: False),
+    Stage(Step.AGENT, _agent, lambda job: True),
+    Stage(Step.COMMIT, _commit, lambda job: True),
+    Stage(Step.SCOPE, _scope, lambda job: True),
+    Stage(Step.VERIFY, _verify, lambda job: True),
+)
+PREPARED_AFTER = Step.INSTRUCTIONS
+
+
+def run_stages(job: Job) -> TaskState:
+    """Run the task's remaining stages; returns the state it ends in."""
+    _recover_lost_worktree(job)
+    _claim(job)
+    for stage in STAGES:
+        if job.record.done(stage.step):
+            pass
+        elif (outcome := _run_stage(job, stage)) is not None:
+            return outcome
+        if job.session.prepare_only and stage.step is PREPARED_AFTER:
+            return TaskState.PREPARED
+    return TaskState.READY
+
+
+def _run_stage(job: Job, stage: Stage) -> TaskState | None:
+    store, tid = job.session.store, job.task.id
+    if job.session.stopping.is_set():
+        raise StageFailed(stage.step, "interrupted")
+    started = time.time()
+    store.begin_step(tid, stage.step)
+    job.say(f"{stage.step}...", state=TaskState.RUNNING.value, step=stage.step.value)
+    try:
+        outcome = stage.run(job)
+    except WtrunError as e:
+        store.end_step(tid, stage.step, ok=False, started=started)
+        raise StageFailed(stage.step, str(e)) from e
+    store.end_step(tid, stage.step, ok=True, started=started, save=stage.save(job))
+    return outcome
+
+
+# ---------------------------------------------------------------- before the stages
+
+
+def fingerprint(plan: Plan, task: Task) -> str:
+    """What the task's work depends on; a change means old work does not fit any more."""
+    data = {
+        "prompt": task.prompt,
+        "scope": task.scope,
+        "after": task.after,
+        "agent": asdict(task.agent),
+        "setup": [asdict(s) | {"line": 0} for s in task.setup],
+        "verify": [asdict(s) | {"line": 0} for s in task.verify],
+        "env": task.env,
+        "conventions": plan.conventions,
+    }
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _claim(job: Job) -> None:
+    session, ws = job.session, job.ws
+    new = not job.record.done(Step.WORKTREE)
+    session.store.claim(
+        job.task.id,
+        branch=ws.branch,
+        worktree=str(ws.worktree),
+        ports=list(ws.ports),
+        fingerprint=fingerprint(session.plan, job.task),
+        created_branch=new and not session.git.branch_exists(ws.branch),
+        created_worktree=new and ws.worktree.resolve() not in session.existing_worktrees,
+    )
+
+
+def _start_commit(job: Job) -> str:
+    record = job.record
+    if record.start_commit:
+        return record.start_commit
+    if job.task.after is None:
+        return job.session.base_commit
+    parent = job.session.store.get(job.task.after)
+    if parent is None or parent.head is None:
+        raise WtrunError(f'parent task "{job.task.after}" has no commit yet')
+    return parent.head
+
+
+def _recover_lost_worktree(job: Job) -> None:
+    """The records say the worktree was made, but it is gone (removed by hand, or a fresh
+    clone with restored records, as in CI): make it again from the branch. Work that was
+    only in the worktree (not committed yet) is gone, so those stages run again."""
+    record, ws, git = job.record, job.ws, job.session.git
+    if not record.done(Step.WORKTREE) or ws.worktree.exists():
+        return
+    lost = [Step.WORKTREE, Step.SETUP, Step.INSTRUCTIONS]
+    if not record.done(Step.COMMIT):
+        lost.append(Step.AGENT)
+    elif not git.branch_exists(ws.branch):
+        remote = job.session.plan.remote
+        remote_ref = f"refs/remotes/{remote}/{ws.branch}"
+        git.run("fetch", "--quiet", remote, f"+refs/heads/{ws.branch}:{remote_ref}", check=False)
+        sha = git.rev_parse(remote_ref)
+        if sha is None or sha != record.head:
+            raise StageFailed(
+                Step.WORKTREE,
+                f"the worktree and branch {ws.branch} of this task are gone and the remote has "
+                f"{'no such branch' if sha is None else 'another head'}; run again with "
+                f"--restart {job.task.id} to start it afresh",
+            )
+        git("branch", ws.branch, sha)
+    job.session.store.undo_steps(job.task.id, lost)
+    job.say(f"worktree {ws.worktree} is gone; making it again from {ws.branch}")
+
+
+def _hidden_paths(job: Job) -> list[str]:
+    """Paths ignored in the task's worktree only: the instructions file, the agent's own
+    files, and what setup copies or links in (a symlinked `node_modules` does not match
+    the usual `node_modules/` ignore rule, and a copied `.env` must never be committed)."""
+    paths = [job.preset.instructions_file, *job.preset.owned_paths]
+    paths += [p for step in job.task.setup if step.kind in ("copy", "link") for p in step.paths]
+    return ["/" + p.strip("/") for p in paths]
+
+
+def _spent(job: Job, result: agents.AgentResult) -> float | None:
+    cost = result.cost_usd
+    if cost is not None:
+        job.session.spend.add(cost)
+    job.session.store.agent_ran(job.task.id, cost, dict(result.details))
+    return cost
+
+
+# ---------------------------------------------------------------- one task, whole
+
+
+def run_task(session: Session, task: Task) -> TaskState:
+    """Run one task's stages and record how it ended; a bug in one task never takes the
+    others down."""
+    store, tid = session.store, task.id
+    store.set_state(tid, TaskState.RUNNING, save=False)
+    ws = session.workspace(task)
+    job = Job(session, task, ws, agents.get(task.agent.preset), ws.env())
+    try:
+        state = run_stages(job)
+    except StageFailed as e:
+        reason = f"interrupted during {e.step}" if session.stopping.is_set() else e.reason
+        return _ended(job, TaskState.FAILED, reason, f"failed at {e.step}: {reason}")
+    except WtrunError as e:
+        return _ended(job, TaskState.FAILED, str(e), f"failed: {e}")
+    except Exception as e:
+        log = store.log_path(tid, "wtrun-error")
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(traceback.format_exc(), encoding="utf-8")
+        reason = f"internal error ({e!r}); details in {log}"
+        return _ended(job, TaskState.FAILED, reason, f"internal error; details in {log}")
+    if state is TaskState.NO_CHANGES:
+        return _ended(
+            job, state, "the agent made no changes", "no changes: worktree and branch removed"
+        )
+    if state is TaskState.PREPARED:
+        return _ended(job, state, None, f"prepared in {ws.worktree}")
+    checks = "verified" if task.verify else "no verify steps"
+    return _ended(job, state, None, f"ready (committed, in scope, {checks})")
+
+
+def _ended(job: Job, state: TaskState, reason: str | None, message: str) -> TaskState:
+    job.session.store.set_state(job.task.id, state, reason)
+    job.say(message, state=state.value)
+    return state

@@ -1,0 +1,62 @@
+"""Where a task works and what it sees: its worktree, branch, instructions file, ports and
+environment, computed once from the plan for the run and the dry-run alike."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import agents, proc
+from .context import branch_of
+from .model import Plan, Task
+
+# Never given to setup, the agent or verify: they run code the agent may have written.
+SECRETS = (
+    "GH_TOKEN",
+    "GITHUB_TOKEN",
+    "GH_ENTERPRISE_TOKEN",
+    "GITHUB_ENTERPRISE_TOKEN",
+    "ACTIONS_RUNTIME_TOKEN",
+    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+    "ACTIONS_ID_TOKEN_REQUEST_URL",
+    "ACTIONS_CACHE_URL",
+    "ACTIONS_RESULTS_URL",
+)
+
+
+@dataclass(frozen=True)
+class Workspace:
+    task: Task
+    worktree: Path
+    branch: str
+    instructions: Path  # absolute path of the task's instructions file
+    ports: tuple[int, ...]
+    variables: Mapping[str, str]  # what wtrun adds to the environment, then the plan's `env`
+
+    def env(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The environment of setup steps, the agent and verify steps: the user's own (or
+        `base`) less git's leaking variables and the GitHub tokens, plus `variables`."""
+        env = proc.clean_env(self.variables, base)
+        for name in SECRETS:
+            env.pop(name, None)
+        return env
+
+
+def workspace(plan: Plan, task: Task, root: Path, ports: Sequence[int]) -> Workspace:
+    worktree = root / plan.worktrees / task.id
+    branch = branch_of(plan, task)
+    instructions = worktree / agents.get(task.agent.preset).instructions_file
+    variables = {
+        "COMPOSE_PROJECT_NAME": f"{plan.name}-{task.id}".replace(".", "-"),
+        "WTRUN_PLAN": plan.name,
+        "WTRUN_TASK_ID": task.id,
+        "WTRUN_WORKTREE": str(worktree),
+        "WTRUN_BRANCH": branch,
+        "WTRUN_INSTRUCTIONS": str(instructions),
+        "WTRUN_PORTS": ",".join(map(str, ports)),
+    }
+    if ports:
+        variables["PORT"] = str(ports[0])
+    variables.update(task.env)
+    return Workspace(task, worktree, branch, instructions, tuple(ports), variables)
