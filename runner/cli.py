@@ -162,7 +162,7 @@ def _dispatch(argv: Sequence[str]) -> int:
 
         options = Options(
             task_ids=tuple(args.task),
-            stacks=(args.stack,) if getattr(args, "stack", None) else (),
+            stacks=(args.stack,) if getattr(args, "stack", None) is not None else (),
             dry_run=getattr(args, "dry_run", False),
             max_parallel=getattr(args, "max_parallel", None),
             no_pr=getattr(args, "no_pr", False),
