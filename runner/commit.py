@@ -15,18 +15,31 @@ Owned = Callable[[str], bool]  # is this path the agent CLI's own (its instructi
 
 class ScopeViolation(WtrunError):
     def __init__(
-        self, files: Sequence[str], outside: Sequence[str], scope: Sequence[str], branch: str
+        self,
+        files: Sequence[str],
+        outside: Sequence[str],
+        owned: Sequence[str],
+        scope: Sequence[str],
+        branch: str,
     ) -> None:
-        shown = ", ".join(outside[:10]) + (
-            f" and {len(outside) - 10} more" if len(outside) > 10 else ""
-        )
+        said = []
+        if outside:
+            said.append(
+                f"changed {len(outside)} path{'s' if len(outside) != 1 else ''} outside its "
+                f"scope: {_some(outside)}; scope is {', '.join(scope)}"
+            )
+        if owned:
+            said.append(f"committed the agent CLI's own files, never pushed: {_some(owned)}")
         super().__init__(
-            f"changed {len(outside)} path{'s' if len(outside) != 1 else ''} outside its "
-            f"scope: {shown}; scope is {', '.join(scope)}. Nothing was pushed; the work is "
-            f"kept on branch {branch}"
+            f"{'; '.join(said)}. Nothing was pushed; the work is kept on branch {branch}: "
+            "widen the task's scope in the plan, or rerun with --restart to start it afresh"
         )
         self.files = list(files)  # every path the task changed, in scope or not
-        self.outside = list(outside)
+        self.outside = [*outside, *owned]
+
+
+def _some(paths: Sequence[str]) -> str:
+    return ", ".join(paths[:10]) + (f" and {len(paths) - 10} more" if len(paths) > 10 else "")
 
 
 def commit_leftovers(
@@ -60,11 +73,16 @@ def check_scope(
     branch: str,
 ) -> list[str]:
     """The paths changed since `start`, less the agent's own; raises `ScopeViolation` when
-    one of them matches neither the task's `scope` nor the plan's `shared` paths."""
-    changed = git.changed_paths(start, "HEAD", cwd=worktree)
-    counted = [p for p in changed if not owned(p)]
+    a path that any commit since `start` touched matches neither the task's `scope` nor the
+    plan's `shared` paths (a change made and taken back is still in the pushed history), or
+    is a file of the agent CLI's own (its instructions, its state): never committed."""
+    counted = [p for p in git.changed_paths(start, "HEAD", cwd=worktree) if not owned(p)]
+    touched = git.paths_in_commits(start, "HEAD", cwd=worktree)
     allowed = (*scope, *shared)
-    outside = [p for p in counted if not any(scopes.matches(s, p) for s in allowed)]
-    if outside:
-        raise ScopeViolation(counted, outside, scope, branch)
+    outside = [
+        p for p in touched if not owned(p) and not any(scopes.matches(s, p) for s in allowed)
+    ]
+    theirs = [p for p in touched if owned(p)]
+    if outside or theirs:
+        raise ScopeViolation(counted, outside, theirs, scope, branch)
     return counted

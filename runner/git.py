@@ -27,8 +27,23 @@ _LOCK_HINTS = (
 )
 
 
+# What an agent could have planted in the repository must not run inside wtrun's own git
+# calls: hooks (any `hooksPath` it set), an fsmonitor command, replace objects that show a
+# clean decoy in place of the commit that would be pushed, the `ext::` transport.
+_SAFE = (
+    "-c",
+    "core.hooksPath=/dev/null",
+    "-c",
+    "core.fsmonitor=false",
+    "-c",
+    "protocol.ext.allow=never",
+)
+_SAFE_ENV = {"GIT_NO_REPLACE_OBJECTS": "1"}
+
+
 class Git:
-    """A repository: the main checkout (or a worktree) at `root`."""
+    """A repository: the main checkout (or a worktree) at `root`. Every call runs with no
+    hook, no fsmonitor and no replace objects, whatever the repository's config says."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
@@ -51,8 +66,8 @@ class Git:
         input: str | None = None,
         env: dict[str, str] | None = None,
     ) -> proc.Result:
-        argv = ["git", *args]
-        environment = proc.clean_env(env)
+        argv = ["git", *_SAFE, *args]
+        environment = proc.clean_env({**_SAFE_ENV, **(env or {})})
         attempts = 6
         for attempt in range(attempts):
             try:
@@ -100,6 +115,23 @@ class Git:
         out = self("diff", "--name-status", "-z", "--no-renames", f"{start}...{end}", cwd=cwd)
         parts = [p for p in out.split("\0") if p]
         return sorted(set(parts[1::2]))
+
+    def paths_in_commits(
+        self, start: str, end: str = "HEAD", cwd: str | os.PathLike[str] | None = None
+    ) -> list[str]:
+        """Every path any commit in `start..end` touched (a merge against each parent), even
+        when a later commit takes the change back: the pushed history carries them all."""
+        out = self(
+            "log",
+            "-m",
+            "--no-renames",
+            "--name-only",
+            "--format=",
+            "-z",
+            f"{start}..{end}",
+            cwd=cwd,
+        )
+        return sorted({p.strip("\n") for p in out.split("\0") if p.strip("\n")})
 
     def status_paths(self, cwd: str | os.PathLike[str]) -> list[str]:
         out = self("status", "--porcelain=v1", "-z", "--untracked-files=all", cwd=cwd)
