@@ -133,7 +133,7 @@ def test_the_agent_committing_its_own_files_fails_the_task(repo: Path, tmp_path:
         sh("git", "commit", "-q", "-m", "with my instructions")
         """,
     )
-    plan = write_plan(repo, plan_text([("a", "**", sneaky)]))
+    plan = write_plan(repo, plan_text([("a", "src/a/", sneaky)]))
     assert wtrun("run", str(plan), cwd=repo) == 1
     assert remote_branches(repo.parent / "origin.git") == ["main"]
     records = json.loads((repo / ".git" / "wtrun" / "demo" / "state.json").read_text())
