@@ -63,21 +63,44 @@ def commit_leftovers(
     return git("rev-parse", "HEAD", cwd=worktree).strip(), restored
 
 
+def resolve_head(git: Git, worktree: Path, branch: str, start: str) -> str:
+    """The one commit the task's work is: the tip of its branch, with the worktree on that
+    branch, descending from `start`. Everything after this acts on the commit id, never
+    on what a ref points at later (the agent, or code of its that verify runs, may move
+    refs: detach HEAD, switch branches, move another task's branch)."""
+    on = git.run("symbolic-ref", "--quiet", "HEAD", cwd=worktree, check=False).stdout.strip()
+    if on != f"refs/heads/{branch}":
+        where = f"on {on.removeprefix('refs/heads/')}" if on else "detached"
+        raise WtrunError(
+            f"the worktree's HEAD is {where}, not on the task's branch {branch}; check out "
+            f"{branch} in {worktree} (`git -C {worktree} switch {branch}`) and run again"
+        )
+    head = git.rev_parse(f"refs/heads/{branch}")
+    if head is None or not git.ok("merge-base", "--is-ancestor", start, head):
+        raise WtrunError(
+            f"branch {branch} no longer descends from the commit the task started from "
+            f"({start[:12]}); rerun with --restart to start the task afresh"
+        )
+    return head
+
+
 def check_scope(
     git: Git,
     worktree: Path,
+    head: str,
     start: str,
     scope: Sequence[str],
     shared: Sequence[str],
     owned: Owned,
     branch: str,
 ) -> list[str]:
-    """The paths changed since `start`, less the agent's own; raises `ScopeViolation` when
-    a path that any commit since `start` touched matches neither the task's `scope` nor the
-    plan's `shared` paths (a change made and taken back is still in the pushed history), or
-    is a file of the agent CLI's own (its instructions, its state): never committed."""
-    counted = [p for p in git.changed_paths(start, "HEAD", cwd=worktree) if not owned(p)]
-    touched = git.paths_in_commits(start, "HEAD", cwd=worktree)
+    """The paths changed from `start` to `head`, less the agent's own; raises
+    `ScopeViolation` when a path that any commit since `start` touched matches neither
+    the task's `scope` nor the plan's `shared` paths (a change made and taken back is
+    still in the pushed history), or is a file of the agent CLI's own (its instructions,
+    its state): those are never committed."""
+    counted = [p for p in git.changed_paths(start, head, cwd=worktree) if not owned(p)]
+    touched = git.paths_in_commits(start, head, cwd=worktree)
     allowed = (*scope, *shared)
     outside = [
         p for p in touched if not owned(p) and not any(scopes.matches(s, p) for s in allowed)

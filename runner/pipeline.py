@@ -1,7 +1,7 @@
 """One task's run: its stages in order, each skipped when the records say it is done, and
 each recorded the same way, failure or success.
 
-    worktree -> setup -> instructions -> agent -> commit -> scope -> verify
+    worktree -> setup -> instructions -> agent -> commit -> scope -> verify -> final check
 
 Each stage is one function of a module of its own (`worktrees`, `steps`, `instructions`,
 `agents.launch`, `commit`); the functions below only hand them what they need and tell
@@ -22,7 +22,7 @@ from typing import Any
 
 from . import agents, instructions, render, report, scopes, steps, worktrees
 from .agents.launch import AgentFailed, launch
-from .commit import ScopeViolation, check_scope, commit_leftovers
+from .commit import ScopeViolation, check_scope, commit_leftovers, resolve_head
 from .context import base_branch, task_context
 from .errors import WtrunError
 from .git import Git
@@ -181,13 +181,17 @@ def _commit(job: Job) -> TaskState | None:
 
 
 def _scope(job: Job) -> None:
+    """The scope of every commit of the task; again after verify, on the one commit that
+    will be pushed (verify runs code the agent wrote)."""
     start = job.record.start_commit
     assert start is not None
-    plan, store = job.session.plan, job.session.store
+    plan, store, git = job.session.plan, job.session.store, job.session.git
+    head = resolve_head(git, job.ws.worktree, job.ws.branch, start)
     try:
         files = check_scope(
-            job.session.git,
+            git,
             job.ws.worktree,
+            head,
             start,
             job.task.scope,
             plan.shared,
@@ -198,6 +202,7 @@ def _scope(job: Job) -> None:
         store.scoped(job.task.id, e.files)
         raise
     store.scoped(job.task.id, files)
+    store.committed(job.task.id, head)
 
 
 def _verify(job: Job) -> None:
@@ -227,6 +232,7 @@ STAGES = (
     Stage(Step.COMMIT, _commit, lambda job: True),
     Stage(Step.SCOPE, _scope, lambda job: True),
     Stage(Step.VERIFY, _verify, lambda job: True),
+    Stage(Step.FINAL, _scope, lambda job: True),
 )
 PREPARED_AFTER = Step.INSTRUCTIONS
 

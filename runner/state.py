@@ -78,6 +78,7 @@ class Step(str, Enum):
     COMMIT = "commit"
     SCOPE = "scope"
     VERIFY = "verify"
+    FINAL = "final"  # the scope check again, on the commit to push, after verify
     PR = "pr"
 
     def __str__(self) -> str:

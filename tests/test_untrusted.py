@@ -139,3 +139,57 @@ def test_the_agent_committing_its_own_files_fails_the_task(repo: Path, tmp_path:
     records = json.loads((repo / ".git" / "wtrun" / "demo" / "state.json").read_text())
     reason = records["tasks"]["a"]["reason"]
     assert "committed the agent CLI's own files, never pushed: AGENTS.md" in reason
+
+
+@pytest.mark.parametrize(
+    "move", [("checkout", "-q", "--detach", "HEAD~1"), ("switch", "-q", "-c", "other", "HEAD~1")]
+)
+def test_what_is_checked_is_the_branch_that_is_pushed(
+    repo: Path, tmp_path: Path, move: tuple[str, ...]
+) -> None:
+    switcher = attacker(
+        tmp_path,
+        "switcher",
+        f"""
+        os.makedirs(".github/workflows", exist_ok=True)
+        pathlib.Path(".github/workflows/evil.yml").write_text("on: push\\n")
+        pathlib.Path("outside.txt").write_text("evil\\n")
+        sh("git", "add", "-A")
+        sh("git", "commit", "-q", "-m", "out of scope")
+        pathlib.Path("src/a").mkdir(parents=True, exist_ok=True)
+        pathlib.Path("src/a/x.py").write_text("x = 1\\n")
+        sh("git", "add", "-A")
+        sh("git", "commit", "-q", "-m", "in scope")
+        sh("git", *{list(move)!r})
+        pathlib.Path("src/a").mkdir(parents=True, exist_ok=True)
+        pathlib.Path("src/a/y.py").write_text("y = 1\\n")
+        """,
+    )
+    plan = write_plan(repo, plan_text([("a", "src/a/", switcher)]))
+    assert wtrun("run", str(plan), cwd=repo) == 1
+    assert remote_branches(repo.parent / "origin.git") == ["main"]
+
+
+def test_code_that_verify_runs_cannot_slip_a_commit_past_the_scope_check(
+    repo: Path, tmp_path: Path
+) -> None:
+    writer = attacker(
+        tmp_path,
+        "writer",
+        """
+        pathlib.Path("src/a").mkdir(parents=True, exist_ok=True)
+        pathlib.Path("src/a/check.sh").write_text(
+            "echo evil > outside.txt\\n"
+            "git add outside.txt && git commit -q -m 'tests pass' >/dev/null\\n"
+        )
+        """,
+    )
+    plan = write_plan(repo, plan_text([("a", "src/a/", writer)]))
+    plan.write_text(
+        plan.read_text().replace("tasks:\n", "verify: [{run: sh src/a/check.sh}]\ntasks:\n")
+    )
+    assert wtrun("run", str(plan), cwd=repo) == 1
+    assert remote_branches(repo.parent / "origin.git") == ["main"]
+    records = json.loads((repo / ".git" / "wtrun" / "demo" / "state.json").read_text())
+    assert records["tasks"]["a"]["step"] == "final"
+    assert "outside.txt" in records["tasks"]["a"]["reason"]
