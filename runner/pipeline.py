@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import agents, instructions, render, report, scopes, steps, worktrees
+from . import agents, instructions, render, report, scopes, steps, tasklock, worktrees
 from .agents.launch import AgentFailed, launch
 from .commit import ScopeViolation, check_scope, commit_leftovers, resolve_head
 from .context import base_branch, task_context
@@ -28,6 +28,7 @@ from .errors import WtrunError
 from .git import Git
 from .model import Plan, Task
 from .state import Step, Store, TaskRecord, TaskState
+from .tasklock import TaskLock
 from .workspace import Workspace, workspace
 
 
@@ -53,6 +54,7 @@ class Session:
     reporter: report.Reporter
     base_commit: str
     ports: dict[str, list[int]]
+    common_dir: Path
     prepare_only: bool = False
     global_excludes: str = ""
     existing_worktrees: dict[Path, str | None] = field(default_factory=dict)
@@ -80,6 +82,7 @@ class Job:
     ws: Workspace
     preset: agents.Preset
     env: dict[str, str]
+    lock: TaskLock
 
     @property
     def record(self) -> TaskRecord:
@@ -147,11 +150,19 @@ def _agent(job: Job) -> None:
     )
     attempt = session.store.agent_started(tid)
     try:
-        launched = launch(run, job.env, session.store.log_path(tid, "agent"), attempt=attempt)
+        launched = launch(
+            run,
+            job.env,
+            session.store.log_path(tid, "agent"),
+            attempt=attempt,
+            started=job.lock.agent_started,
+        )
     except AgentFailed as e:
         if e.result is not None:
             _spent(job, e.result)
         raise
+    finally:
+        job.lock.agent_ended()
     cost = _spent(job, launched.result)
     job.say(
         f"agent finished in {launched.seconds:.1f}s"
@@ -364,31 +375,33 @@ def run_task(session: Session, task: Task) -> TaskState:
     store, tid = session.store, task.id
     store.set_state(tid, TaskState.RUNNING, save=False)
     ws = session.workspace(task)
-    job = Job(session, task, ws, agents.get(task.agent.preset), ws.env())
     try:
-        state = run_stages(job)
+        with tasklock.hold(session.common_dir, ws.worktree, tid) as lock:
+            job = Job(session, task, ws, agents.get(task.agent.preset), ws.env(), lock)
+            state = run_stages(job)
     except StageFailed as e:
         reason = f"interrupted during {e.step}" if session.stopping.is_set() else e.reason
-        return _ended(job, TaskState.FAILED, reason, f"failed at {e.step}: {reason}")
+        return _ended(session, tid, TaskState.FAILED, reason, f"failed at {e.step}: {reason}")
     except WtrunError as e:
-        return _ended(job, TaskState.FAILED, str(e), f"failed: {e}")
+        return _ended(session, tid, TaskState.FAILED, str(e), f"failed: {e}")
     except Exception as e:
         log = store.log_path(tid, "wtrun-error")
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text(traceback.format_exc(), encoding="utf-8")
         reason = f"internal error ({e!r}); details in {log}"
-        return _ended(job, TaskState.FAILED, reason, f"internal error; details in {log}")
+        return _ended(session, tid, TaskState.FAILED, reason, f"internal error; details in {log}")
     if state is TaskState.NO_CHANGES:
-        return _ended(
-            job, state, "the agent made no changes", "no changes: worktree and branch removed"
-        )
+        message = "no changes: worktree and branch removed"
+        return _ended(session, tid, state, "the agent made no changes", message)
     if state is TaskState.PREPARED:
-        return _ended(job, state, None, f"prepared in {ws.worktree}")
+        return _ended(session, tid, state, None, f"prepared in {ws.worktree}")
     checks = "verified" if task.verify else "no verify steps"
-    return _ended(job, state, None, f"ready (committed, in scope, {checks})")
+    return _ended(session, tid, state, None, f"ready (committed, in scope, {checks})")
 
 
-def _ended(job: Job, state: TaskState, reason: str | None, message: str) -> TaskState:
-    job.session.store.set_state(job.task.id, state, reason)
-    job.say(message, state=state.value)
+def _ended(
+    session: Session, tid: str, state: TaskState, reason: str | None, message: str
+) -> TaskState:
+    session.store.set_state(tid, state, reason)
+    session.reporter.event(tid, "task", message, state=state.value)
     return state

@@ -16,7 +16,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -164,6 +164,7 @@ def run_logged(
     log: Path,
     timeout: float | None,
     grace: float = KILL_GRACE_S,
+    started: Callable[[int], None] | None = None,
 ) -> Outcome:
     """Run a long command in its own process group, output appended to `log`."""
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -184,6 +185,8 @@ def run_logged(
                 f"{argv[0]!r} is not installed or not on PATH; install it, or fix PATH"
             ) from e
         RUNNING.add(proc.pid)
+        if started is not None:
+            started(proc.pid)  # the pid is the process group's id too
         timed_out = False
         try:
             try:

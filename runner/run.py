@@ -169,6 +169,7 @@ def _run_locked(plan: Plan, git: Git, store: Store, selected: list[str], options
         reporter=report.choose(selected, options.json),
         base_commit=base_commit,
         ports=ports.allocate(plan, recorded_ports, selected),
+        common_dir=git.common_dir(),
         prepare_only=options.prepare_only,
         global_excludes=worktrees.global_excludes(git),
         spend=Spend(sum(t.cost_usd or 0.0 for t in store.record.tasks.values())),

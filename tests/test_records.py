@@ -114,7 +114,8 @@ def pids(ctl: Path, tid: str) -> list[int]:
 
 
 def started(ctl: Path, *ids: str) -> bool:
-    return all((ctl / f"{t}.pid").exists() for t in ids)
+    """Every agent wrote its pid (the file exists before its text is in it)."""
+    return all((ctl / f"{t}.pid").is_file() and (ctl / f"{t}.pid").read_text() for t in ids)
 
 
 def records(repo: Path) -> dict[str, dict]:

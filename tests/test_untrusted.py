@@ -3,9 +3,15 @@ prompt-injected agent could, and wtrun must not be moved by it."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import subprocess
 import sys
 import textwrap
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -189,3 +195,86 @@ def test_code_that_verify_runs_cannot_slip_a_commit_past_the_scope_check(
     records = json.loads((repo / ".git" / "wtrun" / "demo" / "state.json").read_text())
     assert records["tasks"]["a"]["step"] == "final"
     assert "outside.txt" in records["tasks"]["a"]["reason"]
+
+
+def _background(repo: Path, *args: str, name: str) -> subprocess.Popen[bytes]:
+    out = (repo.parent / f"{name}.err").open("wb")
+    return subprocess.Popen(
+        [sys.executable, "-m", "wtrun", *args], cwd=repo, stdout=out, stderr=out
+    )
+
+
+def _wait_for(path: Path, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"timed out waiting for {path}"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def sleeper(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """An agent that writes its pid, sleeps while a file exists, then leaves a file."""
+    pidfile, hold = tmp_path / "agent.pid", tmp_path / "hold"
+    hold.touch()
+    command = attacker(
+        tmp_path,
+        "sleeper",
+        f"""
+        import time
+        pathlib.Path({str(pidfile)!r}).write_text(str(os.getpid()))
+        while os.path.exists({str(hold)!r}):
+            time.sleep(0.05)
+        pathlib.Path("src/a").mkdir(parents=True, exist_ok=True)
+        pathlib.Path("src/a/x.py").write_text("x = 1\\n")
+        """,
+    )
+    yield command, pidfile
+    if pidfile.exists():
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(int(pidfile.read_text()), signal.SIGKILL)
+
+
+def test_an_agent_left_running_by_a_killed_wtrun_is_found_not_joined(
+    repo: Path, tmp_path: Path, sleeper: tuple[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    command, pidfile = sleeper
+    plan = write_plan(repo, plan_text([("a", "src/a/", command)]))
+    first = _background(repo, "run", str(plan), name="first")
+    _wait_for(pidfile)
+    first.kill()  # kill -9: the agent runs on
+    first.wait()
+    pgid = int(pidfile.read_text())
+
+    capsys.readouterr()
+    assert wtrun("run", str(plan), cwd=repo) == 1
+    said = capsys.readouterr()
+    assert "an agent of an earlier run still runs in" in said.out + said.err
+    assert f"kill -TERM -- -{pgid}" in said.out + said.err
+
+    os.killpg(pgid, signal.SIGTERM)  # the way out the message gives
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pgid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pidfile.unlink()
+    (tmp_path / "hold").unlink()
+    assert wtrun("run", str(plan), cwd=repo) == 0
+    assert sorted(remote_branches(repo.parent / "origin.git")) == ["main", "worktree-a"]
+
+
+def test_a_copy_of_the_plan_cannot_adopt_a_live_worktree(
+    repo: Path, tmp_path: Path, sleeper: tuple[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    command, pidfile = sleeper
+    plan = write_plan(repo, plan_text([("a", "src/a/", command)]))
+    copy = write_plan(repo, plan.read_text().replace("name: demo", "name: copy"), "copy.yaml")
+    first = _background(repo, "run", str(plan), name="first")
+    try:
+        _wait_for(pidfile)
+        capsys.readouterr()
+        assert wtrun("run", str(copy), cwd=repo) == 1
+        said = capsys.readouterr()
+        assert "is in use by another wtrun" in said.out + said.err
+        assert pidfile.read_text() and len(list(tmp_path.glob("agent.pid"))) == 1
+    finally:
+        (tmp_path / "hold").unlink()
+        assert first.wait(60) == 0

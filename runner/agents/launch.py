@@ -4,7 +4,7 @@ the task's agent log under a header per attempt, and what it reported read back.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +28,14 @@ class AgentFailed(WtrunError):
         self.result = result
 
 
-def launch(run: AgentRun, env: Mapping[str, str], log: Path, *, attempt: int) -> Launched:
+def launch(
+    run: AgentRun,
+    env: Mapping[str, str],
+    log: Path,
+    *,
+    attempt: int,
+    started: Callable[[int], None] | None = None,
+) -> Launched:
     """Run the agent once. Raises `AgentFailed` (after its cost is known) when it timed
     out, reported a failure, or spent more than the task's `budget_usd`."""
     preset = get(run.task.agent.preset)
@@ -46,6 +53,7 @@ def launch(run: AgentRun, env: Mapping[str, str], log: Path, *, attempt: int) ->
         env={**env, **preset.env(run)},
         log=log,
         timeout=agent.timeout_s,
+        started=started,
     )
     with log.open("r", encoding="utf-8", errors="replace") as f:
         f.seek(offset)
