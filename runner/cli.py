@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from . import __version__
 from .errors import UsageError, WtrunError
@@ -28,6 +28,7 @@ COMMANDS = (
     "pr",
     "schema",
     "demo",
+    "help",
 )
 
 
@@ -36,7 +37,8 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message}\n{self.format_usage().rstrip()}")
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser() -> tuple[argparse.ArgumentParser, Mapping[str, argparse.ArgumentParser]]:
+    """The parser, and the parser of each command by name (for `wtrun help COMMAND`)."""
     p = _Parser(
         prog="wtrun",
         description=(
@@ -134,19 +136,24 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("schema", help="print the plan JSON Schema")
     demo = sub.add_parser("demo", help="the whole pipeline offline in a throwaway repository")
     demo.add_argument("--keep", metavar="DIR", help="build the sandbox in DIR and keep it")
-    return p
+    helper = sub.add_parser("help", help="print this help, or a command's")
+    helper.add_argument("topic", metavar="COMMAND", nargs="?")
+    return p, sub.choices
 
 
 def _dispatch(argv: Sequence[str]) -> int:
     args_list = list(argv)
     if args_list and args_list[0] not in COMMANDS and not args_list[0].startswith("-"):
         args_list.insert(0, "run")
+    parser, commands = _parser()
     if not args_list:
-        _parser().print_help()
+        parser.print_help()
         return 2
-    args = _parser().parse_args(args_list)
+    args = parser.parse_args(args_list)
     command: str = args.command
 
+    if command == "help":
+        return _help(parser, commands, args.topic)
     if command == "validate":
         from .commands.validate import validate
 
@@ -208,6 +215,23 @@ def _dispatch(argv: Sequence[str]) -> int:
 
         return sync(args.plan, rebase=args.rebase, delete_merged=args.delete_merged)
     raise UsageError(f"`wtrun {command}` is not implemented yet")
+
+
+def _help(
+    parser: argparse.ArgumentParser,
+    commands: Mapping[str, argparse.ArgumentParser],
+    topic: str | None,
+) -> int:
+    if topic is None:
+        parser.print_help()
+    elif topic in commands:
+        commands[topic].print_help()
+    else:
+        raise UsageError(
+            f'unknown command "{topic}"; the commands are: {", ".join(COMMANDS)}; '
+            "`wtrun help COMMAND` prints one's help"
+        )
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
