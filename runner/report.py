@@ -204,7 +204,9 @@ class LiveReporter(Reporter):
         columns, height = terminal_size(self.stream)
         # Rows that scroll off the top can no longer be redrawn: never draw more than fit.
         shown, more = self._shown(max(height - 2, 2))
-        lines = [f"{'task':<{width}}  {'state':<10} {'step':<12} {'time':>6} {'cost':>7}  last"]
+        header = f"{'task':<{width}}  {'state':<10} {'step':<12} {'time':>6} {'cost':>7}  last"
+        # Lines are cut one short of the width: a full line wraps on some terminals.
+        lines = [header[: columns - 1]]
         now = time.monotonic()
         for tid in shown:
             row = self.rows[tid]
