@@ -264,3 +264,48 @@ def test_control_characters_from_an_agent_are_shown_not_sent(repo: Path) -> None
     assert alpha.split()[1] == "failed"
     assert SHOWN in alpha
     assert SHOWN in out  # the summary
+
+
+SHARED_LOCKFILE = f"""\
+version: 1
+name: demo
+shared: [lock.json]
+agent:
+  preset: command
+  command: {agent("edit", "src/{{ task.id }}/x.py", "lock.json")}
+pr: {{provider: none}}
+tasks:
+  - id: alpha
+    prompt: do alpha
+    scope: [src/alpha/]
+  - id: beta
+    prompt: do beta
+    scope: [src/beta/]
+"""
+
+
+def test_predicted_conflicts_after_the_summary(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = write_plan(repo, SHARED_LOCKFILE)
+    capsys.readouterr()
+    assert wtrun("run", str(plan), cwd=repo) == 0
+    out = capsys.readouterr().out
+    assert out.endswith("predicted conflicts (git merge-tree):\n  alpha <-> beta: lock.json\n")
+
+
+def test_predicted_conflicts_as_a_json_event(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = write_plan(repo, SHARED_LOCKFILE)
+    capsys.readouterr()
+    assert wtrun("run", str(plan), "--json", cwd=repo) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert events[-2]["event"] == "summary"
+    assert {k: v for k, v in events[-1].items() if k != "time"} == {
+        "event": "conflicts",
+        "task": None,
+        "message": "predicted conflicts",
+        "pairs": [{"tasks": ["alpha", "beta"], "files": ["lock.json"]}],
+        "base": {},
+    }
