@@ -10,9 +10,13 @@ import argparse
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .errors import UsageError, WtrunError
+
+if TYPE_CHECKING:
+    from .run import Options
 
 COMMANDS = (
     "run",
@@ -165,19 +169,9 @@ def _dispatch(argv: Sequence[str]) -> int:
         sys.stdout.write(schema_text())
         return 0
     if command in ("run", "prepare"):
-        from .run import Options, run
+        from .run import run
 
-        options = Options(
-            task_ids=tuple(args.task),
-            stacks=(args.stack,) if getattr(args, "stack", None) is not None else (),
-            dry_run=getattr(args, "dry_run", False),
-            max_parallel=getattr(args, "max_parallel", None),
-            no_pr=getattr(args, "no_pr", False),
-            json=getattr(args, "json", False),
-            restart=tuple(getattr(args, "restart", ())),
-            prepare_only=command == "prepare",
-        )
-        return run(args.plan, options)
+        return run(args.plan, _run_options(args, prepare_only=command == "prepare"))
     if command == "status":
         from .commands.status import status
 
@@ -215,6 +209,22 @@ def _dispatch(argv: Sequence[str]) -> int:
 
         return sync(args.plan, rebase=args.rebase, delete_merged=args.delete_merged)
     raise UsageError(f"`wtrun {command}` is not implemented yet")
+
+
+def _run_options(args: argparse.Namespace, *, prepare_only: bool) -> Options:
+    from .run import Options
+
+    # `prepare` has only --task of these flags.
+    return Options(
+        task_ids=tuple(args.task),
+        stacks=(args.stack,) if getattr(args, "stack", None) is not None else (),
+        dry_run=getattr(args, "dry_run", False),
+        max_parallel=getattr(args, "max_parallel", None),
+        no_pr=getattr(args, "no_pr", False),
+        json=getattr(args, "json", False),
+        restart=tuple(getattr(args, "restart", ())),
+        prepare_only=prepare_only,
+    )
 
 
 def _help(
