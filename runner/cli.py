@@ -9,10 +9,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .errors import UsageError, WtrunError
+
+if TYPE_CHECKING:
+    from .run import Options
 
 COMMANDS = (
     "run",
@@ -28,6 +32,7 @@ COMMANDS = (
     "pr",
     "schema",
     "demo",
+    "help",
 )
 
 
@@ -36,7 +41,8 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message}\n{self.format_usage().rstrip()}")
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser() -> tuple[argparse.ArgumentParser, Mapping[str, argparse.ArgumentParser]]:
+    """The parser, and the parser of each command by name (for `wtrun help COMMAND`)."""
     p = _Parser(
         prog="wtrun",
         description=(
@@ -134,19 +140,24 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("schema", help="print the plan JSON Schema")
     demo = sub.add_parser("demo", help="the whole pipeline offline in a throwaway repository")
     demo.add_argument("--keep", metavar="DIR", help="build the sandbox in DIR and keep it")
-    return p
+    helper = sub.add_parser("help", help="print this help, or a command's")
+    helper.add_argument("topic", metavar="COMMAND", nargs="?")
+    return p, sub.choices
 
 
 def _dispatch(argv: Sequence[str]) -> int:
     args_list = list(argv)
     if args_list and args_list[0] not in COMMANDS and not args_list[0].startswith("-"):
         args_list.insert(0, "run")
+    parser, commands = _parser()
     if not args_list:
-        _parser().print_help()
+        parser.print_help()
         return 2
-    args = _parser().parse_args(args_list)
+    args = parser.parse_args(args_list)
     command: str = args.command
 
+    if command == "help":
+        return _help(parser, commands, args.topic)
     if command == "validate":
         from .commands.validate import validate
 
@@ -158,19 +169,9 @@ def _dispatch(argv: Sequence[str]) -> int:
         sys.stdout.write(schema_text())
         return 0
     if command in ("run", "prepare"):
-        from .run import Options, run
+        from .run import run
 
-        options = Options(
-            task_ids=tuple(args.task),
-            stacks=(args.stack,) if getattr(args, "stack", None) is not None else (),
-            dry_run=getattr(args, "dry_run", False),
-            max_parallel=getattr(args, "max_parallel", None),
-            no_pr=getattr(args, "no_pr", False),
-            json=getattr(args, "json", False),
-            restart=tuple(getattr(args, "restart", ())),
-            prepare_only=command == "prepare",
-        )
-        return run(args.plan, options)
+        return run(args.plan, _run_options(args, prepare_only=command == "prepare"))
     if command == "status":
         from .commands.status import status
 
@@ -208,6 +209,39 @@ def _dispatch(argv: Sequence[str]) -> int:
 
         return sync(args.plan, rebase=args.rebase, delete_merged=args.delete_merged)
     raise UsageError(f"`wtrun {command}` is not implemented yet")
+
+
+def _run_options(args: argparse.Namespace, *, prepare_only: bool) -> Options:
+    from .run import Options
+
+    # `prepare` has only --task of these flags.
+    return Options(
+        task_ids=tuple(args.task),
+        stacks=(args.stack,) if getattr(args, "stack", None) is not None else (),
+        dry_run=getattr(args, "dry_run", False),
+        max_parallel=getattr(args, "max_parallel", None),
+        no_pr=getattr(args, "no_pr", False),
+        json=getattr(args, "json", False),
+        restart=tuple(getattr(args, "restart", ())),
+        prepare_only=prepare_only,
+    )
+
+
+def _help(
+    parser: argparse.ArgumentParser,
+    commands: Mapping[str, argparse.ArgumentParser],
+    topic: str | None,
+) -> int:
+    if topic is None:
+        parser.print_help()
+    elif topic in commands:
+        commands[topic].print_help()
+    else:
+        raise UsageError(
+            f'unknown command "{topic}"; the commands are: {", ".join(COMMANDS)}; '
+            "`wtrun help COMMAND` prints one's help"
+        )
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -12,6 +13,38 @@ from collections.abc import Sequence
 from typing import IO, Any
 
 from .state import RunRecord, TaskRecord
+
+# C0 controls but newline, DEL, and C1 controls (a terminal may read \x9b as CSI).
+_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+# shutil.get_terminal_size's fallback, for a terminal that reports no size (0x0).
+_FALLBACK_SIZE = (80, 24)
+
+
+def visible(text: str) -> str:
+    """`text` with its control characters spelled out (ESC as `\\x1b`): agents' output and
+    the reasons quoting it reach a terminal, where an escape sequence could move the cursor,
+    retitle the window or set the clipboard."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def terminal_size(stream: IO[str]) -> tuple[int, int]:
+    """Columns and lines of the terminal `stream` writes to, as shutil.get_terminal_size
+    reckons them for stdout: `COLUMNS` and `LINES` first, then the terminal, then 80x24."""
+    size = [_positive_env("COLUMNS"), _positive_env("LINES")]
+    if not all(size):
+        try:
+            reported = os.get_terminal_size(stream.fileno())
+        except (AttributeError, ValueError, OSError):  # no file descriptor, or not a terminal
+            reported = os.terminal_size((0, 0))
+        size = [size[0] or reported.columns, size[1] or reported.lines]
+    return size[0] or _FALLBACK_SIZE[0], size[1] or _FALLBACK_SIZE[1]
+
+
+def _positive_env(name: str) -> int:
+    try:
+        return max(int(os.environ[name]), 0)
+    except (KeyError, ValueError):
+        return 0
 
 
 class Reporter:
@@ -27,7 +60,7 @@ class Reporter:
             stamp = time.strftime("%H:%M:%S")
             who = f"{task}: " if task else ""
             # A failure's reason may carry a command's output: keep it under its line.
-            text = message.rstrip("\n").replace("\n", "\n    ")
+            text = visible(message.rstrip("\n")).replace("\n", "\n    ")
             self.stream.write(f"{stamp} {who}{text}\n")
             self.stream.flush()
 
@@ -36,6 +69,16 @@ class Reporter:
 
     def summary(self, record: RunRecord, task_ids: Sequence[str], budget: float | None) -> None:
         print(summary_text(record, task_ids, budget), flush=True)
+
+    def note(self, text: str, kind: str = "sync", **fields: Any) -> None:
+        """One line after the summary (a check that could not be made, a PR text updated)."""
+        print(visible(text), flush=True)
+
+    def section(self, kind: str, title: str, lines: Sequence[str], **fields: Any) -> None:
+        """A part of the report after the summary (base drift, predicted conflicts): `lines`
+        for people, `title` and `fields` for programs; nothing when `lines` is empty."""
+        for line in lines:
+            print(visible(line), flush=True)
 
 
 class JsonReporter(Reporter):
@@ -55,6 +98,13 @@ class JsonReporter(Reporter):
             }
             self.stream.write(json.dumps(record, default=str) + "\n")
             self.stream.flush()
+
+    def note(self, text: str, kind: str = "sync", **fields: Any) -> None:
+        self.event(None, kind, text, **fields)
+
+    def section(self, kind: str, title: str, lines: Sequence[str], **fields: Any) -> None:
+        if lines:
+            self.event(None, kind, title, **fields)
 
     def summary(self, record: RunRecord, task_ids: Sequence[str], budget: float | None) -> None:
         rows = summary_rows(record, task_ids)
@@ -113,7 +163,7 @@ class LiveReporter(Reporter):
                 if fields.get("cost_usd") is not None:
                     row["cost"] = fields["cost_usd"]
                 lines = message.strip().splitlines()
-                row["last"] = lines[0] if lines else ""
+                row["last"] = visible(lines[0]) if lines else ""
             self._draw()
 
     def _tick(self) -> None:
@@ -151,14 +201,12 @@ class LiveReporter(Reporter):
 
     def _draw(self) -> None:
         width = max((len(t) for t in self.rows), default=4)
-        try:
-            size = os.get_terminal_size(self.stream.fileno())
-            columns, height = size.columns, size.lines
-        except (OSError, ValueError):
-            columns, height = 100, 40
+        columns, height = terminal_size(self.stream)
         # Rows that scroll off the top can no longer be redrawn: never draw more than fit.
         shown, more = self._shown(max(height - 2, 2))
-        lines = [f"{'task':<{width}}  {'state':<10} {'step':<12} {'time':>6} {'cost':>7}  last"]
+        header = f"{'task':<{width}}  {'state':<10} {'step':<12} {'time':>6} {'cost':>7}  last"
+        # Lines are cut one short of the width: a full line wraps on some terminals.
+        lines = [header[: columns - 1]]
         now = time.monotonic()
         for tid in shown:
             row = self.rows[tid]
@@ -205,7 +253,7 @@ def summary_text(record: RunRecord, task_ids: Sequence[str], budget: float | Non
     lines = []
     for r in rows:
         cost = f"${r.cost_usd:.2f}" if r.cost_usd is not None else "-"
-        extra = r.pr_url or r.reason or r.branch or ""
+        extra = visible(r.pr_url or r.reason or r.branch or "")
         # A reason's further lines (a command's output) stay under its first one.
         extra = extra.replace("\n", "\n" + " " * (width + 24))
         lines.append(f"  {r.id:<{width}}  {r.state:<10} {cost:>7}  {extra}")

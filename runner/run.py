@@ -9,7 +9,6 @@ resumes: done stages are skipped, a failed task starts again from the stage that
 from __future__ import annotations
 
 import concurrent.futures
-import os
 import signal
 import sys
 from collections.abc import Iterator, Sequence
@@ -17,11 +16,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import agents, ports, proc, report, schedule, scopes, worktrees
+from . import dryrun, ports, proc, report, schedule, worktrees
 from .errors import UsageError, WtrunError
 from .git import Git, find_repo, resolve_base
 from .model import Plan
 from .pipeline import Session, Spend, fingerprint, run_task
+from .preflight import preflight
 from .state import Store, TaskState
 from .workspace import workspace
 
@@ -84,42 +84,6 @@ def _identity(git: Git) -> dict[str, str] | None:
     }
 
 
-# ---------------------------------------------------------------- preflight
-
-
-def preflight(plan: Plan, git: Git | None, selected: Sequence[str], *, agents_needed: bool) -> None:
-    """What a run can refuse before it makes any worktree."""
-    import shutil
-
-    if agents_needed:
-        missing: dict[str, list[str]] = {}
-        for tid in selected:
-            preset = agents.get(plan.task(tid).agent.preset)
-            if preset.name == "command":
-                command = plan.task(tid).agent.command or ("",)
-                exe = command[0]
-                if "{" in exe or shutil.which(exe) or os.path.exists(exe):
-                    continue
-                missing.setdefault(exe, []).append(tid)
-            elif shutil.which(preset.executable) is None:
-                missing.setdefault(preset.executable, []).append(tid)
-        if missing:
-            parts = [f"{exe!r} (tasks {', '.join(ids)})" for exe, ids in missing.items()]
-            raise WtrunError(
-                f"agent CLI not found on PATH: {'; '.join(parts)}; install it (see the README's "
-                "'Agents' section) or change the task's agent.preset"
-            )
-    if git is None:
-        return
-    for tid in selected:
-        for pattern in plan.task(tid).scope:
-            if scopes.is_literal(pattern) and (git.root / pattern).is_dir():
-                raise WtrunError(
-                    f'scope "{pattern}" of task "{tid}" names a directory, but a scope matches '
-                    f'whole paths; write "{pattern.rstrip("/")}/" to mean everything below it'
-                )
-
-
 # ---------------------------------------------------------------- the run
 
 
@@ -130,18 +94,7 @@ def run(plan_path: str, options: Options) -> int:
     selected = select(plan, options)
     git = find_repo(Path.cwd())
     if options.dry_run:
-        from .dryrun import describe
-
-        # A preview is useful before the agent CLI is installed: say what a run would refuse.
-        try:
-            preflight(plan, git, selected, agents_needed=not options.prepare_only)
-            refusal = None
-        except WtrunError as e:
-            refusal = str(e)
-        print(describe(plan, git, selected, options))
-        if refusal:
-            print(f"\nA run would stop before making any worktree: {refusal}")
-        return 0
+        return dryrun.preview(plan, git, selected, options)
     preflight(plan, git, selected, agents_needed=not options.prepare_only)
     store = Store(git.common_dir(), plan.name)
     with store.lock():

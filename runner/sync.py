@@ -285,11 +285,7 @@ def after_run(plan: Plan, git: Git, store: Store, reporter: report.Reporter) -> 
     """The end of `wtrun run`: base drift and predicted conflicts, in the summary, the records
     (`status --json`) and the PR texts. Never fails the run: a problem is one line."""
 
-    def say(text: str, kind: str = "sync", **fields: Any) -> None:
-        if isinstance(reporter, report.JsonReporter):
-            reporter.event(None, kind, text, **fields)
-        else:
-            print(text, flush=True)
+    say = reporter.note
 
     if not conflicts.open_heads(plan, store.record):
         return
@@ -303,25 +299,21 @@ def after_run(plan: Plan, git: Git, store: Store, reporter: report.Reporter) -> 
         else:
             tip = git.rev_parse(plan.base)
         drift, prediction, changed = check(plan, git, store, tip)
-        lines = drift_lines(plan, drift, store) if drift else []
-        lines += conflict_lines(prediction, plan)
-        if isinstance(reporter, report.JsonReporter):
-            if prediction.pairs or prediction.base:
-                say(
-                    "predicted conflicts",
-                    "conflicts",
-                    pairs=[
-                        {"tasks": list(p), "files": list(f)} for p, f in prediction.pairs.items()
-                    ],
-                    base={t: list(f) for t, f in prediction.base.items()},
-                )
-            if drift and any(drift.behind.values()):
-                say(
-                    f"base {plan.base} moved", "drift", base_tip=drift.base_tip, behind=drift.behind
-                )
-        else:
-            for line in lines:
-                print(line, flush=True)
+        if drift:
+            reporter.section(
+                "drift",
+                f"base {plan.base} moved",
+                drift_lines(plan, drift, store),
+                base_tip=drift.base_tip,
+                behind=drift.behind,
+            )
+        reporter.section(
+            "conflicts",
+            "predicted conflicts",
+            conflict_lines(prediction, plan),
+            pairs=[{"tasks": list(p), "files": list(f)} for p, f in prediction.pairs.items()],
+            base={t: list(f) for t, f in prediction.base.items()},
+        )
         report.write_step_summary(_markdown(plan, drift, prediction, store))
         with_prs = [t for t in changed if store.record.task(t).pr_number is not None]
         if with_prs and plan.pr.provider != "none":

@@ -75,3 +75,28 @@ def test_interrupt_exits_130(
     monkeypatch.setattr(plan, "load", interrupted)
     assert cli.main(["validate", "x.yaml"]) == 130
     assert capsys.readouterr().err == "wtrun: interrupted\n"
+
+
+def test_help_prints_the_commands() -> None:
+    done = run("help")
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.startswith("usage: wtrun ")
+    for command in cli.COMMANDS:
+        assert f"\n    {command} " in done.stdout
+
+
+def test_help_on_one_command() -> None:
+    done = run("help", "run")
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.startswith("usage: wtrun run ")
+    assert "--dry-run" in done.stdout
+
+
+def test_help_on_an_unknown_command_is_a_usage_error() -> None:
+    done = run("help", "runn")
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        'wtrun: error: unknown command "runn"; the commands are: run, prepare, validate, diff, '
+        "status, logs, clean, render, sync, matrix, pr, schema, demo, help; "
+        "`wtrun help COMMAND` prints one's help\n"
+    )

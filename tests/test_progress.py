@@ -131,12 +131,17 @@ def test_the_summary_goes_to_the_github_step_summary(
     assert lines[-1] == "Total cost: $0.00"
 
 
-def run_in_terminal(repo: Path, plan: Path, **env: str) -> tuple[int, str, str]:
-    """`wtrun run` with its stderr on a pseudo-terminal, like a user's shell; a wide one,
-    so that the table's long lines (a failure's reason) are not cut short."""
+def run_in_terminal(
+    repo: Path, plan: Path, size: tuple[int, int] = (400, 40), **env: str
+) -> tuple[int, str, str]:
+    """`wtrun run` with its stderr on a pseudo-terminal of `size` (columns, lines), like a
+    user's shell; by default a wide one, so that the table's long lines (a failure's reason)
+    are not cut short."""
     master, slave = os.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 400, 0, 0))
-    environment = {k: v for k, v in os.environ.items() if k not in ("CI", "NO_COLOR")}
+    columns, lines = size
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", lines, columns, 0, 0))
+    unset = ("CI", "NO_COLOR", "COLUMNS", "LINES")
+    environment = {k: v for k, v in os.environ.items() if k not in unset}
     environment.update(TERM="xterm", **env)
     proc = subprocess.Popen(
         [sys.executable, "-m", "wtrun", "run", str(plan)],
@@ -212,3 +217,95 @@ def test_ci_gets_plain_lines_even_on_a_terminal(repo: Path) -> None:
     _, _, screen = run_in_terminal(repo, plan, CI="true")
     assert "\x1b" not in screen
     assert re.search(f"^{STAMP} alpha: agent...\r?$", screen, re.M)
+
+
+def test_a_terminal_that_reports_no_size_gets_80_by_24(repo: Path) -> None:
+    plan = write_plan(repo, plan_text())
+    code, _, screen = run_in_terminal(repo, plan, size=(0, 0))
+    assert code == 1
+    drawn = frames(screen)
+    assert drawn
+    for frame in drawn:
+        assert len(frame) == 4  # every task has its row
+        assert frame[0].split() == ["task", "state", "step", "time", "cost", "last"]
+        assert max(len(line) for line in frame) <= 79
+    assert [line.split()[:2] for line in drawn[-1][1:3]] == [["alpha", "done"], ["beta", "done"]]
+
+
+def test_columns_and_lines_override_the_terminal(repo: Path) -> None:
+    plan = write_plan(repo, plan_text())
+    code, _, screen = run_in_terminal(repo, plan, COLUMNS="50", LINES="4")
+    assert code == 1
+    drawn = frames(screen)
+    assert drawn
+    for frame in drawn:
+        assert len(frame) == 3  # the header, one task, and what is hidden
+        assert max(len(line) for line in frame) <= 49
+        assert re.fullmatch(r"\.\.\. and 2 more \(.*", frame[2])
+
+
+# An agent's output that sets the clipboard (OSC 52) and moves the cursor up two lines.
+HOSTILE = r"printf '\\033]52;c;aGk=\\007\\033[2Aoops\\n'; exit 3"
+SHOWN = r"\x1b]52;c;aGk=\x07\x1b[2Aoops"
+
+
+def test_control_characters_from_an_agent_are_shown_not_sent(repo: Path) -> None:
+    plan = write_plan(
+        repo,
+        plan_text().replace(
+            "  - id: alpha\n", f'  - id: alpha\n    agent: {{command: [sh, -c, "{HOSTILE}"]}}\n'
+        ),
+    )
+    code, out, screen = run_in_terminal(repo, plan)
+    assert code == 1
+    for text in (screen, out):
+        assert "\x1b]52" not in text and "\x1b[2A" not in text and "\x07" not in text
+    alpha = frames(screen)[-1][1]
+    assert alpha.split()[1] == "failed"
+    assert SHOWN in alpha
+    assert SHOWN in out  # the summary
+
+
+SHARED_LOCKFILE = f"""\
+version: 1
+name: demo
+shared: [lock.json]
+agent:
+  preset: command
+  command: {agent("edit", "src/{{ task.id }}/x.py", "lock.json")}
+pr: {{provider: none}}
+tasks:
+  - id: alpha
+    prompt: do alpha
+    scope: [src/alpha/]
+  - id: beta
+    prompt: do beta
+    scope: [src/beta/]
+"""
+
+
+def test_predicted_conflicts_after_the_summary(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = write_plan(repo, SHARED_LOCKFILE)
+    capsys.readouterr()
+    assert wtrun("run", str(plan), cwd=repo) == 0
+    out = capsys.readouterr().out
+    assert out.endswith("predicted conflicts (git merge-tree):\n  alpha <-> beta: lock.json\n")
+
+
+def test_predicted_conflicts_as_a_json_event(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = write_plan(repo, SHARED_LOCKFILE)
+    capsys.readouterr()
+    assert wtrun("run", str(plan), "--json", cwd=repo) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert events[-2]["event"] == "summary"
+    assert {k: v for k, v in events[-1].items() if k != "time"} == {
+        "event": "conflicts",
+        "task": None,
+        "message": "predicted conflicts",
+        "pairs": [{"tasks": ["alpha", "beta"], "files": ["lock.json"]}],
+        "base": {},
+    }

@@ -333,7 +333,7 @@ def test_dry_run_says_what_a_run_would_refuse(
 ) -> None:
     plan = write_plan(repo, plan_with([("a", "src/a/", '["no-such-agent-cli"]')]))
     capsys.readouterr()
-    assert wtrun("run", str(plan), "--dry-run", cwd=repo) == 0
+    assert wtrun("run", str(plan), "--dry-run", cwd=repo) == 1
     out = capsys.readouterr().out
     assert "   agent:    command, timeout 1m" in out
     assert out.rstrip().endswith(

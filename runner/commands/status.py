@@ -1,4 +1,5 @@
-"""`wtrun status PLAN`: one row per task; `--json` is a stable contract (see DESIGN.md)."""
+"""`wtrun status PLAN`: one row per task; `--json` is a stable contract (the README's
+"Machine-readable outputs")."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from .. import plan as plan_module
 from ..context import branch_of
 from ..git import Git, find_repo
 from ..model import Plan, Task
+from ..report import visible
 from ..state import Store, iter_records
+from ..templates import TemplateError
 
 
 def task_rows(plan_path: str) -> dict[str, Any]:
@@ -62,7 +65,7 @@ def _branch_pattern(plan: Plan) -> re.Pattern[str] | None:
     """The plan's branch names as a pattern, when its template varies with the task id only."""
     try:
         probe = branch_of(plan, Task(id=_PROBE, title=_PROBE, prompt="", scope=()))
-    except Exception:  # a template that needs more than a task's basics: no pattern
+    except TemplateError:  # a template that needs more than a task's basics: no pattern
         return None
     if probe.count(_PROBE) != 1:
         return None
@@ -79,10 +82,12 @@ def _other_plans(git: Git, plan: Plan) -> tuple[set[Path], set[str]]:
             continue
         try:
             data = json.loads((folder / "state.json").read_text(encoding="utf-8"))
-            tasks = data.get("tasks", {}).values()
-        except (OSError, ValueError, AttributeError):
+        except (OSError, ValueError):  # unreadable records own nothing
             continue
-        for t in tasks:
+        tasks = data.get("tasks") if isinstance(data, dict) else None
+        if not isinstance(tasks, dict):
+            continue
+        for t in tasks.values():
             if isinstance(t, dict):
                 if t.get("worktree"):
                     paths.add(Path(str(t["worktree"])).resolve())
@@ -153,6 +158,22 @@ def status(plan_path: str, as_json: bool) -> int:
         print(json.dumps(data, indent=2))
         return 0
     rows = data["tasks"]
+    base = data["base_commit"]
+    total = sum(t["cost_usd"] or 0 for t in rows)
+    lines = [
+        *_table(rows),
+        "",
+        f"plan {data['plan']}; base {base[:12] if base else '(not run yet)'}; cost ${total:.2f}",
+        *_conflicts(rows),
+        *_behind(rows),
+        *_leftovers(data["plan"], data["leftovers"]),
+    ]
+    # Reasons quote agents' and commands' output, file names come from agents' work.
+    print(visible("\n".join(lines)))
+    return 0
+
+
+def _table(rows: list[dict[str, Any]]) -> list[str]:
     headers = ("task", "state", "step", "cost", "branch", "PR / reason")
     table = [headers] + [
         (
@@ -165,15 +186,17 @@ def status(plan_path: str, as_json: bool) -> int:
         )
         for t in rows
     ]
-    widths = [max(len(str(r[i])) for r in table) for i in range(len(headers) - 1)]
-    for r in table:
-        cells = zip(r, widths, strict=False)  # the last column is not padded
-        print("  ".join(str(c).ljust(w) for c, w in cells) + "  " + str(r[-1]))
-    base = data["base_commit"]
-    total = sum(t["cost_usd"] or 0 for t in rows)
-    print(
-        f"\nplan {data['plan']}; base {base[:12] if base else '(not run yet)'}; cost ${total:.2f}"
-    )
+    widths = [max(len(visible(str(r[i]))) for r in table) for i in range(len(headers) - 1)]
+    return [
+        # the last column is not padded
+        "  ".join(visible(str(c)).ljust(w) for c, w in zip(r, widths, strict=False))
+        + "  "
+        + str(r[-1])
+        for r in table
+    ]
+
+
+def _conflicts(rows: list[dict[str, Any]]) -> list[str]:
     position = {t["id"]: i for i, t in enumerate(rows)}
     pairs = [
         (t["id"], other, files)
@@ -181,28 +204,39 @@ def status(plan_path: str, as_json: bool) -> int:
         for other, files in t["conflict_files"].items()
         if position[t["id"]] < position.get(other, -1)
     ]
-    if pairs:
-        print("\npredicted conflicts (git merge-tree):")
-        for a, b, files in pairs:
-            print(f"  {a} <-> {b}: {', '.join(files)}")
+    if not pairs:
+        return []
+    return [
+        "",
+        "predicted conflicts (git merge-tree):",
+        *(f"  {a} <-> {b}: {', '.join(files)}" for a, b, files in pairs),
+    ]
+
+
+def _behind(rows: list[dict[str, Any]]) -> list[str]:
     behind = [t for t in rows if t["behind"]]
-    if behind:
-        print(
-            "\nbehind the base (`wtrun sync PLAN --rebase` follows it where that applies cleanly):"
+    if not behind:
+        return []
+    lines = [
+        "",
+        "behind the base (`wtrun sync PLAN --rebase` follows it where that applies cleanly):",
+    ]
+    for t in behind:
+        clash = t["base_conflicts"]
+        lines.append(
+            f"  {t['id']}: {t['behind']} commit{'s' if t['behind'] != 1 else ''}"
+            + (f"; conflicts in {', '.join(clash)}" if clash else "")
         )
-        for t in behind:
-            clash = t["base_conflicts"]
-            print(
-                f"  {t['id']}: {t['behind']} commit{'s' if t['behind'] != 1 else ''}"
-                + (f"; conflicts in {', '.join(clash)}" if clash else "")
-            )
-    if data["leftovers"]:
-        print(f"\nleftovers (no task of plan {data['plan']} owns them):")
-        for item in data["leftovers"]:
-            what = (
-                f"worktree {item['path']}"
-                if item["kind"] == "worktree"
-                else f"branch {item['name']}"
-            )
-            print(f"  {what}: {item['command']}")
-    return 0
+    return lines
+
+
+def _leftovers(plan_name: str, items: list[dict[str, Any]]) -> list[str]:
+    if not items:
+        return []
+    lines = ["", f"leftovers (no task of plan {plan_name} owns them):"]
+    for item in items:
+        what = (
+            f"worktree {item['path']}" if item["kind"] == "worktree" else f"branch {item['name']}"
+        )
+        lines.append(f"  {what}: {item['command']}")
+    return lines
