@@ -278,3 +278,22 @@ def test_a_copy_of_the_plan_cannot_adopt_a_live_worktree(
     finally:
         (tmp_path / "hold").unlink()
         assert first.wait(60) == 0
+
+
+def test_a_tracked_instructions_symlink_is_never_written_through(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    outside = tmp_path / "precious.txt"
+    outside.write_text("the user's own file\n")
+    repo = make_repo(tmp_path, {"README.md": "# shop\n"})
+    (repo / "AGENTS.md").symlink_to(outside)
+    git(repo, "add", "AGENTS.md")
+    git(repo, "commit", "-q", "-m", "link")
+    git(repo, "push", "-q", "origin", "main")
+    plan = write_plan(repo, plan_text([("a", "src/a/", json.dumps(["true"]))]))
+    assert wtrun("prepare", str(plan), cwd=repo) == 0
+    assert outside.read_text() == "the user's own file\n"
+    written = repo / ".claude" / "worktrees" / "a" / "AGENTS.md"
+    assert not written.is_symlink()
+    assert "# Task a" in written.read_text()
+    assert git(written.parent, "status", "--porcelain") == ""
