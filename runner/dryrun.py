@@ -6,9 +6,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from . import ports, schedule
-from .context import base_branch, branch_of
 from .git import Git
-from .model import Plan
+from .plan import Plan, base_branch, branch_of
 
 _TYPICAL_S = 1.0
 

@@ -22,7 +22,7 @@ MAX_BYTES = 8 * 1024 * 1024
 MAX_NODES = 2_000_000  # after alias expansion
 MAX_DEPTH = 64
 
-Path = tuple[str | int, ...]
+NodePath = tuple[str | int, ...]
 
 
 @dataclass(frozen=True)
@@ -39,10 +39,10 @@ class Document:
     file: str
     lines: list[str]
     data: Any = None
-    values: dict[Path, Mark] = field(default_factory=dict)  # path -> the value's place
-    keys: dict[Path, Mark] = field(default_factory=dict)  # path -> the key's place
+    values: dict[NodePath, Mark] = field(default_factory=dict)  # path -> the value's place
+    keys: dict[NodePath, Mark] = field(default_factory=dict)  # path -> the key's place
 
-    def mark(self, path: Path, *, key: bool = False) -> Mark:
+    def mark(self, path: NodePath, *, key: bool = False) -> Mark:
         """The place of `path`, or of its nearest ancestor that has one."""
         table = self.keys if key else self.values
         for end in range(len(path), -1, -1):
@@ -51,11 +51,13 @@ class Document:
                 return found
         return Mark(1, 1)
 
-    def diagnostic(self, path: Path, message: str, rule: str, *, key: bool = False) -> Diagnostic:
+    def diagnostic(
+        self, path: NodePath, message: str, rule: str, *, key: bool = False
+    ) -> Diagnostic:
         m = self.mark(path, key=key)
         return Diagnostic(self.file, m.line, m.col, message, rule, m.length)
 
-    def source(self, path: Path) -> str | None:
+    def source(self, path: NodePath) -> str | None:
         """The text of the value at `path` as written in the file, when it fits on one line."""
         m = self.values.get(path)
         if m is None or not 1 <= m.line <= len(self.lines):
@@ -397,7 +399,7 @@ class _Converter:
         )
         return Mark(s.line + 1, s.column + 1, max(1, length))
 
-    def convert(self, node: yaml.Node, path: Path, depth: int) -> Any:
+    def convert(self, node: yaml.Node, path: NodePath, depth: int) -> Any:
         self.doc.values.setdefault(path, self._place(node))
         if isinstance(node, yaml.ScalarNode):
             return self._scalar(node)
