@@ -145,12 +145,27 @@ def test_alias_bomb_is_refused_quickly() -> None:
     assert "alias bomb" in info.value.diagnostics[0].message
 
 
-def test_deep_nesting_is_refused(tmp_path: Path) -> None:
-    deep = tmp_path / "deep.yaml"
-    deep.write_text("version: 1\ntasks: " + "[" * 5000 + "]" * 5000 + "\n")
-    with pytest.raises(PlanError) as info:
-        load(deep)
-    assert "nests" in info.value.diagnostics[0].message
+@pytest.mark.parametrize(
+    "tasks",
+    [
+        "[" * 100 + "]" * 100,  # under libyaml's limit: ours fires
+        "[" * 5000 + "]" * 5000,  # libyaml's flow limit fires first
+        "\n" + "".join(" " * i + "-\n" for i in range(1, 1200)),  # libyaml's block limit
+    ],
+    ids=["ours", "libyaml-flow", "libyaml-block"],
+)
+def test_deep_nesting_is_refused(
+    tasks: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "deep.yaml").write_text("version: 1\ntasks: " + tasks + "\n")
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = validate(capsys, "deep.yaml")
+    assert code == 1
+    (first,) = [line for line in out.splitlines() if line.startswith("deep.yaml:")]
+    assert first.endswith(
+        "the plan nests too deeply here (more than 64 levels of lists and mappings); "
+        "flatten it [syntax]"
+    )
 
 
 def _mutations(data: Any, rng: random.Random) -> Any:

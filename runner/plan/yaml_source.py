@@ -121,22 +121,16 @@ def read(file: str, raw: bytes) -> tuple[Document, list[Diagnostic]]:
     try:
         nodes = list(yaml.compose_all(text, Loader=_LOADER))
     except yaml.MarkedYAMLError as e:
+        if _LIBYAML_TOO_DEEP in (e.problem or ""):  # libyaml's own limit, above ours
+            mark = e.problem_mark
+            return doc, [
+                _too_deep(file, mark.line + 1 if mark else 1, mark.column + 1 if mark else 1)
+            ]
         return doc, [_syntax_error(doc, e)]
     except yaml.YAMLError as e:
         return doc, [Diagnostic(file, 1, 1, f"invalid YAML: {e}", "syntax")]
-    except RecursionError:
-        return doc, [
-            Diagnostic(
-                file,
-                1,
-                1,
-                (
-                    "the plan nests too deeply to read; a plan needs fewer than "
-                    f"{MAX_DEPTH} levels: flatten it"
-                ),
-                "syntax",
-            )
-        ]
+    except RecursionError:  # the pure-Python parser recurses once per level
+        return doc, [_too_deep(file, 1, 1)]
     nodes = [n for n in nodes if n is not None]
     if not nodes:
         return doc, [
@@ -193,6 +187,21 @@ def read(file: str, raw: bytes) -> tuple[Document, list[Diagnostic]]:
     converter = _Converter(doc)
     doc.data = converter.convert(root, (), 0)
     return doc, converter.problems
+
+
+_LIBYAML_TOO_DEEP = "exceeded maximum nesting depth"
+
+
+def _too_deep(file: str, line: int, col: int) -> Diagnostic:
+    """Whichever limit fires first (ours, libyaml's, Python's recursion), the same advice."""
+    return Diagnostic(
+        file,
+        line,
+        col,
+        f"the plan nests too deeply here (more than {MAX_DEPTH} levels of lists and mappings); "
+        "flatten it",
+        "syntax",
+    )
 
 
 # Hints for PyYAML's messages, matched by their start; the first match wins.
@@ -308,14 +317,7 @@ def _check_size(doc: Document, root: yaml.Node) -> Diagnostic | None:
             "syntax",
         )
     except _TooDeep as e:
-        line, col = place(e.node)
-        return Diagnostic(
-            doc.file,
-            line,
-            col,
-            (f"the plan nests deeper than {MAX_DEPTH} levels here; flatten it"),
-            "syntax",
-        )
+        return _too_deep(doc.file, *place(e.node))
     if total <= MAX_NODES:
         return None
     node = root
