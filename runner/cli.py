@@ -164,7 +164,7 @@ def _dispatch(argv: Sequence[str]) -> int:
         fmt = args.format or ("github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text")
         return validate(args.plans, fmt)
     if command == "schema":
-        from .schema import schema_text
+        from .plan.schema import schema_text
 
         sys.stdout.write(schema_text())
         return 0
@@ -263,7 +263,7 @@ def _print_error(e: WtrunError) -> None:
     from .plan import PlanError
 
     if isinstance(e, PlanError):
-        from .diagnostics import format_text
+        from .plan.diagnostics import format_text
 
         print(format_text(e.diagnostics, e.sources), file=sys.stderr)
         print(

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from .errors import WtrunError
 from .git import Git
-from .model import Plan
+from .plan import Plan
 from .state import RunRecord, Store
 
 _MOVED = re.compile(r"~[0-9a-f]{40,64}$")
@@ -157,7 +157,7 @@ def open_heads(plan: Plan, record: RunRecord) -> dict[str, str]:
 def predict_plan(
     plan: Plan, git: Git, record: RunRecord, base_tip: str | None, *, workers: int | None = None
 ) -> Prediction:
-    from .checks import ancestors, may_run_together
+    from .plan.checks import ancestors, may_run_together
 
     return predict(
         git, open_heads(plan, record), may_run_together(ancestors(plan)), base_tip, workers=workers

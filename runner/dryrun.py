@@ -8,10 +8,9 @@ from dataclasses import replace
 from typing import Protocol
 
 from . import ports, schedule
-from .context import base_branch, branch_of
 from .errors import WtrunError
 from .git import Git
-from .model import Plan
+from .plan import Plan, base_branch, branch_of
 from .preflight import preflight
 from .workspace import workspace
 

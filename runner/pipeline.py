@@ -23,10 +23,9 @@ from typing import Any
 from . import agents, instructions, render, report, scopes, steps, tasklock, worktrees
 from .agents.launch import AgentFailed, launch
 from .commit import ScopeViolation, check_scope, commit_leftovers, resolve_head
-from .context import base_branch, task_context
 from .errors import WtrunError
 from .git import Git
-from .model import Plan, Task
+from .plan import Plan, Task, base_branch, task_context
 from .state import Step, Store, TaskRecord, TaskState
 from .tasklock import TaskLock
 from .workspace import Workspace, workspace

@@ -6,7 +6,7 @@ import socket
 from collections.abc import Mapping
 
 from .errors import WtrunError
-from .model import Plan
+from .plan import Plan
 
 
 def in_use(port: int) -> bool:

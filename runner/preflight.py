@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from . import agents, scopes
 from .errors import WtrunError
 from .git import Git
-from .model import Plan
+from .plan import Plan
 
 
 def preflight(plan: Plan, git: Git | None, selected: Sequence[str], *, agents_needed: bool) -> None:

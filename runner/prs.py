@@ -9,10 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from . import forge, render, schedule
-from .context import base_branch, branch_of, task_context
 from .errors import WtrunError
 from .git import Git
-from .model import Plan
+from .plan import Plan, base_branch, branch_of, task_context
 from .report import Reporter
 from .state import PrOpened, Step, Store, TaskState
 

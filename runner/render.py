@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from . import templates
-from .context import task_context
-from .model import Plan, Task
+from .plan import Plan, Task, task_context, templates
 
 DEFAULT_PR_BODY = """\
 {{ task.prompt | trim }}

@@ -19,8 +19,8 @@ from pathlib import Path
 from . import dryrun, ports, proc, report, schedule, worktrees
 from .errors import UsageError, WtrunError
 from .git import Git, find_repo, resolve_base
-from .model import Plan
 from .pipeline import Session, Spend, fingerprint, run_task
+from .plan import Plan
 from .preflight import preflight
 from .state import Store, TaskState
 from .workspace import workspace

@@ -11,7 +11,7 @@ import heapq
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .model import Plan
+from .plan import Plan
 
 
 def children(plan: Plan) -> dict[str, list[str]]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import proc
 from .git import Git
-from .model import Step
+from .plan import Step
 
 
 @dataclass(frozen=True)

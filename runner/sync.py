@@ -26,11 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from . import conflicts, forge, render, report, schedule
-from .context import base_branch, branch_of, task_context
 from .errors import WtrunError
 from .forge import PrStatus
 from .git import Git, resolve_base
-from .model import Plan
+from .plan import Plan, base_branch, branch_of, task_context
 from .state import Store, TaskRecord
 
 Out = Callable[[str], None]

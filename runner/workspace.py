@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import agents, proc
-from .context import branch_of
-from .model import Plan, Task
+from .plan import Plan, Task, branch_of
 
 # Never given to setup, the agent or verify: they run code the agent may have written.
 SECRETS = (

@@ -20,7 +20,7 @@ from fakes.anthropic import AnthropicServer, answer, write_file
 from wtrun import agents, proc, scopes
 from wtrun.agents.base import AgentRun
 from wtrun.errors import WtrunError
-from wtrun.model import AgentSpec, Plan, Task
+from wtrun.plan import AgentSpec, Plan, Task
 
 # ---------------------------------------------------------------- helpers
 

@@ -6,10 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from wtrun import checks
-from wtrun import plan as plan_module
 from wtrun.cli import main
-from wtrun.model import AgentSpec, Plan, PrSpec, Step
+from wtrun.plan import AgentSpec, Plan, PlanError, PrSpec, Step, checks, load, parse_duration
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_PLANS = sorted((ROOT / "plans").glob("*.yaml"))
@@ -22,7 +20,7 @@ DESIGN_EXAMPLE = (Path(__file__).parent / "data" / "design-example.yaml").read_t
 def load_text(tmp_path: Path, text: str, name: str = "plan.yaml") -> Plan:
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
-    return plan_module.load(path)
+    return load(path)
 
 
 def test_design_example(tmp_path: Path) -> None:
@@ -82,7 +80,7 @@ def test_design_example(tmp_path: Path) -> None:
 
 
 def test_minimal_plan_gets_every_default() -> None:
-    plan = plan_module.load(ROOT / "plans" / "minimal.yaml")
+    plan = load(ROOT / "plans" / "minimal.yaml")
     assert plan == Plan(
         path=ROOT / "plans" / "minimal.yaml",
         name="minimal",
@@ -204,7 +202,7 @@ tasks:
 @pytest.mark.parametrize("bad", ["", "45 minutes", "m", "1m1h", "-5s", "1.5h"])
 def test_parse_duration_refuses(bad: str) -> None:
     with pytest.raises(ValueError):
-        plan_module.parse_duration(bad)
+        parse_duration(bad)
 
 
 def test_yaml_merge_keys(tmp_path: Path) -> None:
@@ -271,8 +269,8 @@ tasks:
 
 
 def test_display_name_and_raw_bytes() -> None:
-    with pytest.raises(plan_module.PlanError) as info:
-        plan_module.load("plans/x.yaml", display="shown.yaml", raw=b"version: 1\n")
+    with pytest.raises(PlanError) as info:
+        load("plans/x.yaml", display="shown.yaml", raw=b"version: 1\n")
     assert [d.file for d in info.value.diagnostics] == ["shown.yaml"]
     assert info.value.sources == {"shown.yaml": ["version: 1"]}
     assert str(info.value) == "1 problem in shown.yaml"
@@ -284,15 +282,15 @@ def test_problems_come_sorted(tmp_path: Path) -> None:
         "version: 1\ntasks:\n  - id: b\n    prompt: B.\n    scope: [/x]\n"
         "    after: zz\n  - id: a\n    prompt: A.\n    scope: [a/]\n    bogus: 1\n"
     )
-    with pytest.raises(plan_module.PlanError) as info:
-        plan_module.load(path)
+    with pytest.raises(PlanError) as info:
+        load(path)
     places = [(d.line, d.col) for d in info.value.diagnostics]
     assert places == sorted(places) == [(5, 13), (6, 12), (10, 5)]
 
 
 @pytest.mark.parametrize("path", EXAMPLE_PLANS, ids=[p.name for p in EXAMPLE_PLANS])
 def test_every_example_plan_is_valid(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    plan = plan_module.load(path)
+    plan = load(path)
     assert plan.tasks
     assert main(["validate", str(path)]) == 0
     assert capsys.readouterr().err == "1 plan valid\n"

@@ -10,7 +10,7 @@ import pytest
 
 from wtrun import ports
 from wtrun.errors import WtrunError
-from wtrun.model import Plan, Task
+from wtrun.plan import Plan, Task
 
 
 def plan_of(*task_ports: int | tuple[int, ...], port_range: tuple[int, int]) -> Plan:

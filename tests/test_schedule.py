@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wtrun import schedule
-from wtrun.model import Plan, Task
+from wtrun.plan import Plan, Task
 
 
 def forest(parents: list[int | None]) -> Plan:

@@ -132,7 +132,7 @@ def test_step_key_list_matches_its_branches() -> None:
 
 def _load_model() -> ModuleType:
     # By path, so the test needs no installed package: the model beside this schema.
-    path = ROOT / "runner" / "model.py"
+    path = ROOT / "runner" / "plan" / "model.py"
     spec = importlib.util.spec_from_file_location("_wtrun_model_for_tests", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

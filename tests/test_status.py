@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from testing import agent, make_repo, write_plan, wtrun
-from wtrun import templates
+from wtrun.plan import templates
 
 # An agent's output that sets the clipboard (OSC 52) and moves the cursor up two lines.
 HOSTILE = r"printf '\\033]52;c;aGk=\\007\\033[2Aoops\\n'; exit 3"

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 import yaml
 
-from wtrun import plan as plan_module
 from wtrun.cli import main
+from wtrun.plan import PlanError, load
 
 ROOT = Path(__file__).resolve().parent.parent
 BAD = ROOT / "tests" / "data" / "bad"
@@ -122,7 +122,7 @@ def test_goldens_cover_every_rule() -> None:
 def test_file_over_the_size_limit(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from wtrun import yamlsrc
+    from wtrun.plan import yaml_source as yamlsrc
 
     big = tmp_path / "big.yaml"
     big.write_bytes(b"version: 1\n" + b"#" * yamlsrc.MAX_BYTES)
@@ -139,18 +139,33 @@ def test_file_over_the_size_limit(
 
 def test_alias_bomb_is_refused_quickly() -> None:
     started = time.monotonic()
-    with pytest.raises(plan_module.PlanError) as info:
-        plan_module.load(BAD / "yaml-alias-bomb.yaml")
+    with pytest.raises(PlanError) as info:
+        load(BAD / "yaml-alias-bomb.yaml")
     assert time.monotonic() - started < 2
     assert "alias bomb" in info.value.diagnostics[0].message
 
 
-def test_deep_nesting_is_refused(tmp_path: Path) -> None:
-    deep = tmp_path / "deep.yaml"
-    deep.write_text("version: 1\ntasks: " + "[" * 5000 + "]" * 5000 + "\n")
-    with pytest.raises(plan_module.PlanError) as info:
-        plan_module.load(deep)
-    assert "nests" in info.value.diagnostics[0].message
+@pytest.mark.parametrize(
+    "tasks",
+    [
+        "[" * 100 + "]" * 100,  # under libyaml's limit: ours fires
+        "[" * 5000 + "]" * 5000,  # libyaml's flow limit fires first
+        "\n" + "".join(" " * i + "-\n" for i in range(1, 1200)),  # libyaml's block limit
+    ],
+    ids=["ours", "libyaml-flow", "libyaml-block"],
+)
+def test_deep_nesting_is_refused(
+    tasks: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "deep.yaml").write_text("version: 1\ntasks: " + tasks + "\n")
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = validate(capsys, "deep.yaml")
+    assert code == 1
+    (first,) = [line for line in out.splitlines() if line.startswith("deep.yaml:")]
+    assert first.endswith(
+        "the plan nests too deeply here (more than 64 levels of lists and mappings); "
+        "flatten it [syntax]"
+    )
 
 
 def _mutations(data: Any, rng: random.Random) -> Any:
@@ -193,8 +208,8 @@ def test_random_mutations_never_crash() -> None:
         data = _mutations(json.loads(json.dumps(base)), rng)
         raw = yaml.safe_dump(data).encode()
         try:
-            plan_module.load("mutated.yaml", raw=raw)
-        except plan_module.PlanError as e:
+            load("mutated.yaml", raw=raw)
+        except PlanError as e:
             assert e.diagnostics
 
 

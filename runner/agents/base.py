@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from ..model import Plan, Task
+from ..plan import Plan, Task
 
 _REASON_MAX = 300
 

@@ -6,9 +6,8 @@ convention most agent CLIs share. It succeeds when it exits 0; it reports no cos
 
 from __future__ import annotations
 
-from .. import templates
-from ..context import task_context
 from ..errors import WtrunError
+from ..plan import task_context, templates
 from .base import AgentResult, AgentRun, exited, failed, last_line, output_tail, timed_out
 
 

@@ -14,9 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import plan as plan_module
 from ..git import Git, find_repo
-from ..model import Plan
+from ..plan import Plan, load, task_by_id
 from ..proc import CommandError
 from ..state import Store, TaskRecord, iter_records
 
@@ -31,8 +30,8 @@ class _Outcome:
 
 
 def clean(plan_path: str, task_ids: Sequence[str], force: bool) -> int:
-    plan = plan_module.load(plan_path)
-    chosen = [t.id for t in plan_module.task_by_id(plan, task_ids)] if task_ids else None
+    plan = load(plan_path)
+    chosen = [t.id for t in task_by_id(plan, task_ids)] if task_ids else None
     git = find_repo(Path.cwd())
     store = Store(git.common_dir(), plan.name)
     with store.lock():

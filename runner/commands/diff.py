@@ -9,11 +9,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .. import plan as plan_module
 from .. import plandiff
 from ..errors import UsageError
 from ..git import Git
-from ..model import Plan
+from ..plan import Plan, PlanError, load, read_source
 
 
 def diff(old: str, new: str | None, against: str | None) -> int:
@@ -25,7 +24,7 @@ def diff(old: str, new: str | None, against: str | None) -> int:
     notes: list[str] = []
     if against is not None:
         new_path = Path(old)
-        plan_module.read_source(new_path)  # a missing file is a usage error, before git
+        read_source(new_path)  # a missing file is a usage error, before git
         raw, label = _at_ref(new_path, against)
         if raw is None:
             notes.append(f"{_code(label)} does not exist: every task is new")
@@ -39,11 +38,11 @@ def diff(old: str, new: str | None, against: str | None) -> int:
         )
     else:
         new_path = Path(new)
-        old_plan = _load_old(Path(old), old, plan_module.read_source(Path(old)), notes)
+        old_plan = _load_old(Path(old), old, read_source(Path(old)), notes)
 
     try:
-        new_plan = plan_module.load(new_path)
-    except plan_module.PlanError as e:
+        new_plan = load(new_path)
+    except PlanError as e:
         sys.stdout.write(plandiff.invalid(str(new_path), e.diagnostics, e.sources, notes=notes))
         return 1
     sys.stdout.write(plandiff.diff(old_plan, new_plan, notes=notes))
@@ -53,8 +52,8 @@ def diff(old: str, new: str | None, against: str | None) -> int:
 def _load_old(path: Path, label: str, raw: bytes, notes: list[str]) -> Plan | None:
     """The old plan, or None with a note when it does not validate (it is history)."""
     try:
-        return plan_module.load(path, display=label, raw=raw)
-    except plan_module.PlanError as e:
+        return load(path, display=label, raw=raw)
+    except PlanError as e:
         n = len(e.diagnostics)
         notes.append(
             f"{_code(label)} does not validate ({n} problem{'s' if n != 1 else ''}):"

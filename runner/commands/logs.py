@@ -8,10 +8,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from .. import plan as plan_module
 from ..errors import WtrunError
 from ..git import find_repo
-from ..model import Task
+from ..plan import Task, load, task_by_id
 from ..state import Store
 
 # The steps that write logs, in pipeline order; "wtrun-error" holds an internal error.
@@ -22,8 +21,8 @@ _CHUNK = 1 << 16
 
 
 def logs(plan_path: str, task_id: str, step: str | None, follow: bool) -> int:
-    plan = plan_module.load(plan_path)
-    (task,) = plan_module.task_by_id(plan, [task_id])
+    plan = load(plan_path)
+    (task,) = task_by_id(plan, [task_id])
     git = find_repo(Path.cwd())
     common = git.common_dir()
     store = Store(common, plan.name)

@@ -13,15 +13,14 @@ from __future__ import annotations
 import heapq
 import json
 
-from .. import plan as plan_module
-from ..model import Plan
+from ..plan import Plan, load
 from ..schedule import descendants, roots
 
 MAX_JOBS = 256  # GitHub Actions' limit of jobs per matrix
 
 
 def matrix(plan_path: str) -> int:
-    plan = plan_module.load(plan_path)
+    plan = load(plan_path)
     print(json.dumps({"include": entries(plan)}, separators=(",", ":")))
     return 0
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from .. import plan as plan_module
 from .. import report
 from ..errors import UsageError, WtrunError
 from ..git import find_repo
+from ..plan import load, task_by_id
 from ..state import Store, TaskState, read_records
 
 
@@ -42,12 +42,10 @@ def merge_records(store: Store, task_ids: Sequence[str], files: Sequence[str]) -
 def open_pull_requests(plan_path: str, task_ids: Sequence[str], merge: Sequence[str]) -> int:
     from ..prs import open_prs
 
-    plan = plan_module.load(plan_path)
+    plan = load(plan_path)
     git = find_repo(Path.cwd())
     selected = (
-        [t.id for t in plan_module.task_by_id(plan, task_ids)]
-        if task_ids
-        else [t.id for t in plan.tasks]
+        [t.id for t in task_by_id(plan, task_ids)] if task_ids else [t.id for t in plan.tasks]
     )
     store = Store(git.common_dir(), plan.name)
     with store.lock():

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from .. import agents, render
-from .. import plan as plan_module
-from ..context import base_branch, branch_of, task_context
+from ..plan import base_branch, branch_of, load, task_by_id, task_context
 
 
 def render_task(plan_path: str, task_id: str) -> int:
-    plan = plan_module.load(plan_path)
-    (task,) = plan_module.task_by_id(plan, [task_id])
+    plan = load(plan_path)
+    (task,) = task_by_id(plan, [task_id])
     preset = agents.get(task.agent.preset)
     ports = (
         list(task.ports)

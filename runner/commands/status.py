@@ -9,17 +9,14 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from .. import plan as plan_module
-from ..context import branch_of
 from ..git import Git, find_repo
-from ..model import Plan, Task
+from ..plan import Plan, Task, TemplateError, branch_of, load
 from ..report import visible
 from ..state import Store, iter_records
-from ..templates import TemplateError
 
 
 def task_rows(plan_path: str) -> dict[str, Any]:
-    plan = plan_module.load(plan_path)
+    plan = load(plan_path)
     git = find_repo(Path.cwd())
     store = Store(git.common_dir(), plan.name)
     tasks = []

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import plan as plan_module
 from ..git import find_repo
+from ..plan import load
 from ..state import Store
 
 
 def sync(plan_path: str, *, rebase: bool, delete_merged: bool) -> int:
     from ..sync import Syncer
 
-    plan = plan_module.load(plan_path)
+    plan = load(plan_path)
     git = find_repo(Path.cwd())
     store = Store(git.common_dir(), plan.name)
     with store.lock():

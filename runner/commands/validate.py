@@ -5,9 +5,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from .. import diagnostics, plan
-from ..diagnostics import Diagnostic
+from .. import plan
 from ..errors import UsageError
+from ..plan import diagnostics
+from ..plan.diagnostics import Diagnostic
 
 
 def validate(paths: Sequence[str], fmt: str) -> int:

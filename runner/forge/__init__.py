@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from ..git import Git
-    from ..model import Plan
+    from ..plan import Plan
     from ..state import Store
 
 

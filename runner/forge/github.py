@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from .. import proc
 from ..git import Git
-from ..model import Plan
+from ..plan import Plan
 from . import PrRef, PrStatus
 from .github_api import GitHubApi, resolve_repository
 

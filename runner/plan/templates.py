@@ -16,7 +16,7 @@ import jinja2
 import jinja2.sandbox
 from jinja2 import nodes
 
-from .errors import WtrunError
+from ..errors import WtrunError
 
 
 class TemplateError(WtrunError):

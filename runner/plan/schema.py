@@ -17,10 +17,9 @@ from collections.abc import Iterator, Sequence
 from importlib import resources
 from typing import Any
 
-from . import scopes
+from .. import scopes
 from .diagnostics import Diagnostic
-from .yamlsrc import Document
-from .yamlsrc import Path as NodePath
+from .yaml_source import Document, NodePath
 
 
 @functools.lru_cache(maxsize=1)

@@ -8,11 +8,12 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from . import schema, scopes, templates
+from .. import scopes
+from . import schema, templates
 from .diagnostics import Diagnostic
 from .model import Plan, Task
-from .yamlsrc import Document
-from .yamlsrc import Path as NodePath
+from .variables import branch_context, branch_name_problem, branch_of, task_context
+from .yaml_source import Document, NodePath
 
 
 def ancestors(plan: Plan) -> dict[str, tuple[str, ...]]:
@@ -274,8 +275,6 @@ class _Checks:
             )
 
     def templates(self) -> None:
-        from .context import branch_context, branch_name_problem
-
         doc, plan = self.doc, self.plan
         branches: dict[str, list[str]] = {}
         failed: set[NodePath] = set()  # plan-level templates already reported
@@ -412,8 +411,6 @@ def sample_context(
     `branches` maps task ids to their rendered branch (None where the branch template
     failed); without it the branches are rendered here.
     """
-    from .context import branch_of, task_context
-
     ports = (
         list(task.ports)
         if isinstance(task.ports, tuple)

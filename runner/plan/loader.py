@@ -14,14 +14,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..errors import UsageError, WtrunError
 from . import checks, schema
 from .diagnostics import Diagnostic
 from .diagnostics import sort as sort_diagnostics
-from .errors import UsageError, WtrunError
 from .model import AgentSpec, Plan, PrSpec, Step, Task
-from .yamlsrc import Document
-from .yamlsrc import Path as NodePath
-from .yamlsrc import read as read_yaml
+from .yaml_source import Document, NodePath
+from .yaml_source import read as read_yaml
 
 KNOWN_VERSIONS = (1,)
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")

@@ -22,7 +22,7 @@ MAX_BYTES = 8 * 1024 * 1024
 MAX_NODES = 2_000_000  # after alias expansion
 MAX_DEPTH = 64
 
-Path = tuple[str | int, ...]
+NodePath = tuple[str | int, ...]
 
 
 @dataclass(frozen=True)
@@ -39,10 +39,10 @@ class Document:
     file: str
     lines: list[str]
     data: Any = None
-    values: dict[Path, Mark] = field(default_factory=dict)  # path -> the value's place
-    keys: dict[Path, Mark] = field(default_factory=dict)  # path -> the key's place
+    values: dict[NodePath, Mark] = field(default_factory=dict)  # path -> the value's place
+    keys: dict[NodePath, Mark] = field(default_factory=dict)  # path -> the key's place
 
-    def mark(self, path: Path, *, key: bool = False) -> Mark:
+    def mark(self, path: NodePath, *, key: bool = False) -> Mark:
         """The place of `path`, or of its nearest ancestor that has one."""
         table = self.keys if key else self.values
         for end in range(len(path), -1, -1):
@@ -51,11 +51,13 @@ class Document:
                 return found
         return Mark(1, 1)
 
-    def diagnostic(self, path: Path, message: str, rule: str, *, key: bool = False) -> Diagnostic:
+    def diagnostic(
+        self, path: NodePath, message: str, rule: str, *, key: bool = False
+    ) -> Diagnostic:
         m = self.mark(path, key=key)
         return Diagnostic(self.file, m.line, m.col, message, rule, m.length)
 
-    def source(self, path: Path) -> str | None:
+    def source(self, path: NodePath) -> str | None:
         """The text of the value at `path` as written in the file, when it fits on one line."""
         m = self.values.get(path)
         if m is None or not 1 <= m.line <= len(self.lines):
@@ -119,22 +121,16 @@ def read(file: str, raw: bytes) -> tuple[Document, list[Diagnostic]]:
     try:
         nodes = list(yaml.compose_all(text, Loader=_LOADER))
     except yaml.MarkedYAMLError as e:
+        if _LIBYAML_TOO_DEEP in (e.problem or ""):  # libyaml's own limit, above ours
+            mark = e.problem_mark
+            return doc, [
+                _too_deep(file, mark.line + 1 if mark else 1, mark.column + 1 if mark else 1)
+            ]
         return doc, [_syntax_error(doc, e)]
     except yaml.YAMLError as e:
         return doc, [Diagnostic(file, 1, 1, f"invalid YAML: {e}", "syntax")]
-    except RecursionError:
-        return doc, [
-            Diagnostic(
-                file,
-                1,
-                1,
-                (
-                    "the plan nests too deeply to read; a plan needs fewer than "
-                    f"{MAX_DEPTH} levels: flatten it"
-                ),
-                "syntax",
-            )
-        ]
+    except RecursionError:  # the pure-Python parser recurses once per level
+        return doc, [_too_deep(file, 1, 1)]
     nodes = [n for n in nodes if n is not None]
     if not nodes:
         return doc, [
@@ -191,6 +187,21 @@ def read(file: str, raw: bytes) -> tuple[Document, list[Diagnostic]]:
     converter = _Converter(doc)
     doc.data = converter.convert(root, (), 0)
     return doc, converter.problems
+
+
+_LIBYAML_TOO_DEEP = "exceeded maximum nesting depth"
+
+
+def _too_deep(file: str, line: int, col: int) -> Diagnostic:
+    """Whichever limit fires first (ours, libyaml's, Python's recursion), the same advice."""
+    return Diagnostic(
+        file,
+        line,
+        col,
+        f"the plan nests too deeply here (more than {MAX_DEPTH} levels of lists and mappings); "
+        "flatten it",
+        "syntax",
+    )
 
 
 # Hints for PyYAML's messages, matched by their start; the first match wins.
@@ -306,14 +317,7 @@ def _check_size(doc: Document, root: yaml.Node) -> Diagnostic | None:
             "syntax",
         )
     except _TooDeep as e:
-        line, col = place(e.node)
-        return Diagnostic(
-            doc.file,
-            line,
-            col,
-            (f"the plan nests deeper than {MAX_DEPTH} levels here; flatten it"),
-            "syntax",
-        )
+        return _too_deep(doc.file, *place(e.node))
     if total <= MAX_NODES:
         return None
     node = root
@@ -397,7 +401,7 @@ class _Converter:
         )
         return Mark(s.line + 1, s.column + 1, max(1, length))
 
-    def convert(self, node: yaml.Node, path: Path, depth: int) -> Any:
+    def convert(self, node: yaml.Node, path: NodePath, depth: int) -> Any:
         self.doc.values.setdefault(path, self._place(node))
         if isinstance(node, yaml.ScalarNode):
             return self._scalar(node)
