@@ -26,7 +26,7 @@ def _log(log: Path, text: str) -> None:
         f.write(f"[wtrun {time.strftime('%H:%M:%S')}] {text}\n")
 
 
-def worktreeinclude(git: Git) -> list[str]:
+def _worktreeinclude(git: Git) -> list[str]:
     """Ignored, untracked paths of the main checkout that `.worktreeinclude` selects."""
     include = git.root / ".worktreeinclude"
     if not include.is_file():
@@ -40,18 +40,14 @@ def worktreeinclude(git: Git) -> list[str]:
     return [p for p in candidates if p in ignored]
 
 
-class _Stopped(OSError):
-    pass
-
-
 def _copy_file(src: str, dst: str) -> None:
     # Copying a large folder (node_modules) takes a while: an interrupt stops it between files.
     if proc.RUNNING.stopping.is_set():
-        raise _Stopped("the run is stopping")
+        raise InterruptedError("the run is stopping")
     shutil.copy2(src, dst, follow_symlinks=False)
 
 
-def copy_into(source_root: Path, worktree: Path, rel: str) -> None:
+def _copy_into(source_root: Path, worktree: Path, rel: str) -> None:
     """Copy `rel` from the main checkout into the worktree, symlinks kept as links.
     Raises OSError (shutil.Error for a folder) naming what could not be copied."""
     src, dst = source_root / rel, worktree / rel
@@ -77,10 +73,10 @@ def _copy_failure(label: str, rel: str, error: OSError, log: Path) -> StepFailur
 
 
 def _copy_include(git: Git, worktree: Path, log: Path) -> StepFailure | None:
-    for rel in worktreeinclude(git):
+    for rel in _worktreeinclude(git):
         if not (worktree / rel).exists():
             try:
-                copy_into(git.root, worktree, rel)
+                _copy_into(git.root, worktree, rel)
             except OSError as e:
                 return _copy_failure("setup (.worktreeinclude)", rel, e, log)
             _log(log, f"copied {rel} (.worktreeinclude)")
@@ -104,7 +100,7 @@ def _place(git: Git, worktree: Path, step: Step, label: str, log: Path) -> StepF
             continue
         try:
             if step.kind == "copy":
-                copy_into(git.root, worktree, rel)
+                _copy_into(git.root, worktree, rel)
             else:
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 os.symlink(src.resolve(), dst)
@@ -130,7 +126,7 @@ def run_setup(
         if step.kind in ("copy", "link"):
             failure = _place(git, worktree, step, label, log)
         else:
-            failure = run_command(step, worktree, env, log, label)
+            failure = _run_command(step, worktree, env, log, label)
     return failure
 
 
@@ -139,7 +135,7 @@ def _shell_argv(script: str) -> list[str]:
     return [shutil.which("bash") or "/bin/sh", "-e", "-c", script]
 
 
-def run_command(
+def _run_command(
     step: Step, worktree: Path, env: Mapping[str, str], log: Path, label: str
 ) -> StepFailure | None:
     assert step.run is not None
@@ -169,7 +165,7 @@ def run_verify(
         if step.kind != "run":
             continue
         label = f"verify step {number} ({step.describe()})"
-        failure = run_command(step, worktree, env, log, label)
+        failure = _run_command(step, worktree, env, log, label)
         results.append({"name": step.describe(), "ok": failure is None})
         if failure:
             return results, failure
