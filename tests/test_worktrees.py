@@ -43,6 +43,11 @@ def test_a_lost_worktree_of_our_branch_is_made_again(repo: Path) -> None:
     assert (repo / ".claude" / "worktrees" / "a" / "README.md").is_file()
 
 
+def folder_in_the_way(path: Path) -> None:
+    path.mkdir(parents=True)
+    (path / "notes.txt").write_text("mine\n")
+
+
 @pytest.mark.parametrize(
     ("prepare", "message"),
     [
@@ -56,10 +61,7 @@ def test_a_lost_worktree_of_our_branch_is_made_again(repo: Path) -> None:
             "branch worktree-a is checked out in another worktree, ",
         ),
         (
-            lambda repo: (
-                (repo / ".claude/worktrees/a").mkdir(parents=True)
-                or (repo / ".claude/worktrees/a/notes.txt").write_text("mine")
-            ),
+            lambda repo: folder_in_the_way(repo / ".claude/worktrees/a"),
             "exists and is not a worktree of this repository; move it away",
         ),
         (
