@@ -2,21 +2,40 @@
 
 from __future__ import annotations
 
+import errno
 import socket
 from collections.abc import Mapping
 
 from .errors import WtrunError
 from .plan import Plan
 
+# The wildcard address of each family: binding it fails when anything listens on the port
+# at any address of that family. An IPv6 socket with IPV6_V6ONLY leaves IPv4 to its own probe.
+_WILDCARDS = ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::"))
+# A machine or container without IPv6 answers these; its IPv6 ports are then nobody's.
+_NO_FAMILY = {errno.EAFNOSUPPORT, errno.EPROTONOSUPPORT, errno.EADDRNOTAVAIL}
+
 
 def in_use(port: int) -> bool:
-    """Whether something on this machine already listens on `port` (we try to bind it)."""
-    for family, host in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET, "127.0.0.1")):
-        with socket.socket(family, socket.SOCK_STREAM) as s:
-            try:
-                s.bind((host, port))
-            except OSError:
-                return True
+    """Whether something on this machine already listens on `port`, over IPv4 or IPv6
+    (we try to bind it)."""
+    return any(_taken(family, host, port) for family, host in _WILDCARDS)
+
+
+def _taken(family: socket.AddressFamily, host: str, port: int) -> bool:
+    try:
+        s = socket.socket(family, socket.SOCK_STREAM)
+    except OSError as e:
+        if e.errno in _NO_FAMILY:
+            return False
+        raise
+    with s:
+        if family == socket.AF_INET6:
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            return not (family == socket.AF_INET6 and e.errno in _NO_FAMILY)
     return False
 
 

@@ -71,18 +71,19 @@ def run(
     check: bool = True,
     timeout: float | None = None,
 ) -> Result:
-    """Run a short command to completion and capture its output."""
+    """Run a short command to completion and capture its output. With a timeout it
+    runs in its own process group, all of which is killed when the time is up."""
     try:
-        proc = subprocess.run(
+        child = subprocess.Popen(
             list(argv),
             cwd=cwd,
             env=dict(env) if env is not None else clean_env(),
-            input=input,
-            stdin=None if input is not None else subprocess.DEVNULL,
-            capture_output=True,
+            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
             errors="replace",
-            timeout=timeout,
+            start_new_session=timeout is not None,
         )
     except FileNotFoundError as e:
         if cwd is not None and not Path(cwd).is_dir():
@@ -90,14 +91,30 @@ def run(
         raise WtrunError(
             f"{argv[0]!r} is not installed or not on PATH; install it, or fix PATH"
         ) from e
-    except subprocess.TimeoutExpired as e:
-        raise WtrunError(f"command timed out after {timeout:g}s: {shlex.join(argv)}") from e
-    result = Result(proc.returncode, proc.stdout, proc.stderr)
-    if check and proc.returncode != 0:
-        raise CommandError(
-            argv, proc.returncode, proc.stderr + proc.stdout, str(cwd) if cwd else None
-        )
-    return result
+    stdout, stderr = _communicate(child, argv, input, timeout)
+    if check and child.returncode != 0:
+        raise CommandError(argv, child.returncode, stdout + stderr, str(cwd) if cwd else None)
+    return Result(child.returncode, stdout, stderr)
+
+
+def _communicate(
+    child: subprocess.Popen[str], argv: Sequence[str], input: str | None, timeout: float | None
+) -> tuple[str, str]:
+    if timeout is not None:
+        RUNNING.add(child.pid)
+    with child:
+        try:
+            return child.communicate(input, timeout=timeout)
+        except subprocess.TimeoutExpired as e:
+            # Killing the leader alone would leave its children running, holding the pipes.
+            _kill_group(child.pid, signal.SIGKILL)
+            child.communicate()
+            raise WtrunError(f"command timed out after {timeout:g}s: {shlex.join(argv)}") from e
+        except BaseException:
+            child.kill()
+            raise
+        finally:
+            RUNNING.discard(child.pid)
 
 
 @dataclass(frozen=True)

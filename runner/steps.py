@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ def _log(log: Path, text: str) -> None:
         f.write(f"[wtrun {time.strftime('%H:%M:%S')}] {text}\n")
 
 
-def worktreeinclude(git: Git) -> list[str]:
+def _worktreeinclude(git: Git) -> list[str]:
     """Ignored, untracked paths of the main checkout that `.worktreeinclude` selects."""
     include = git.root / ".worktreeinclude"
     if not include.is_file():
@@ -41,21 +40,74 @@ def worktreeinclude(git: Git) -> list[str]:
     return [p for p in candidates if p in ignored]
 
 
-def copy_into(source_root: Path, worktree: Path, rel: str) -> None:
+def _copy_file(src: str, dst: str) -> None:
+    # Copying a large folder (node_modules) takes a while: an interrupt stops it between files.
+    if proc.RUNNING.stopping.is_set():
+        raise InterruptedError("the run is stopping")
+    shutil.copy2(src, dst, follow_symlinks=False)
+
+
+def _copy_into(source_root: Path, worktree: Path, rel: str) -> None:
+    """Copy `rel` from the main checkout into the worktree, symlinks kept as links.
+    Raises OSError (shutil.Error for a folder) naming what could not be copied."""
     src, dst = source_root / rel, worktree / rel
     dst.parent.mkdir(parents=True, exist_ok=True)
-    # GNU cp clones blocks where the file system can (btrfs, xfs), and copies otherwise.
-    r = subprocess.run(
-        ["cp", "-a", "--reflink=auto", str(src), str(dst.parent) + "/"],
-        capture_output=True,
-        text=True,
-        check=False,
+    if src.is_dir() and not src.is_symlink():
+        shutil.copytree(src, dst, symlinks=True, copy_function=_copy_file, dirs_exist_ok=True)
+    else:
+        _copy_file(str(src), str(dst))
+
+
+def _copy_failure(label: str, rel: str, error: OSError, log: Path) -> StepFailure:
+    if isinstance(error, shutil.Error) and error.args and isinstance(error.args[0], list):
+        # copytree gathers (source, destination, why) for every entry that failed
+        problems = [f"{src}: {why}" for src, _, why in error.args[0]]
+    else:
+        problems = [str(error)]
+    _log(log, f"{label}: could not copy {rel}: " + "; ".join(problems))
+    return StepFailure(
+        label,
+        f'{label} could not copy "{rel}" from the main checkout into the worktree; log: {log}'
+        + proc.tail("\n".join(problems), 10),
     )
-    if r.returncode != 0:
-        if src.is_dir():
-            shutil.copytree(src, dst, symlinks=True, dirs_exist_ok=True)
-        else:
-            shutil.copy2(src, dst, follow_symlinks=False)
+
+
+def _copy_include(git: Git, worktree: Path, log: Path) -> StepFailure | None:
+    for rel in _worktreeinclude(git):
+        if not (worktree / rel).exists():
+            try:
+                _copy_into(git.root, worktree, rel)
+            except OSError as e:
+                return _copy_failure("setup (.worktreeinclude)", rel, e, log)
+            _log(log, f"copied {rel} (.worktreeinclude)")
+    return None
+
+
+def _place(git: Git, worktree: Path, step: Step, label: str, log: Path) -> StepFailure | None:
+    """A `copy` or `link` step: each path from the main checkout, unless git or an
+    earlier run already put it in the worktree."""
+    for rel in step.paths:
+        src = git.root / rel
+        if not src.exists() and not src.is_symlink():
+            _log(log, f"{step.kind} {rel}: not in the main checkout, skipped")
+            continue
+        if git.tracked([rel], cwd=git.root):
+            _log(log, f"{step.kind} {rel}: tracked by git, already in the worktree")
+            continue
+        dst = worktree / rel
+        if dst.exists() or dst.is_symlink():
+            _log(log, f"{step.kind} {rel}: already in the worktree, kept")
+            continue
+        try:
+            if step.kind == "copy":
+                _copy_into(git.root, worktree, rel)
+            else:
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                os.symlink(src.resolve(), dst)
+        except OSError as e:
+            return _copy_failure(label, rel, e, log)
+        _log(log, f"{step.kind} {rel}")
+    return None
 
 
 def run_setup(
@@ -66,52 +118,29 @@ def run_setup(
     log: Path,
 ) -> StepFailure | None:
     """`.worktreeinclude`, then the plan's steps in order; the first failure stops."""
-    for rel in worktreeinclude(git):
-        if not (worktree / rel).exists():
-            copy_into(git.root, worktree, rel)
-            _log(log, f"copied {rel} (.worktreeinclude)")
-    tracked_cache: dict[str, bool] = {}
-
-    def tracked(rel: str) -> bool:
-        if rel not in tracked_cache:
-            tracked_cache[rel] = bool(git.tracked([rel], cwd=git.root))
-        return tracked_cache[rel]
-
+    failure = _copy_include(git, worktree, log)
     for number, step in enumerate(steps, 1):
+        if failure:
+            break
         label = f"setup step {number} ({step.describe()})"
         if step.kind in ("copy", "link"):
-            for rel in step.paths:
-                src = git.root / rel
-                if not src.exists() and not src.is_symlink():
-                    _log(log, f"{step.kind} {rel}: not in the main checkout, skipped")
-                    continue
-                if tracked(rel):
-                    _log(log, f"{step.kind} {rel}: tracked by git, already in the worktree")
-                    continue
-                dst = worktree / rel
-                if dst.exists() or dst.is_symlink():
-                    _log(log, f"{step.kind} {rel}: already in the worktree, kept")
-                    continue
-                if step.kind == "copy":
-                    copy_into(git.root, worktree, rel)
-                else:
-                    dst.parent.mkdir(parents=True, exist_ok=True)
-                    os.symlink(src.resolve(), dst)
-                _log(log, f"{step.kind} {rel}")
-            continue
-        failure = run_command(step, worktree, env, log, label)
-        if failure:
-            return failure
-    return None
+            failure = _place(git, worktree, step, label, log)
+        else:
+            failure = _run_command(step, worktree, env, log, label)
+    return failure
 
 
-def run_command(
+def _shell_argv(script: str) -> list[str]:
+    """bash when there is one, else sh; either stops at the first failing command."""
+    return [shutil.which("bash") or "/bin/sh", "-e", "-c", script]
+
+
+def _run_command(
     step: Step, worktree: Path, env: Mapping[str, str], log: Path, label: str
 ) -> StepFailure | None:
     assert step.run is not None
     _log(log, f"{label}: $ {step.run}")
-    shell = shutil.which("bash") or "/bin/sh"
-    argv = [shell, "-e", "-c", step.run] if shell.endswith("bash") else [shell, "-c", step.run]
+    argv = _shell_argv(step.run)
     start = log.stat().st_size if log.exists() else 0
     outcome = proc.run_logged(argv, cwd=worktree, env=env, log=log, timeout=step.timeout_s)
     if outcome.ok:
@@ -136,7 +165,7 @@ def run_verify(
         if step.kind != "run":
             continue
         label = f"verify step {number} ({step.describe()})"
-        failure = run_command(step, worktree, env, log, label)
+        failure = _run_command(step, worktree, env, log, label)
         results.append({"name": step.describe(), "ok": failure is None})
         if failure:
             return results, failure

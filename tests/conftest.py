@@ -1,8 +1,10 @@
-"""Fixtures shared by the whole suite.
+"""Fixtures shared by the whole suite; plain helpers are in testing.py.
 
 Sections, in this order:
-- environment: applied to every test (isolated HOME, pinned git identity, no CI leaks);
-- repositories: `git_repo`, `bare_remote` and friends (added with the run's tests).
+- environment: `isolated_home`, applied to every test (a fresh HOME, pinned git identity,
+  no variables leaking from CI or the developer's shell);
+- repositories: `repo` (a checkout on main with a bare remote beside it) and `github`
+  (the same, with a fake GitHub serving that remote to the real `gh`).
 """
 
 from __future__ import annotations
@@ -61,6 +63,12 @@ def isolated_home(
 
 
 # ---------------------------------------------------------------- repositories
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """tmp_path/repo on branch main with one commit, pushed to tmp_path/origin.git."""
+    return make_repo(tmp_path)
 
 
 @pytest.fixture

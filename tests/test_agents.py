@@ -9,7 +9,6 @@ The end-to-end tests at the bottom run the real `claude` binary against tests/fa
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from fakes.anthropic import AnthropicServer, answer, write_file
+from testing import claude_binary, git, make_repo
 from wtrun import agents, proc, scopes
 from wtrun.agents.base import AgentRun
 from wtrun.errors import WtrunError
@@ -758,28 +758,6 @@ def test_timeout_reason(tmp_path: Path, name: str, timeout: float, shown: str) -
 # ---------------------------------------------------------------- the real Claude Code CLI
 
 
-def _claude_binary() -> str:
-    candidates = []
-    if os.environ.get("WTRUN_AGENT_CLIS"):
-        candidates.append(Path(os.environ["WTRUN_AGENT_CLIS"]) / "node_modules/.bin/claude")
-    on_path = shutil.which("claude")
-    if on_path:
-        candidates.append(Path(on_path))
-    candidates.append(Path("/root/.cache/wtrun-agents/node_modules/.bin/claude"))
-    for candidate in candidates:
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
-    pytest.skip(
-        "SKIPPED: the real Claude Code CLI was not found (looked in $WTRUN_AGENT_CLIS, PATH and "
-        "/root/.cache/wtrun-agents); install it with `npm install --prefix "
-        "/root/.cache/wtrun-agents @anthropic-ai/claude-code` to run this end-to-end test"
-    )
-
-
-def _git(cwd: Path, *args: str) -> None:
-    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
-
-
 INSTRUCTIONS = """\
 ## Commit conventions
 - You may only change: hello.txt
@@ -788,14 +766,9 @@ INSTRUCTIONS = """\
 
 
 def _claude_worktree(tmp_path: Path, **spec: object) -> AgentRun:
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    _git(repo, "init", "-q", "-b", "main")
-    (repo / "README.md").write_text("# shop\n")
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-q", "-m", "initial")
+    repo = make_repo(tmp_path, {"README.md": "# shop\n"}, remote=False)
     run = make_run("claude", repo, model="sonnet", timeout=120, prompt="Write hello.txt.", **spec)  # type: ignore[arg-type]
-    _git(repo, "worktree", "add", "-q", "-b", "worktree-fix-987", str(run.worktree), "main")
+    git(repo, "worktree", "add", "-q", "-b", "worktree-fix-987", str(run.worktree), "main")
     run.instructions.write_text(INSTRUCTIONS)
     return run
 
@@ -803,7 +776,7 @@ def _claude_worktree(tmp_path: Path, **spec: object) -> AgentRun:
 def _run_claude(
     run: AgentRun, srv: AnthropicServer, log: Path, extra_env: Mapping[str, str] | None = None
 ) -> int | None:
-    binary = _claude_binary()
+    binary = claude_binary()
     preset = agents.get("claude")
     env = proc.clean_env(
         {
@@ -830,7 +803,7 @@ def _run_claude(
 
 
 def test_claude_cli_end_to_end(tmp_path: Path) -> None:
-    _claude_binary()
+    claude_binary()
     run = _claude_worktree(tmp_path)
     target = run.worktree / "hello.txt"
     with AnthropicServer(
@@ -875,7 +848,7 @@ def test_claude_cli_end_to_end(tmp_path: Path) -> None:
 
 
 def test_claude_cli_max_turns_and_budget(tmp_path: Path) -> None:
-    _claude_binary()
+    claude_binary()
     run = _claude_worktree(tmp_path, args=("--max-turns", "1"))
     script = [write_file(str(run.worktree / "hello.txt"), "hi\n"), answer("Done.")]
     with AnthropicServer(script) as srv:
@@ -907,7 +880,7 @@ def test_claude_cli_max_turns_and_budget(tmp_path: Path) -> None:
 
 
 def test_claude_cli_api_error(tmp_path: Path) -> None:
-    _claude_binary()
+    claude_binary()
     run = _claude_worktree(tmp_path)
     with AnthropicServer([answer("unused")], error_status=500) as srv:
         returncode = _run_claude(run, srv, tmp_path / "agent.log", {"CLAUDE_CODE_MAX_RETRIES": "0"})

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from fakes.anthropic import AnthropicServer, answer, write_file
-from test_agents import _claude_binary
-from testing import git, make_repo, write_plan, wtrun
+from testing import claude_binary, git, make_repo, write_plan, wtrun
 
 PLAN = """\
 version: 1
@@ -36,7 +35,7 @@ tasks:
 def test_a_plan_runs_with_the_real_claude_cli(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    binary = _claude_binary()
+    binary = claude_binary()
     repo = make_repo(tmp_path)
     plan = write_plan(repo, PLAN)
     worktree = repo / ".claude" / "worktrees" / "greet"

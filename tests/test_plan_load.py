@@ -12,9 +12,8 @@ from wtrun.plan import AgentSpec, Plan, PlanError, PrSpec, Step, checks, load, p
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_PLANS = sorted((ROOT / "plans").glob("*.yaml"))
 
-# The example of DESIGN.md ("The plan file, version 1"), verbatim.
-# The example plan of ../shared/DESIGN.md, verbatim.
-DESIGN_EXAMPLE = (Path(__file__).parent / "data" / "design-example.yaml").read_text()
+# A plan that sets every key, each with a comment saying what it does.
+EVERY_KEY = (Path(__file__).parent / "data" / "every-key.yaml").read_text()
 
 
 def load_text(tmp_path: Path, text: str, name: str = "plan.yaml") -> Plan:
@@ -23,8 +22,8 @@ def load_text(tmp_path: Path, text: str, name: str = "plan.yaml") -> Plan:
     return load(path)
 
 
-def test_design_example(tmp_path: Path) -> None:
-    plan = load_text(tmp_path, DESIGN_EXAMPLE, "sprint.yaml")
+def test_the_every_key_example(tmp_path: Path) -> None:
+    plan = load_text(tmp_path, EVERY_KEY, "sprint.yaml")
     assert plan.name == "sprint-12"
     assert (plan.version, plan.base, plan.remote) == (1, "main", "origin")
     assert plan.worktrees == ".claude/worktrees"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +37,20 @@ def listener() -> Iterator[tuple[socket.socket, int]]:
     s.listen()
     yield s, s.getsockname()[1]
     s.close()
+
+
+@pytest.fixture
+def ipv6_listener() -> Iterator[int]:
+    """A port listened on over IPv6 only (`::` with IPV6_V6ONLY), as some servers do."""
+    try:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        s.bind(("::", 0))
+    except OSError as e:
+        pytest.skip(f"this machine has no IPv6: {e}")
+    with s:
+        s.listen()
+        yield s.getsockname()[1]
 
 
 def test_counts_skip_explicit_ports_of_other_tasks() -> None:
@@ -80,3 +95,30 @@ def test_an_explicit_port_in_use_names_it(listener: tuple[socket.socket, int]) -
         f'port {busy} of task "t0" is in use by another process on this '
         "machine; stop that process, or pick another port in the plan"
     )
+
+
+def test_a_port_listened_on_over_ipv6_only_is_skipped(ipv6_listener: int) -> None:
+    busy = ipv6_listener
+    if ports.in_use(busy + 1):
+        pytest.skip("the neighbouring port is taken by something else")
+    plan = plan_of(1, port_range=(busy, busy + 1))
+    assert ports.allocate(plan, {}, ["t0"]) == {"t0": [busy + 1]}
+    with pytest.raises(WtrunError, match=f"port {busy} of task"):
+        ports.allocate(plan_of((busy,), port_range=(1024, 65535)), {}, ["t0"])
+
+
+def test_a_machine_without_ipv6_probes_ipv4_only(
+    listener: tuple[socket.socket, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = socket.socket
+
+    def no_ipv6(family: int = socket.AF_INET, *args: object) -> socket.socket:
+        if family == socket.AF_INET6:
+            raise OSError(errno.EAFNOSUPPORT, "Address family not supported by protocol")
+        return real(family, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "socket", no_ipv6)
+    _, busy = listener
+    lo = free_block(10)
+    assert ports.in_use(busy)
+    assert ports.allocate(plan_of(2, port_range=(lo, lo + 9)), {}, ["t0"]) == {"t0": [lo, lo + 1]}

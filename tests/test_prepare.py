@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
 
 import pytest
 
-from testing import agent, branches, git, make_repo, write_plan, wtrun
+from testing import agent, branches, git, status, write_plan, wtrun
 
 PLAN = """\
 version: 1
@@ -37,18 +36,6 @@ def simple_tasks(n: int) -> str:
     return "".join(f"  - id: t{i}\n    prompt: do {i}\n    scope: [src/t{i}/]\n" for i in range(n))
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    return make_repo(tmp_path)
-
-
-def state(repo: Path, plan: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, dict]:
-    capsys.readouterr()
-    assert wtrun("status", str(plan), "--json", cwd=repo) == 0
-    data = json.loads(capsys.readouterr().out)
-    return {t["id"]: t for t in data["tasks"]}
-
-
 def test_prepare_makes_clean_worktrees_from_the_base(
     repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -70,7 +57,7 @@ def test_prepare_makes_clean_worktrees_from_the_base(
     assert git(repo, "status", "--porcelain", "--untracked-files=all") == ""
     exclude = (repo / ".git" / "info" / "exclude").read_text()
     assert "/.claude/worktrees/" in exclude.splitlines()
-    rows = state(repo, plan, capsys)
+    rows = status(repo, plan, capsys)
     assert {r["state"] for r in rows.values()} == {"prepared"}
     assert rows["t0"]["worktree"] == str(repo / ".claude" / "worktrees" / "t0")
 
@@ -97,7 +84,7 @@ def test_a_branch_wtrun_did_not_make_is_an_error(
     git(repo, "branch", "worktree-t0")
     plan = write_plan(repo, plan_text(simple_tasks(2)))
     assert wtrun("prepare", str(plan), cwd=repo) == 1
-    rows = state(repo, plan, capsys)
+    rows = status(repo, plan, capsys)
     assert rows["t0"]["state"] == "failed"
     assert "branch worktree-t0 already exists and was not made by wtrun" in rows["t0"]["reason"]
     assert rows["t1"]["state"] == "prepared"
@@ -153,7 +140,7 @@ setup:
     assert env["COMPOSE_PROJECT_NAME"] == "demo-web"
     assert env["EXTRA"] == "task" and env["OTHER"] == "plan"
     assert git(wt, "status", "--porcelain") == ""
-    rows = state(repo, plan, capsys)
+    rows = status(repo, plan, capsys)
     assert rows["web"]["ports"] == [int(p) for p in ports]
 
 
@@ -161,7 +148,7 @@ def test_a_failing_step_stops_its_task_only(repo: Path, capsys: pytest.CaptureFi
     tasks = simple_tasks(2) + "    setup:\n      - run: echo preparing; echo broken >&2; exit 7\n"
     plan = write_plan(repo, plan_text(tasks))
     assert wtrun("prepare", str(plan), cwd=repo) == 1
-    rows = state(repo, plan, capsys)
+    rows = status(repo, plan, capsys)
     assert rows["t0"]["state"] == "prepared"
     assert rows["t1"]["state"] == "failed"
     reason = rows["t1"]["reason"]
@@ -183,7 +170,7 @@ def test_a_hung_step_is_killed_with_its_grandchildren(
     started = time.monotonic()
     assert wtrun("prepare", str(plan), cwd=repo) == 1
     assert time.monotonic() - started < 30
-    rows = state(repo, plan, capsys)
+    rows = status(repo, plan, capsys)
     assert "timed out after 1s (its processes were stopped)" in rows["t0"]["reason"]
     pid = int(pidfile.read_text())
     for _ in range(50):

