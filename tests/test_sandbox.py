@@ -266,9 +266,22 @@ def alive(marker: str) -> list[int]:
     return found
 
 
+@pytest.fixture
+def marker() -> Iterator[str]:
+    """A `sleep` argument no other process on this machine has; whatever still runs with it
+    afterwards (only when a test fails) is ended."""
+    marker = f"3{os.getpid() % 1000:03d}.{time.monotonic_ns() % 10**6}"
+    yield marker
+    for pid in alive(marker):
+        os.kill(pid, signal.SIGKILL)
+
+
 @needs_bwrap
-def test_a_timeout_kills_every_process_inside(task: Task, tmp_path: Path) -> None:
-    script = "sleep 3101 & setsid sleep 3102 & (trap '' TERM; sleep 3103) & echo started; wait"
+def test_a_timeout_kills_every_process_inside(task: Task, tmp_path: Path, marker: str) -> None:
+    script = (
+        f"sleep {marker}1 & setsid sleep {marker}2 & (trap '' TERM; sleep {marker}3) & "
+        "echo started; wait"
+    )
     argv = bwrap().wrap(["sh", "-c", script], cwd=task.worktree, writable=task.writable, env={})
 
     outcome = run_logged(
@@ -278,30 +291,33 @@ def test_a_timeout_kills_every_process_inside(task: Task, tmp_path: Path) -> Non
     assert outcome.timed_out
     assert "started" in (tmp_path / "a.log").read_text()
     assert outcome.seconds < 10
-    assert alive("sleep 310") == []
+    assert alive(marker) == []
 
 
 @needs_bwrap
-def test_killing_the_parent_kills_the_sandbox(task: Task) -> None:
+def test_killing_the_parent_kills_the_sandbox(task: Task, marker: str) -> None:
     argv = bwrap().wrap(
-        ["sh", "-c", "setsid sleep 3201 & wait"], cwd=task.worktree, writable=task.writable, env={}
+        ["sh", "-c", f"setsid sleep {marker} & wait"],
+        cwd=task.worktree,
+        writable=task.writable,
+        env={},
     )
     parent = subprocess.Popen(
         [sys.executable, "-c", "import subprocess, sys; subprocess.run(sys.argv[1:])", *argv],
         cwd=task.worktree,
     )
     deadline = time.monotonic() + 20
-    while not alive("sleep 3201") and time.monotonic() < deadline:
+    while not alive(marker) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert alive("sleep 3201")
+    assert alive(marker)
 
     parent.send_signal(signal.SIGKILL)
     parent.wait()
 
     deadline = time.monotonic() + 10
-    while alive("sleep 3201") and time.monotonic() < deadline:
+    while alive(marker) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert alive("sleep 3201") == []
+    assert alive(marker) == []
 
 
 def test_writable_paths_are_the_task_git_data_and_existing_cli_state(task: Task) -> None:
