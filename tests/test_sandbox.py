@@ -5,6 +5,7 @@ The repositories live under tmp_path, which is under /tmp: the private /tmp must
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -253,15 +254,15 @@ def test_the_network_is_kept(task: Task, server: int) -> None:
     assert "hello from the host" in r.stdout
 
 
-def alive(marker: str) -> list[int]:
-    """Host pids whose command line holds `marker`."""
+def alive(marker: str, program: str = "") -> list[int]:
+    """Host pids whose command line holds `marker` (and starts with `program`)."""
     found = []
     for entry in Path("/proc").iterdir():
         try:
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue
-        if entry.name.isdigit() and marker in cmdline:
+        if entry.name.isdigit() and marker in cmdline and cmdline.startswith(program):
             found.append(int(entry.name))
     return found
 
@@ -273,7 +274,8 @@ def marker() -> Iterator[str]:
     marker = f"3{os.getpid() % 1000:03d}.{time.monotonic_ns() % 10**6}"
     yield marker
     for pid in alive(marker):
-        os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 @needs_bwrap
@@ -307,9 +309,9 @@ def test_killing_the_parent_kills_the_sandbox(task: Task, marker: str) -> None:
         cwd=task.worktree,
     )
     deadline = time.monotonic() + 20
-    while not alive(marker) and time.monotonic() < deadline:
+    while not alive(marker, "sleep ") and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert alive(marker)
+    assert alive(marker, "sleep ")
 
     parent.send_signal(signal.SIGKILL)
     parent.wait()
