@@ -58,9 +58,11 @@ class Sandbox:
         `env` is never copied onto the command line (any local user can read that); it only
         tells whether TMPDIR must move to the private /tmp. A linked worktree's git dir among
         `writable` makes its repository visible read-only even when it lives under /tmp.
-        The caller runs the result in its own process group: bwrap starts no new session, so
-        killing that group kills everything inside, and --die-with-parent ends the PID
-        namespace (every process in it) when bwrap dies.
+        The caller must run the result in a new session (`start_new_session`, as
+        `proc.run_logged` does): bwrap starts none itself, so the process keeps the caller's
+        process group (killing the group reaches it) but must not keep a terminal it could
+        type into. When bwrap dies, or the thread that started it, --die-with-parent ends the
+        PID namespace and with it every process inside, setsid or not.
         """
         if self.kind == "none":
             return list(argv)
