@@ -223,6 +223,17 @@ def test_tmp_is_private_and_empty_but_for_the_bound_paths(task: Task) -> None:
     assert not Path("/tmp/scratch").exists() or Path("/tmp/scratch").read_text() != "scratch\n"
 
 
+@needs_bwrap
+def test_temporary_files_go_to_the_private_tmp_whatever_tmpdir_says(task: Task) -> None:
+    env = {**os.environ, "TMPDIR": str(task.repo / "tmp")}  # read-only in the sandbox
+    argv = bwrap().wrap(["mktemp"], cwd=task.worktree, writable=task.writable, env=env)
+
+    r = subprocess.run(argv, cwd=task.worktree, env=env, capture_output=True, text=True)
+
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("/tmp/tmp.")
+
+
 @pytest.fixture
 def server() -> Iterator[int]:
     """A TCP server on 127.0.0.1 that greets every client."""
