@@ -291,6 +291,23 @@ def test_a_closed_parent_blocks_its_children(
     assert [c for c in calls(fake, start) if not c.startswith("GET ")] == []
     assert refs(bare) == remote
     assert fake.pulls[2].base == "worktree-api" and fake.pulls[3].base == "worktree-docs"
+    # `status` says so too, with the reason; the parent itself is done, its PR closed.
+    data = rows(repo, plan, capsys)
+    assert (data["api"]["state"], data["api"]["reason"]) == ("done", None)
+    assert data["docs"]["state"] == "blocked"
+    assert data["docs"]["reason"] == "its parent's PR #1 (api) was closed without merging"
+    assert data["examples"]["state"] == "blocked"
+    assert data["examples"]["reason"] == 'task "docs" it builds on is blocked'
+    assert data["auth"]["state"] == "done"
+
+    # Reopened, the parent unblocks them.
+    fake.pulls[1].state = "open"
+    assert wtrun("sync", str(plan), cwd=repo) == 0
+    data = rows(repo, plan, capsys)
+    assert [(data[t]["state"], data[t]["reason"]) for t in ("docs", "examples")] == [
+        ("done", None),
+        ("done", None),
+    ]
 
 
 # ---------------------------------------------------------------- base drift
