@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from testing import agent, branches, git, make_repo, write_plan, wtrun
+from wtrun.forge.local import set_pr_state
 
 
 def plan_text(ids: tuple[str, ...] = ("a", "b"), provider: str = "none") -> str:
@@ -222,3 +223,30 @@ def test_clean_forgets_failed_and_unchanged_tasks(
     )
     assert worktrees(repo) == []
     assert branches(repo) == ["main"]
+
+
+def pr_numbers(repo: Path, plan: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, int]:
+    tasks = status(repo, plan, capsys)["tasks"]
+    assert isinstance(tasks, list)
+    return {t["id"]: t["pr_number"] for t in tasks}
+
+
+def test_local_pr_numbers_are_never_reused_after_a_clean(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = write_plan(repo, plan_text(provider="local"))
+    assert wtrun("run", str(plan), cwd=repo) == 0
+    prs = repo / ".git/wtrun/demo/prs"
+    numbers = pr_numbers(repo, plan, capsys)
+    assert numbers == {"a": 1, "b": 2}
+    # A reviewer closes both; the tasks are cleaned and run again: new PRs, new numbers.
+    for number in (1, 2):
+        set_pr_state(prs, number, "closed")
+    git(repo, "push", "-q", "origin", "--delete", "worktree-a", "worktree-b")
+    assert clean(repo, plan, capsys)[0] == 0
+    assert wtrun("run", str(plan), cwd=repo) == 0
+    numbers = pr_numbers(repo, plan, capsys)
+    assert numbers == {"a": 3, "b": 4}
+    closed = json.loads((prs / "1.json").read_text())
+    assert (closed["state"], closed["head"]) == ("closed", "worktree-a")
+    assert "- base: `main`" in (prs / "a.md").read_text()
