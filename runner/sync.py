@@ -18,7 +18,7 @@ from pathlib import Path
 
 from . import conflicts, drift, forge, prs, report, schedule
 from . import plan as plan_module
-from .context import branch_of
+from .context import branch_of, branch_of_record
 from .errors import WtrunError
 from .forge import PrStatus
 from .git import Git, find_repo, resolve_base
@@ -101,6 +101,12 @@ def base_tip(plan: Plan, git: Git, heads: dict[str, str] | None) -> str:
 # ---------------------------------------------------------------- PR states
 
 
+def branch(plan: Plan, store: Store, tid: str) -> str:
+    r = store.get(tid)
+    task = plan.task(tid)
+    return branch_of(plan, task) if r is None else branch_of_record(plan, task, r)
+
+
 def read_states(
     store: Store, provider: forge.Provider, worked: Sequence[str], outcome: Outcome
 ) -> dict[str, PrStatus]:
@@ -132,22 +138,23 @@ def read_states(
     return found
 
 
-def target(plan: Plan, syncer: Syncer, tid: str) -> tuple[str, str]:
+def target(
+    plan: Plan, store: Store, status: dict[str, PrStatus], blocked: Sequence[str], tid: str
+) -> tuple[str, str]:
     """Where the task's PR belongs now: ("parent", TASK) while its parent's PR is open;
     ("merged", BRANCH) once its parents merged, BRANCH being where the last of them went;
     ("blocked", TASK) when a parent was closed unmerged; ("root", plan base)."""
     parent = plan.task(tid).after
     if parent is None:
         return "root", plan.base
-    status = syncer.status
     while True:
         state = status[parent].state if parent in status else None
-        if parent in syncer.outcome.blocked or state == "closed":
+        if parent in blocked or state == "closed":
             return "blocked", parent
         if state != "merged":
             return "parent", parent
         into = status[parent].base or plan.base
-        owner = next((t.id for t in plan.tasks if syncer.branch(t.id) == into), None)
+        owner = next((t.id for t in plan.tasks if branch(plan, store, t.id) == into), None)
         if owner is None or status.get(owner, PrStatus("open", None)).state != "merged":
             return "merged", into
         parent = owner
@@ -156,30 +163,35 @@ def target(plan: Plan, syncer: Syncer, tid: str) -> tuple[str, str]:
 # ---------------------------------------------------------------- merged branches
 
 
-def delete_merged_branches(syncer: Syncer, order: Sequence[str]) -> None:
+def delete_merged_branches(
+    git: Git,
+    plan: Plan,
+    store: Store,
+    provider: forge.Provider,
+    heads: dict[str, str],
+    order: Sequence[str],
+    outcome: Outcome,
+) -> None:
     """Delete the remote branches of merged PRs that nothing is based on any more, and
     their worktrees and local branches when nothing would be lost."""
-    provider, heads, outcome = syncer.provider, syncer.heads, syncer.outcome
-    if provider is None or heads is None:
-        return
     for tid in order:
-        r = syncer.store.task(tid)
-        branch = syncer.branch(tid)
-        if r.pr_state != "merged" or not r.created_branch or branch not in heads:
+        r = store.task(tid)
+        name = branch(plan, store, tid)
+        if r.pr_state != "merged" or not r.created_branch or name not in heads:
             continue
         try:
-            based = provider.open_prs_into(branch)
+            based = provider.open_prs_into(name)
             if based:
                 numbers = ", ".join(f"#{n}" for n in based)
-                outcome.note(tid, f"branch {branch} kept: open PR {numbers} is based on it")
+                outcome.note(tid, f"branch {name} kept: open PR {numbers} is based on it")
                 continue
-            provider.delete_branch(branch)
+            provider.delete_branch(name)
         except WtrunError as e:
-            outcome.stop(tid, f"cannot delete branch {branch}: {e}")
+            outcome.stop(tid, f"cannot delete branch {name}: {e}")
             continue
-        heads.pop(branch, None)
-        here = _delete_local(syncer.git, syncer.store, tid, branch)
-        outcome.note(tid, f"deleted the merged branch {branch} on {syncer.plan.remote}{here}")
+        heads.pop(name, None)
+        here = _delete_local(git, store, tid, name)
+        outcome.note(tid, f"deleted the merged branch {name} on {plan.remote}{here}")
 
 
 def _delete_local(git: Git, store: Store, tid: str, branch: str) -> str:
@@ -203,14 +215,23 @@ def _delete_local(git: Git, store: Store, tid: str, branch: str) -> str:
 # ---------------------------------------------------------------- the report
 
 
-def show(syncer: Syncer, tip: str, found: drift.Drift | None, p: conflicts.Prediction) -> None:
-    plan, out, outcome = syncer.plan, syncer.out, syncer.outcome
+def show(
+    plan: Plan,
+    store: Store,
+    outcome: Outcome,
+    checked: tuple[str, drift.Drift | None, conflicts.Prediction],
+    *,
+    rebase: bool,
+    out: Out,
+) -> None:
+    """What the sync did, and what it found, on `out` and in the step summary."""
+    tip, found, p = checked
     out(f"wtrun sync: plan {plan.name}; base {plan.base} at {short(tip)}")
     for line in outcome.lines or ["  every stacked PR is where it belongs"]:
         out(line)
-    for line in drift.drift_lines(plan, found, syncer.store) if found else []:
+    for line in drift.drift_lines(plan, found, store) if found else []:
         out(line)
-    if found is not None and any(found.behind.values()) and not syncer.rebase:
+    if found is not None and any(found.behind.values()) and not rebase:
         out(f"  `wtrun sync {plan.path} --rebase` rebases the tasks that apply cleanly")
     for line in drift.conflict_lines(p, plan):
         out(line)
@@ -223,7 +244,7 @@ def show(syncer: Syncer, tip: str, found: drift.Drift | None, p: conflicts.Predi
     summary = f"### wtrun sync: plan `{plan.name}`\n\n" + (
         actions or "Every stacked PR is where it belongs.\n"
     )
-    report.write_step_summary(summary + "\n" + drift.markdown(plan, found, p, syncer.store))
+    report.write_step_summary(summary + "\n" + drift.markdown(plan, found, p, store))
 
 
 # ---------------------------------------------------------------- one sync
@@ -249,8 +270,7 @@ class Syncer:
         self.rebase = False
 
     def branch(self, tid: str) -> str:
-        r = self.store.get(tid)
-        return r.branch if r is not None and r.branch else branch_of(self.plan, self.plan.task(tid))
+        return branch(self.plan, self.store, tid)
 
     def run(self, *, rebase: bool, delete_merged: bool) -> int:
         plan, git, store = self.plan, self.git, self.store
@@ -275,8 +295,8 @@ class Syncer:
                 self._sync_task(tid, tip)
             except WtrunError as e:
                 self.outcome.stop(tid, str(e))
-        if delete_merged:
-            delete_merged_branches(self, order)
+        if delete_merged and self.provider is not None and self.heads is not None:
+            delete_merged_branches(git, plan, store, self.provider, self.heads, order, self.outcome)
         found, prediction = drift.check(plan, git, store, tip)
         if self.provider is not None:
             texts = [t for t in order if t not in self.outcome.blocked]
@@ -284,7 +304,7 @@ class Syncer:
                 plan, store, self.provider, texts, self.outcome.lines.append
             ):
                 self.outcome.stopped.setdefault(tid, "its PR text could not be updated")
-        show(self, tip, found, prediction)
+        show(plan, store, self.outcome, (tip, found, prediction), rebase=rebase, out=self.out)
         return 1 if self.outcome.stopped else 0
 
     def _fetch(self, worked: Sequence[str]) -> None:
@@ -309,7 +329,7 @@ class Syncer:
         r = self.store.task(tid)
         if tid in self.outcome.stopped or not self._in_review(r):
             return
-        kind, where = target(self.plan, self, tid)
+        kind, where = target(self.plan, self.store, self.status, list(self.outcome.blocked), tid)
         if kind == "blocked":
             self._block(tid, where)
             return
