@@ -300,9 +300,8 @@ class Syncer:
         found, prediction = drift.check(plan, git, store, tip)
         if self.provider is not None:
             texts = [t for t in order if t not in self.outcome.blocked]
-            for tid in prs.refresh_texts(
-                plan, store, self.provider, texts, self.outcome.lines.append
-            ):
+            failed = prs.refresh_texts(plan, store, self.provider, texts, self.outcome.lines.append)
+            for tid in failed:
                 self.outcome.stopped.setdefault(tid, "its PR text could not be updated")
         show(plan, store, self.outcome, (tip, found, prediction), rebase=rebase, out=self.out)
         return 1 if self.outcome.stopped else 0
