@@ -193,9 +193,9 @@ def _dispatch(argv: Sequence[str]) -> int:
 
         return demo(args.keep)
     if command == "pr":
-        from .commands.pr import open_pull_requests
+        from .prs import pr_command
 
-        return open_pull_requests(args.plan, args.task, args.merge_records)
+        return pr_command(args.plan, args.task, args.merge_records)
     if command == "logs":
         from .commands.logs import logs
 
@@ -205,7 +205,7 @@ def _dispatch(argv: Sequence[str]) -> int:
 
         return clean(args.plan, args.task, args.force)
     if command == "sync":
-        from .commands.sync import sync
+        from .sync import sync
 
         return sync(args.plan, rebase=args.rebase, delete_merged=args.delete_merged)
     raise UsageError(f"`wtrun {command}` is not implemented yet")

@@ -26,12 +26,10 @@ from dataclasses import dataclass
 from .errors import WtrunError
 from .git import Git
 from .plan import Plan
+from .plan.checks import ancestors, may_run_together
 from .state import RunRecord, Store
 
 _MOVED = re.compile(r"~[0-9a-f]{40,64}$")
-
-# States of a task whose branch holds finished work that is not merged yet.
-WITH_WORK = ("ready", "done")
 
 
 @dataclass(frozen=True)
@@ -146,7 +144,7 @@ def open_heads(plan: Plan, record: RunRecord) -> dict[str, str]:
     heads: dict[str, str] = {}
     for task in plan.tasks:
         r = record.tasks.get(task.id)
-        if r is None or r.state not in WITH_WORK or r.head is None:
+        if r is None or not r.state.has_work or r.head is None:
             continue
         if r.pr_state in ("merged", "closed"):
             continue
@@ -157,8 +155,6 @@ def open_heads(plan: Plan, record: RunRecord) -> dict[str, str]:
 def predict_plan(
     plan: Plan, git: Git, record: RunRecord, base_tip: str | None, *, workers: int | None = None
 ) -> Prediction:
-    from .plan.checks import ancestors, may_run_together
-
     return predict(
         git, open_heads(plan, record), may_run_together(ancestors(plan)), base_tip, workers=workers
     )

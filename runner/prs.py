@@ -1,19 +1,258 @@
-"""The run's last step: push ready branches and open their PRs, parents first.
+"""Pull requests: `wtrun pr`, and the run's last step. Push ready branches (never forced),
+open their PRs parents first, and keep PR texts current.
 
-Pushes never force. A stacked task's PR is based on its parent's branch and says
-"Stacked on #N"; once every PR of the run exists, parents' bodies list their children.
+A stacked task's PR is based on its parent's branch and says "Stacked on #N". A parent
+learns its children's numbers only once they exist: `refresh_texts`, which the end of a run
+and `wtrun pr` call after every PR is open, edits each text that changed, once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
-from . import forge, render, schedule
-from .errors import WtrunError
-from .git import Git
-from .plan import Plan, base_branch, branch_of, task_context
-from .report import Reporter
-from .state import PrOpened, Step, Store, TaskState
+from . import forge, render, report, schedule
+from .errors import UsageError, WtrunError
+from .git import Git, find_repo
+from .plan import Plan, base_branch, branch_of, load, task_by_id, task_context
+from .state import PrOpened, RunRecord, Step, Store, TaskRecord, TaskState, read_records
+
+
+def pr_context(plan: Plan, record: RunRecord, task_id: str) -> dict[str, Any]:
+    """The PR text's variables as the records stand now (branch names from the plan, never
+    from the records). "Stacked on #N" names the PR of the
+    branch this PR is based on (none once that one merged); children are the open PRs based
+    on this one's branch."""
+    task = plan.task(task_id)
+    r = record.tasks.get(task_id) or TaskRecord(task_id)
+    branch = branch_of(plan, task)
+    base = r.pr_base or base_branch(plan, task)
+    branches = {t.id: branch_of(plan, t) for t in plan.tasks if t.id in record.tasks}
+    under = next((record.tasks[t] for t, b in branches.items() if b == base), None)
+    stacked_on = under.pr_number if under is not None and under.pr_state != "merged" else None
+    children = [
+        o.pr_number
+        for t in plan.tasks
+        if (o := record.tasks.get(t.id)) is not None
+        and o.pr_number is not None
+        and o.pr_state not in ("merged", "closed")
+        and (o.pr_base or base_branch(plan, t)) == branch
+    ]
+    run = {
+        "files": r.files,
+        "verify": r.verify,
+        "cost_usd": r.cost_usd,
+        "stacked_on": stacked_on,
+        "children": children,
+        "conflicts": r.conflicts,
+    }
+    return task_context(
+        plan,
+        task,
+        ports=r.ports,
+        worktree=r.worktree or "",
+        branch=branch,
+        base=base,
+        pr=True,
+        run=run,
+    )
+
+
+def pr_command(plan_path: str, task_ids: Sequence[str], merge: Sequence[str]) -> int:
+    """`wtrun pr PLAN`: PRs for ready tasks (after `run --no-pr`, or in the fan-out's final
+    job, with the records of every stack merged in first)."""
+    plan = load(plan_path)
+    git = find_repo(Path.cwd())
+    chosen = task_by_id(plan, task_ids) if task_ids else plan.tasks
+    selected = [t.id for t in chosen]
+    store = Store(git.common_dir(), plan.name)
+    with store.lock():
+        if merge:
+            merged = merge_records(store, [t.id for t in plan.tasks], merge)
+            print(
+                f"wtrun: merged the records of {_plural(len(merged), 'task')} "
+                f"from {_plural(len(merge), 'file')}"
+            )
+        _missing_branches(git, store, selected)
+        provider = open_prs(plan, git, store, selected, report.Reporter())
+        if provider is not None:
+            refresh_texts(plan, store, provider, [t.id for t in plan.tasks], print)
+        print(report.summary_text(store.record, selected, plan.budget_usd))
+        report.write_step_summary(report.summary_markdown(store.record, selected, plan.budget_usd))
+    finished = (TaskState.DONE, TaskState.NO_CHANGES)
+    bad = [t for t in selected if (r := store.get(t)) is None or r.state not in finished]
+    return 1 if bad else 0
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _missing_branches(git: Git, store: Store, selected: Sequence[str]) -> None:
+    for tid in selected:
+        r = store.get(tid)
+        if r and r.state is TaskState.READY and r.branch and not git.branch_exists(r.branch):
+            store.set_state(
+                tid,
+                TaskState.FAILED,
+                f"branch {r.branch} is not in this repository; fetch it first (in the "
+                "fan-out, from the stack job's branches.bundle)",
+                step="push",
+            )
+
+
+def merge_records(store: Store, task_ids: Sequence[str], files: Sequence[str]) -> list[str]:
+    """Fold other machines' records of this plan into the local ones; returns task ids taken."""
+    taken: list[str] = []
+    for name in files:
+        path = Path(name)
+        try:
+            incoming = read_records(path)
+        except FileNotFoundError:
+            raise UsageError(f"{path}: no such file") from None
+        except (OSError, ValueError, TypeError, AttributeError) as e:
+            raise WtrunError(f"{path}: not a wtrun records file ({e})") from None
+        if incoming.plan != store.record.plan:
+            raise WtrunError(
+                f"{path} holds records of plan {incoming.plan!r}, not {store.record.plan!r}"
+            )
+        ours = store.record.base_commit
+        if ours and incoming.base_commit and incoming.base_commit != ours:
+            raise WtrunError(
+                f"{path} ran from base {incoming.base_commit[:12]}, but other records from "
+                f"{ours[:12]}; every stack of a run must start from the same base commit"
+            )
+        incoming.tasks = {t: r for t, r in incoming.tasks.items() if t in task_ids}
+        taken += store.merge(incoming)
+    return taken
+
+
+def ready_provider(plan: Plan, git: Git, store: Store) -> forge.Provider:
+    """The plan's PR provider, checked (repository known, logged in) before any push."""
+    provider = forge.make(plan, git, store.root)
+    provider.preflight()
+    return provider
+
+
+def open_prs(
+    plan: Plan,
+    git: Git,
+    store: Store,
+    selected: Sequence[str],
+    reporter: report.Reporter,
+    provider: forge.Provider | None = None,
+) -> forge.Provider | None:
+    """Push the selected ready tasks and open (or update) their PRs, parents first. Returns
+    the provider used (None: no task was ready)."""
+    ready = [t for t in selected if store.task(t).state is TaskState.READY]
+    if not ready:
+        return None
+    if provider is None:
+        try:
+            provider = ready_provider(plan, git, store)
+        except WtrunError as e:
+            for tid in ready:
+                store.set_reason(tid, f"not pushed: {e}")
+            raise
+    for tid in schedule.pr_order(plan, ready):
+        parent = plan.task(tid).after
+        if (
+            parent is not None
+            and parent in selected
+            and store.task(parent).state is not TaskState.DONE
+        ):
+            store.set_reason(tid, f'not pushed: its parent "{parent}" has no PR yet')
+            continue
+        try:
+            _push_and_open(plan, git, store, provider, tid, reporter)
+        except WtrunError as e:
+            store.set_state(tid, TaskState.FAILED, str(e), step=Step.PR.value)
+            reporter.event(tid, "task", f"failed at pr: {e}", state="failed")
+    return provider
+
+
+def _push_and_open(
+    plan: Plan,
+    git: Git,
+    store: Store,
+    provider: forge.Provider,
+    tid: str,
+    reporter: report.Reporter,
+) -> None:
+    task = plan.task(tid)
+    record = store.task(tid)
+    branch = record.branch or branch_of(plan, task)
+    if record.pushed_head != record.head:
+        _push(plan, git, branch)
+        store.pushed(tid, record.head)
+        reporter.event(tid, "task", f"pushed {branch}", step="push")
+    context = pr_context(plan, store.record, tid)
+    request = forge.PrRequest(
+        task_id=tid,
+        head=branch,
+        base=base_branch(plan, task),
+        title=render.pr_title(plan, context),
+        body=render.pr_body(plan, context),
+        draft=plan.pr.draft,
+        labels=tuple(plan.pr.labels),
+        reviewers=tuple(plan.pr.reviewers),
+    )
+    ref = provider.open_or_update(request)
+    opened = PrOpened(
+        number=ref.number,
+        url=ref.url,
+        base=request.base,
+        title=request.title,
+        body=request.body,
+        state=ref.state if ref.number else None,
+    )
+    store.pr_opened(tid, opened)
+    what = f"PR #{ref.number} {ref.url}" if ref.number else "pushed (no PR: provider none)"
+    reporter.event(tid, "task", what, state="done", step="pr")
+
+
+def refresh_texts(
+    plan: Plan,
+    store: Store,
+    provider: forge.Provider,
+    task_ids: Sequence[str],
+    out: Callable[[str], None],
+) -> list[str]:
+    """Send the texts of these tasks' open PRs that changed; see `send_texts`."""
+    return send_texts(store, provider, stale_texts(plan, store, task_ids), out)
+
+
+def stale_texts(plan: Plan, store: Store, task_ids: Sequence[str]) -> dict[str, str]:
+    """Task -> its open PR's text rendered again, where it differs from the text last sent."""
+    stale = {}
+    for tid in task_ids:
+        r = store.get(tid)
+        if r is None or r.pr_number is None or r.pr_state not in (None, "open"):
+            continue
+        body = render.pr_body(plan, pr_context(plan, store.record, tid))
+        if body != r.pr_body:
+            stale[tid] = body
+    return stale
+
+
+def send_texts(
+    store: Store, provider: forge.Provider, texts: dict[str, str], out: Callable[[str], None]
+) -> list[str]:
+    """Send each PR text and record it; returns the tasks whose PR could not be updated,
+    each said in `out`."""
+    failed = []
+    for tid, body in texts.items():
+        number = store.task(tid).pr_number
+        assert number is not None
+        try:
+            provider.update_body(tid, number, body)
+        except WtrunError as e:
+            out(f"  {tid}: could not update the text of PR #{number}: {e}")
+            failed.append(tid)
+            continue
+        store.pr_changed(tid, body=body)
+    return failed
 
 
 def _push(plan: Plan, git: Git, branch: str) -> None:
@@ -25,123 +264,17 @@ def _push(plan: Plan, git: Git, branch: str) -> None:
     r = git.run(
         "push", "--porcelain", plan.remote, f"refs/heads/{branch}:refs/heads/{branch}", check=False
     )
-    if r.returncode != 0:
-        output = (r.stderr + r.stdout).strip()
-        why = (
-            "the remote branch has commits this one lacks (someone pushed to it)"
-            if ("non-fast-forward" in output or "rejected" in output or "fetch first" in output)
-            else output.splitlines()[-1]
-            if output
-            else f"exit code {r.returncode}"
-        )
-        raise WtrunError(
-            f"push of {branch} to {plan.remote} was refused: {why}. wtrun never force-pushes; "
-            f"look at `git log {plan.remote}/{branch}` and merge or rename, then run again"
-        )
-
-
-def _context(plan: Plan, store: Store, tid: str, children: Sequence[int]) -> dict[str, object]:
-    task = plan.task(tid)
-    record = store.record.task(tid)
-    parent = store.record.tasks.get(task.after) if task.after else None
-    return task_context(
-        plan,
-        task,
-        ports=record.ports,
-        worktree=record.worktree or "",
-        branch=record.branch,
-        pr=True,
-        run={
-            "files": record.files,
-            "verify": record.verify,
-            "cost_usd": record.cost_usd,
-            "stacked_on": parent.pr_number if parent else None,
-            "children": list(children),
-            "conflicts": record.conflicts,
-        },
+    if r.returncode == 0:
+        return
+    output = (r.stderr + r.stdout).strip()
+    why = (
+        "the remote branch has commits this one lacks (someone pushed to it)"
+        if ("non-fast-forward" in output or "rejected" in output or "fetch first" in output)
+        else output.splitlines()[-1]
+        if output
+        else f"exit code {r.returncode}"
     )
-
-
-def ready_provider(plan: Plan, git: Git, store: Store) -> forge.Provider:
-    """The plan's PR provider, checked (repository known, logged in) before any push."""
-    provider = forge.make(plan, git, store)
-    provider.preflight()
-    return provider
-
-
-def open_prs(
-    plan: Plan,
-    git: Git,
-    store: Store,
-    selected: Sequence[str],
-    reporter: Reporter,
-    provider: forge.Provider | None = None,
-) -> None:
-    ready = [t for t in selected if store.task(t).state is TaskState.READY]
-    if not ready:
-        return
-    if provider is None:
-        try:
-            provider = ready_provider(plan, git, store)
-        except WtrunError as e:
-            for tid in ready:
-                store.set_reason(tid, f"not pushed: {e}")
-            raise
-    opened: list[str] = []
-    for tid in schedule.pr_order(plan, ready):
-        task = plan.task(tid)
-        record = store.record.task(tid)
-        parent = store.record.tasks.get(task.after) if task.after else None
-        if parent is not None and task.after in selected and parent.state is not TaskState.DONE:
-            store.set_reason(tid, f'not pushed: its parent "{task.after}" has no PR yet')
-            continue
-        branch = record.branch or branch_of(plan, task)
-        try:
-            if record.pushed_head != record.head:
-                _push(plan, git, branch)
-                store.pushed(tid, record.head)
-                reporter.event(tid, "task", f"pushed {branch}", step="push")
-            base = base_branch(plan, task)
-            context = _context(plan, store, tid, [])
-            ref = provider.open_or_update(
-                tid,
-                head=branch,
-                base=base,
-                title=render.pr_title(plan, context),
-                body=render.pr_body(plan, context),
-                draft=plan.pr.draft,
-                labels=plan.pr.labels,
-                reviewers=plan.pr.reviewers,
-            )
-        except WtrunError as e:
-            store.set_state(tid, TaskState.FAILED, str(e), step=Step.PR.value)
-            reporter.event(tid, "task", f"failed at pr: {e}", state="failed")
-            continue
-        store.pr_opened(
-            tid,
-            PrOpened(
-                number=ref.number,
-                url=ref.url,
-                base=base,
-                title=render.pr_title(plan, context),
-                body=render.pr_body(plan, context),
-                state=ref.state if ref.number else None,
-            ),
-        )
-        opened.append(tid)
-        what = f"PR #{ref.number} {ref.url}" if ref.number else "pushed (no PR: provider none)"
-        reporter.event(tid, "task", what, state="done", step="pr")
-    if not provider.makes_prs:
-        return
-    # Parents list their stacked children once those have numbers.
-    kids = schedule.children(plan)
-    touched = set(opened) | {a for t in opened if (a := plan.task(t).after) is not None}
-    for tid in schedule.pr_order(plan, touched):
-        numbers = [n for k in kids[tid] if (n := store.record.task(k).pr_number) is not None]
-        record = store.record.task(tid)
-        if numbers and record.pr_number is not None:
-            body = render.pr_body(plan, _context(plan, store, tid, numbers))
-            try:
-                provider.update_body(tid, record.pr_number, body)
-            except WtrunError as e:
-                reporter.event(tid, "task", f"could not list stacked PRs in the body: {e}")
+    raise WtrunError(
+        f"push of {branch} to {plan.remote} was refused: {why}. wtrun never force-pushes; "
+        f"look at `git log {plan.remote}/{branch}` and merge or rename, then run again"
+    )

@@ -151,7 +151,7 @@ def _run_locked(plan: Plan, git: Git, store: Store, selected: list[str], options
     store.save(durable=True)
     report.finish(session.reporter, store.record, selected, plan.budget_usd)
     if not options.prepare_only:
-        from .sync import after_run
+        from .drift import after_run
 
         after_run(plan, git, store, session.reporter)
     finished = {TaskState.READY, TaskState.DONE, TaskState.NO_CHANGES, TaskState.PREPARED}

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from testing import agent, branches, git, status_json, write_plan, wtrun
+from testing import agent, branches, git, make_repo, write_plan, wtrun
+from wtrun.forge.local import set_pr_state
 
 
 def plan_text(ids: tuple[str, ...] = ("a", "b"), provider: str = "none") -> str:
@@ -25,6 +27,11 @@ def plan_text(ids: tuple[str, ...] = ("a", "b"), provider: str = "none") -> str:
     return "\n".join(lines) + "\n"
 
 
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return make_repo(tmp_path)
+
+
 def worktree(repo: Path, tid: str) -> Path:
     return repo / ".claude" / "worktrees" / tid
 
@@ -35,6 +42,13 @@ def worktrees(repo: Path) -> list[str]:
         Path(line.split(" ", 1)[1]) for line in out.splitlines() if line.startswith("worktree ")
     ]
     return sorted(str(p.relative_to(repo)) for p in paths[1:])
+
+
+def status(repo: Path, plan: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
+    capsys.readouterr()
+    assert wtrun("status", str(plan), "--json", cwd=repo) == 0
+    data: dict[str, object] = json.loads(capsys.readouterr().out)
+    return data
 
 
 def clean(
@@ -68,7 +82,7 @@ def test_clean_removes_pushed_worktrees_and_forgets_them(
         "origin/worktree-a",
         "origin/worktree-b",
     ]  # the remote keeps them
-    data = status_json(repo, plan, capsys)
+    data = status(repo, plan, capsys)
     assert data["base_commit"] is None  # the next run starts from a fresh base
     assert [(t["state"], t["step"]) for t in data["tasks"]] == [("pending", None)] * 2
     assert not (repo / ".git" / "wtrun" / "demo" / "logs" / "a").exists()
@@ -89,7 +103,7 @@ def test_a_run_after_clean_starts_from_the_new_base(
     git(repo, "push", "-q", "origin", "main")
     assert wtrun("run", str(plan), "--no-pr", cwd=repo) == 0
     new_base = git(repo, "rev-parse", "main").strip()
-    assert status_json(repo, plan, capsys)["base_commit"] == new_base
+    assert status(repo, plan, capsys)["base_commit"] == new_base
     assert git(repo, "rev-parse", "worktree-a~1").strip() == new_base
 
 
@@ -115,7 +129,7 @@ def test_clean_refuses_uncommitted_and_unpushed_work_unless_forced(
     )
     assert worktrees(repo) == [f".claude/worktrees/{t}" for t in ("a", "b", "c")]
     assert branches(repo) == ["main", "worktree-a", "worktree-b", "worktree-c"]
-    data = status_json(repo, plan, capsys)
+    data = status(repo, plan, capsys)
     assert [t["state"] for t in data["tasks"]] == ["done", "ready", "ready"]  # remembered
 
     code, out = clean(repo, plan, capsys, "--force")
@@ -178,7 +192,7 @@ def test_clean_task_limits_it_to_those_tasks(
     assert code == 0
     assert out == "b: removed .claude/worktrees/b\nb: deleted branch worktree-b (pushed)\n"
     assert worktrees(repo) == [".claude/worktrees/a", ".claude/worktrees/c"]
-    data = status_json(repo, plan, capsys)
+    data = status(repo, plan, capsys)
     assert [t["state"] for t in data["tasks"]] == ["done", "pending", "done"]
     assert data["base_commit"] is not None  # a and c still stand on it
 
@@ -209,3 +223,30 @@ def test_clean_forgets_failed_and_unchanged_tasks(
     )
     assert worktrees(repo) == []
     assert branches(repo) == ["main"]
+
+
+def pr_numbers(repo: Path, plan: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, int]:
+    tasks = status(repo, plan, capsys)["tasks"]
+    assert isinstance(tasks, list)
+    return {t["id"]: t["pr_number"] for t in tasks}
+
+
+def test_local_pr_numbers_are_never_reused_after_a_clean(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = write_plan(repo, plan_text(provider="local"))
+    assert wtrun("run", str(plan), cwd=repo) == 0
+    prs = repo / ".git/wtrun/demo/prs"
+    numbers = pr_numbers(repo, plan, capsys)
+    assert numbers == {"a": 1, "b": 2}
+    # A reviewer closes both; the tasks are cleaned and run again: new PRs, new numbers.
+    for number in (1, 2):
+        set_pr_state(prs, number, "closed")
+    git(repo, "push", "-q", "origin", "--delete", "worktree-a", "worktree-b")
+    assert clean(repo, plan, capsys)[0] == 0
+    assert wtrun("run", str(plan), cwd=repo) == 0
+    numbers = pr_numbers(repo, plan, capsys)
+    assert numbers == {"a": 3, "b": 4}
+    closed = json.loads((prs / "1.json").read_text())
+    assert (closed["state"], closed["head"]) == ("closed", "worktree-a")
+    assert "- base: `main`" in (prs / "a.md").read_text()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -103,6 +104,36 @@ def test_siblings_sharing_a_lockfile_are_predicted_to_conflict(
     assert rows["logo"]["base_conflicts"] == []
     bodies = {pr.head: pr.body or "" for pr in fake.pulls.values()}
     assert "Predicted conflicts" not in bodies["worktree-cart"]
+
+
+@needs_gh
+def test_each_pr_text_is_sent_once_and_recorded_as_sent(
+    github: tuple[Path, FakeGitHub], capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo, fake = github
+    plan = write_plan(repo, LOCKFILE_PLAN)
+    assert wtrun("run", str(plan), cwd=repo) == 0
+    number = {pr.head.removeprefix("worktree-"): pr.number for pr in fake.pulls.values()}
+    # A parent learns its child's number and its conflicts in the same run: one edit, not two
+    # (cart); a PR whose text did not change is not edited (logo).
+    patched = [r.path for r in fake.requests if r.method == "PATCH"]
+    assert sorted(patched) == sorted(
+        f"/repos/acme/shop/pulls/{number[t]}" for t in ("cart", "search", "cart-docs")
+    )
+    # The records hold the text GitHub has: what wtrun sent last.
+    records = json.loads((repo / ".git/wtrun/sprint/state.json").read_text())["tasks"]
+    assert {t: r["pr_body"] for t, r in records.items()} == {
+        t: fake.pulls[n].body for t, n in number.items()
+    }
+
+    # Nothing changed since: a sync edits nothing and reads each PR once.
+    for _ in range(2):
+        start = len(fake.requests)
+        assert wtrun("sync", str(plan), cwd=repo) == 0
+        sent = fake.requests[start:]
+        assert [f"{r.method} {r.path}" for r in sent if r.method != "GET"] == []
+        reads = sorted(r.path for r in sent if "/pulls/" in r.path)
+        assert reads == sorted(f"/repos/acme/shop/pulls/{n}" for n in number.values())
 
 
 # ---------------------------------------------------------------- merge-tree itself

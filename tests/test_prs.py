@@ -49,9 +49,8 @@ def test_prs_open_parents_first_and_stack(
         f"POST {p}/pulls",
         f"POST {p}/issues/4/labels",
         f"POST {p}/pulls/4/requested_reviewers",
-        f"GET {p}/pulls/1",
+        # Once every PR exists, the parents learn their children's numbers: one edit each.
         f"PATCH {p}/pulls/1",
-        f"GET {p}/pulls/2",
         f"PATCH {p}/pulls/2",
     ]
     pulls = {pr.head: pr for pr in fake.pulls.values()}

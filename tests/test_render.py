@@ -9,8 +9,7 @@ import pytest
 
 from wtrun import plan as plan_module
 from wtrun import render
-from wtrun.context import task_context
-from wtrun.model import Plan
+from wtrun.plan import Plan, task_context
 
 PLAN = """\
 version: 1

@@ -26,7 +26,6 @@ from testing import (
     wtrun,
 )
 from wtrun.forge.local import set_pr_state
-from wtrun.state import Store
 
 P = "/repos/acme/shop"
 
@@ -257,6 +256,23 @@ def test_a_closed_parent_blocks_its_children(
     assert [c for c in calls(fake, start) if not c.startswith("GET ")] == []
     assert refs(bare) == remote
     assert fake.pulls[2].base == "worktree-api" and fake.pulls[3].base == "worktree-docs"
+    # `status` says so too, with the reason; the parent itself is done, its PR closed.
+    data = status(repo, plan, capsys)
+    assert (data["api"]["state"], data["api"]["reason"]) == ("done", None)
+    assert data["docs"]["state"] == "blocked"
+    assert data["docs"]["reason"] == "its parent's PR #1 (api) was closed without merging"
+    assert data["examples"]["state"] == "blocked"
+    assert data["examples"]["reason"] == 'task "docs" it builds on is blocked'
+    assert data["auth"]["state"] == "done"
+
+    # Reopened, the parent unblocks them.
+    fake.pulls[1].state = "open"
+    assert wtrun("sync", str(plan), cwd=repo) == 0
+    data = status(repo, plan, capsys)
+    assert [(data[t]["state"], data[t]["reason"]) for t in ("docs", "examples")] == [
+        ("done", None),
+        ("done", None),
+    ]
 
 
 # ---------------------------------------------------------------- base drift
@@ -358,7 +374,7 @@ def test_local_provider_merge_marked_in_the_records(
     git(other, "merge", "-q", "--squash", "origin/worktree-api")
     git(other, "commit", "-qm", "api (#1)")
     git(other, "push", "-q", "origin", "main")
-    set_pr_state(Store(repo / ".git", "sprint"), "api", "merged")
+    set_pr_state(repo / ".git/wtrun/sprint/prs", 1, "merged")
     # The child's worktree was cleaned up meanwhile: the rebase happens in a temporary one.
     git(repo, "worktree", "remove", "--force", ".claude/worktrees/docs")
     docs_before = rev(repo, "worktree-docs")

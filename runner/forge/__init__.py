@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from ..git import Git
     from ..plan import Plan
-    from ..state import Store
+
+
+@dataclass(frozen=True)
+class PrRequest:
+    """The PR wtrun wants for a task's branch."""
+
+    task_id: str
+    head: str
+    base: str
+    title: str
+    body: str
+    draft: bool = False
+    labels: tuple[str, ...] = ()
+    reviewers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -34,19 +48,8 @@ class Provider(Protocol):
     def preflight(self) -> None:
         """Fail early (before anything is pushed) when PRs cannot be opened."""
 
-    def open_or_update(
-        self,
-        task_id: str,
-        *,
-        head: str,
-        base: str,
-        title: str,
-        body: str,
-        draft: bool,
-        labels: Sequence[str],
-        reviewers: Sequence[str],
-    ) -> PrRef:
-        """The task's open PR for `head`, updated; or a new one."""
+    def open_or_update(self, request: PrRequest) -> PrRef:
+        """The open PR of `request.head`, updated to match it; or a new one."""
 
     def update_body(self, task_id: str, number: int, body: str) -> None: ...
 
@@ -65,28 +68,30 @@ class Provider(Protocol):
         """Delete `branch` on the remote; False when it was already gone."""
 
 
-def make(plan: Plan, git: Git, store: Store) -> Provider:
-    factories: dict[str, Callable[[Plan, Git, Store], Provider]] = {
+def make(plan: Plan, git: Git, records: Path) -> Provider:
+    """The plan's provider; `records` is the plan's records folder (the local PRs live there).
+    Providers never write the run records: their callers record what they answer."""
+    factories: dict[str, Callable[[Plan, Git, Path], Provider]] = {
         "github": _github,
         "local": _local,
         "none": _none,
     }
-    return factories[plan.pr.provider](plan, git, store)
+    return factories[plan.pr.provider](plan, git, records)
 
 
-def _github(plan: Plan, git: Git, store: Store) -> Provider:
+def _github(plan: Plan, git: Git, records: Path) -> Provider:
     from .github import GitHubProvider
 
     return GitHubProvider(plan, git)
 
 
-def _local(plan: Plan, git: Git, store: Store) -> Provider:
+def _local(plan: Plan, git: Git, records: Path) -> Provider:
     from .local import LocalProvider
 
-    return LocalProvider(store, git, plan.remote)
+    return LocalProvider(records / "prs", git, plan.remote)
 
 
-def _none(plan: Plan, git: Git, store: Store) -> Provider:
+def _none(plan: Plan, git: Git, records: Path) -> Provider:
     from .local import NoProvider
 
     return NoProvider(git, plan.remote)

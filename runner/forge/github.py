@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from .. import proc
 from ..git import Git
 from ..plan import Plan
-from . import PrRef, PrStatus
+from . import PrRef, PrRequest, PrStatus
 from .github_api import GitHubApi, resolve_repository
 
 
@@ -23,37 +21,26 @@ class GitHubProvider:
     def preflight(self) -> None:
         self.api.user()
 
-    def open_or_update(
-        self,
-        task_id: str,
-        *,
-        head: str,
-        base: str,
-        title: str,
-        body: str,
-        draft: bool,
-        labels: Sequence[str],
-        reviewers: Sequence[str],
-    ) -> PrRef:
-        existing = self.api.find_open_pr(head)
+    def open_or_update(self, request: PrRequest) -> PrRef:
+        existing = self.api.find_open_pr(request.head)
         if existing is None:
-            pr = self.api.create_pr(title, head, base, body, draft)
-            self.api.add_labels(pr.number, labels)
-            self.api.request_reviewers(pr.number, reviewers)
+            pr = self.api.create_pr(
+                request.title, request.head, request.base, request.body, request.draft
+            )
+            self.api.add_labels(pr.number, request.labels)
+            self.api.request_reviewers(pr.number, request.reviewers)
             return PrRef(pr.number, pr.url)
         changes = {
-            "title": title if existing.title != title else None,
-            "body": body if existing.body != body else None,
-            "base": base if existing.base != base else None,
+            "title": request.title if existing.title != request.title else None,
+            "body": request.body if existing.body != request.body else None,
+            "base": request.base if existing.base != request.base else None,
         }
         if any(v is not None for v in changes.values()):
             existing = self.api.update_pr(existing.number, **changes)
         return PrRef(existing.number, existing.url)
 
     def update_body(self, task_id: str, number: int, body: str) -> None:
-        current = self.api.get_pr(number)
-        if current.body != body:
-            self.api.update_pr(number, body=body)
+        self.api.update_pr(number, body=body)
 
     def pr_status(self, task_id: str, number: int) -> PrStatus:
         pr = self.api.get_pr(number)

@@ -1,13 +1,20 @@
-"""`local`: PRs kept in the run's records and as Markdown files; `none`: push only."""
+"""`local`: PRs kept as files beside the run's records; `none`: push only.
+
+A local PR is `prs/<number>.json` (its head, base, state, title and body) with a Markdown
+view of its text at `prs/<task>.md`. Numbers come from a counter file and are never reused,
+not even after `wtrun clean` forgets the tasks: as on a forge, #3 is always the same PR.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+import json
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ..errors import WtrunError
-from ..state import Store, write_atomic
-from . import PrRef, PrStatus
+from ..state import write_atomic
+from . import PrRef, PrRequest, PrStatus
 
 if TYPE_CHECKING:
     from ..git import Git
@@ -15,15 +22,90 @@ if TYPE_CHECKING:
 PR_STATES = ("open", "merged", "closed")
 
 
-def set_pr_state(store: Store, task_id: str, state: str) -> None:
-    """Mark a local PR merged or closed (or open again), as a reviewer would on a forge.
-    The local provider has no server: its PR states live in the records."""
+@dataclass(frozen=True)
+class LocalPr:
+    number: int
+    task_id: str
+    head: str
+    base: str
+    title: str
+    body: str
+    state: str = "open"
+    draft: bool = False
+    labels: tuple[str, ...] = ()
+    reviewers: tuple[str, ...] = ()
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LocalPr:
+        data = dict(data, labels=tuple(data["labels"]), reviewers=tuple(data["reviewers"]))
+        return cls(**data)
+
+
+class LocalPrs:
+    """The folder of local PRs: one JSON file each, and the counter of their numbers."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def get(self, number: int) -> LocalPr:
+        try:
+            data = json.loads((self.folder / f"{number}.json").read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise WtrunError(f"local PR #{number} is not in {self.folder}") from None
+        return LocalPr.from_json(data)
+
+    def all(self) -> list[LocalPr]:
+        if not self.folder.is_dir():
+            return []
+        found = [
+            LocalPr.from_json(json.loads(p.read_text(encoding="utf-8"))) for p in self._files()
+        ]
+        return sorted(found, key=lambda pr: pr.number)
+
+    def _files(self) -> list[Path]:
+        return [p for p in self.folder.glob("*.json") if p.stem.isdigit()]
+
+    def next_number(self) -> int:
+        counter = self.folder / "last-number"
+        try:
+            last = int(counter.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            last = max((int(p.stem) for p in self._files()), default=0)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        write_atomic(counter, f"{last + 1}\n")
+        return last + 1
+
+    def save(self, pr: LocalPr) -> PrRef:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.folder / f"{pr.number}.json", json.dumps(asdict(pr), indent=1) + "\n")
+        view = self.folder / f"{pr.task_id}.md"
+        write_atomic(view, _markdown(pr))
+        return PrRef(pr.number, view.as_uri(), pr.state)
+
+
+def _markdown(pr: LocalPr) -> str:
+    meta = [
+        f"# #{pr.number} {pr.title}",
+        "",
+        f"- head: `{pr.head}`",
+        f"- base: `{pr.base}`",
+        f"- state: {pr.state}",
+        f"- draft: {'yes' if pr.draft else 'no'}",
+    ]
+    if pr.labels:
+        meta.append(f"- labels: {', '.join(pr.labels)}")
+    if pr.reviewers:
+        meta.append(f"- reviewers: {', '.join(pr.reviewers)}")
+    return "\n".join(meta) + "\n\n" + pr.body
+
+
+def set_pr_state(folder: Path, number: int, state: str) -> None:
+    """Mark a local PR merged or closed (or open again), as a reviewer would on a forge;
+    `wtrun sync` reads it from there."""
     if state not in PR_STATES:
         raise WtrunError(f"PR state {state!r} is not one of {', '.join(PR_STATES)}")
-    record = store.record.tasks.get(task_id)
-    if record is None or record.pr_number is None:
-        raise WtrunError(f'task "{task_id}" has no local PR')
-    store.pr_changed(task_id, state=state)
+    prs = LocalPrs(folder)
+    prs.save(replace(prs.get(number), state=state))
 
 
 def _delete_remote_branch(git: Git | None, remote: str, branch: str) -> bool:
@@ -36,83 +118,50 @@ def _delete_remote_branch(git: Git | None, remote: str, branch: str) -> bool:
 
 
 class LocalProvider:
-    """Push, and keep each PR's title, base and body where `wtrun status` shows them."""
+    """Push, and keep each PR where `wtrun status` and the reviewer find it: in files."""
 
     name = "local"
     makes_prs = True
 
-    def __init__(self, store: Store, git: Git | None = None, remote: str = "origin") -> None:
-        self.store = store
-        self.folder = store.root / "prs"
+    def __init__(self, folder: Path, git: Git | None = None, remote: str = "origin") -> None:
+        self.prs = LocalPrs(folder)
         self.git = git
         self.remote = remote
 
     def preflight(self) -> None:
         return None
 
-    def _number(self, task_id: str) -> int:
-        record = self.store.record.task(task_id)
-        if record.pr_number is not None:
-            return record.pr_number
-        used = [t.pr_number for t in self.store.record.tasks.values() if t.pr_number]
-        return max(used, default=0) + 1
-
-    def open_or_update(
-        self,
-        task_id: str,
-        *,
-        head: str,
-        base: str,
-        title: str,
-        body: str,
-        draft: bool,
-        labels: Sequence[str],
-        reviewers: Sequence[str],
-    ) -> PrRef:
-        number = self._number(task_id)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        path = self.folder / f"{task_id}.md"
-        meta = [
-            f"# #{number} {title}",
-            "",
-            f"- head: `{head}`",
-            f"- base: `{base}`",
-            f"- draft: {'yes' if draft else 'no'}",
-        ]
-        if labels:
-            meta.append(f"- labels: {', '.join(labels)}")
-        if reviewers:
-            meta.append(f"- reviewers: {', '.join(reviewers)}")
-        write_atomic(path, "\n".join(meta) + "\n\n" + body)
-        return PrRef(number, path.as_uri())
+    def open_or_update(self, request: PrRequest) -> PrRef:
+        existing = next(
+            (pr for pr in self.prs.all() if pr.head == request.head and pr.state == "open"), None
+        )
+        number = existing.number if existing is not None else self.prs.next_number()
+        return self.prs.save(
+            LocalPr(
+                number=number,
+                task_id=request.task_id,
+                head=request.head,
+                base=request.base,
+                title=request.title,
+                body=request.body,
+                draft=request.draft,
+                labels=request.labels,
+                reviewers=request.reviewers,
+            )
+        )
 
     def update_body(self, task_id: str, number: int, body: str) -> None:
-        path = self.folder / f"{task_id}.md"
-        text = path.read_text(encoding="utf-8")
-        head, _, _ = text.partition("\n\n- head:")
-        meta_end = text.index("\n\n", len(head) + 2)
-        write_atomic(path, text[: meta_end + 2] + body)
+        self.prs.save(replace(self.prs.get(number), body=body))
 
     def pr_status(self, task_id: str, number: int) -> PrStatus:
-        record = self.store.record.task(task_id)
-        return PrStatus(record.pr_state or "open", record.pr_base)
+        pr = self.prs.get(number)
+        return PrStatus(pr.state, pr.base)
 
     def retarget(self, task_id: str, number: int, base: str) -> None:
-        path = self.folder / f"{task_id}.md"
-        if path.exists():
-            lines = path.read_text(encoding="utf-8").split("\n")
-            at = next((i for i, line in enumerate(lines) if line.startswith("- base: ")), None)
-            if at is not None:
-                lines[at] = f"- base: `{base}`"
-                write_atomic(path, "\n".join(lines))
-        self.store.pr_changed(task_id, base=base)
+        self.prs.save(replace(self.prs.get(number), base=base))
 
     def open_prs_into(self, branch: str) -> list[int]:
-        return sorted(
-            r.pr_number
-            for r in self.store.record.tasks.values()
-            if r.pr_number is not None and r.pr_base == branch and (r.pr_state or "open") == "open"
-        )
+        return [pr.number for pr in self.prs.all() if pr.base == branch and pr.state == "open"]
 
     def delete_branch(self, branch: str) -> bool:
         return _delete_remote_branch(self.git, self.remote, branch)
@@ -131,18 +180,7 @@ class NoProvider:
     def preflight(self) -> None:
         return None
 
-    def open_or_update(
-        self,
-        task_id: str,
-        *,
-        head: str,
-        base: str,
-        title: str,
-        body: str,
-        draft: bool,
-        labels: Sequence[str],
-        reviewers: Sequence[str],
-    ) -> PrRef:
+    def open_or_update(self, request: PrRequest) -> PrRef:
         return PrRef(None, None)
 
     def update_body(self, task_id: str, number: int, body: str) -> None:
