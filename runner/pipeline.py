@@ -10,12 +10,13 @@ the records what they found.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from .commit import ScopeViolation, check_scope, commit_leftovers, resolve_head
 from .errors import WtrunError
 from .git import Git
 from .plan import Plan, Task, base_branch, task_context
+from .sandbox import NO_SANDBOX, Sandbox, writable_paths
 from .state import Step, Store, TaskRecord, TaskState
 from .tasklock import TaskLock
 from .workspace import Workspace, workspace
@@ -58,6 +60,7 @@ class Session:
     global_excludes: str = ""
     existing_worktrees: dict[Path, str | None] = field(default_factory=dict)
     identity: dict[str, str] | None = None  # for commits, when git has none configured
+    sandboxes: dict[str, Sandbox] = field(default_factory=dict)  # agent.sandbox -> sandbox
     spend: Spend = field(default_factory=Spend)
     stopping: threading.Event = field(default_factory=threading.Event)
 
@@ -90,6 +93,26 @@ class Job:
     def say(self, message: str, **fields: Any) -> None:
         self.session.reporter.event(self.task.id, "task", message, **fields)
 
+    @property
+    def sandbox(self) -> Sandbox:
+        return self.session.sandboxes.get(self.task.agent.sandbox, NO_SANDBOX)
+
+    @functools.cached_property
+    def writable(self) -> list[Path]:
+        """What code the agent controls may write, in the sandbox (once the worktree is made)."""
+        return writable_paths(
+            self.session.common_dir,
+            worktrees.worktree_git_dir(self.ws.worktree),
+            self.ws.worktree,
+            self.preset.state_paths(self.env),
+        )
+
+    def wrap(self, argv: Sequence[str]) -> list[str]:
+        """`argv` in the task's sandbox: the agent, setup `run` steps and verify steps."""
+        if self.sandbox.kind == "none":
+            return list(argv)
+        return self.sandbox.wrap(argv, cwd=self.ws.worktree, writable=self.writable, env=self.env)
+
     def owned(self, path: str) -> bool:
         """The agent CLI's own file (its instructions, its bookkeeping): never committed."""
         return path == self.preset.instructions_file or any(
@@ -117,7 +140,9 @@ def _worktree(job: Job) -> None:
 
 def _setup(job: Job) -> None:
     log = job.session.store.log_path(job.task.id, "setup")
-    failure = steps.run_setup(job.session.git, job.ws.worktree, job.task.setup, job.env, log)
+    failure = steps.run_setup(
+        job.session.git, job.ws.worktree, job.task.setup, job.env, log, job.wrap
+    )
     if failure:
         raise WtrunError(failure.message)
 
@@ -146,14 +171,16 @@ def _agent(job: Job) -> None:
         worktree=job.ws.worktree,
         instructions=job.ws.instructions,
         env=job.env,
+        sandboxed=job.sandbox.kind != "none",
     )
-    attempt = session.store.agent_started(tid)
+    attempt = session.store.agent_started(tid, job.sandbox.kind)
     try:
         launched = launch(
             run,
             job.env,
             session.store.log_path(tid, "agent"),
             attempt=attempt,
+            wrap=job.wrap,
             started=job.lock.agent_started,
         )
     except AgentFailed as e:
@@ -218,7 +245,7 @@ def _scope(job: Job) -> None:
 def _verify(job: Job) -> None:
     store = job.session.store
     log = store.log_path(job.task.id, "verify")
-    results, failure = steps.run_verify(job.task.verify, job.ws.worktree, job.env, log)
+    results, failure = steps.run_verify(job.task.verify, job.ws.worktree, job.env, log, job.wrap)
     store.verified(job.task.id, results)
     if failure:
         raise WtrunError(failure.message)
@@ -286,7 +313,8 @@ def fingerprint(plan: Plan, task: Task) -> str:
         "prompt": task.prompt,
         "scope": task.scope,
         "after": task.after,
-        "agent": asdict(task.agent),
+        # Where the agent runs is not what it is given: no rerun for a change of sandbox.
+        "agent": {k: v for k, v in asdict(task.agent).items() if k != "sandbox"},
         "setup": [asdict(s) | {"line": 0} for s in task.setup],
         "verify": [asdict(s) | {"line": 0} for s in task.verify],
         "env": task.env,

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from . import dryrun, ports, proc, report, schedule, worktrees
 from .errors import UsageError, WtrunError
@@ -22,6 +23,9 @@ from .git import Git, find_repo, resolve_base
 from .pipeline import Session, Spend, fingerprint, run_task
 from .plan import Plan
 from .preflight import preflight
+from .sandbox import Mode as SandboxMode
+from .sandbox import Sandbox
+from .sandbox import choose as choose_sandbox
 from .state import Store, TaskState
 from .workspace import workspace
 
@@ -114,6 +118,7 @@ def _run_locked(plan: Plan, git: Git, store: Store, selected: list[str], options
             f"the run's recorded base commit {base_commit[:12]} is gone from the "
             "repository; run `wtrun clean PLAN` to start the plan afresh"
         )
+    sandboxes = _sandboxes(plan, selected)
     recorded_ports = {tid: t.ports for tid, t in store.record.tasks.items() if t.ports}
     session = Session(
         plan=plan,
@@ -126,6 +131,7 @@ def _run_locked(plan: Plan, git: Git, store: Store, selected: list[str], options
         prepare_only=options.prepare_only,
         global_excludes=worktrees.global_excludes(git),
         spend=Spend(sum(t.cost_usd or 0.0 for t in store.record.tasks.values())),
+        sandboxes=sandboxes,
     )
     worktrees.exclude_folder(git, plan.worktrees)
     worktrees.enable_worktree_config(git)
@@ -158,6 +164,18 @@ def _run_locked(plan: Plan, git: Git, store: Store, selected: list[str], options
     if options.prepare_only:
         finished.add(TaskState.PENDING)  # a stacked task waiting for its parent's agent
     return 0 if all(store.task(t).state in finished for t in selected) else 1
+
+
+def _sandboxes(plan: Plan, selected: Sequence[str]) -> dict[str, Sandbox]:
+    """The sandbox for each `agent.sandbox` the run's tasks ask for; refused before anything
+    runs when one insists on bubblewrap and it does not work here, a warning once when
+    `auto` finds none."""
+    chosen = {}
+    for mode in sorted({plan.task(t).agent.sandbox for t in selected}):
+        chosen[mode], warning = choose_sandbox(cast(SandboxMode, mode))
+        if warning:
+            print(f"wtrun: {warning}", file=sys.stderr, flush=True)
+    return chosen
 
 
 @contextmanager

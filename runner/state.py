@@ -101,6 +101,7 @@ class TaskRecord:
     ports: list[int] = field(default_factory=list)
     cost_usd: float | None = None
     attempts: int = 0  # runs of the agent so far
+    sandbox: str | None = None  # where the agent last ran: bwrap | none
     agent: dict[str, Any] = field(default_factory=dict)  # details the CLI reported
     files: list[str] = field(default_factory=list)
     verify: list[dict[str, Any]] = field(default_factory=list)  # [{name, ok}]
@@ -283,10 +284,11 @@ class Ledger:
             r.start_commit = commit
             r.created_branch = r.created_branch or created_branch
 
-    def agent_started(self, task_id: str) -> int:
-        """Count a run of the task's agent; returns its number (1 for the first)."""
+    def agent_started(self, task_id: str, sandbox: str) -> int:
+        """Count a run of the task's agent, and where it runs; returns its number."""
         with self._edit(task_id) as r:
             r.attempts += 1
+            r.sandbox = sandbox
             return int(r.attempts)
 
     def agent_ran(self, task_id: str, cost_usd: float | None, details: dict[str, Any]) -> None:

@@ -5,13 +5,20 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import proc
 from .git import Git
 from .plan import Step
+
+# Wraps a command in the task's sandbox (or leaves it as it is).
+Wrap = Callable[[Sequence[str]], list[str]]
+
+
+def unwrapped(argv: Sequence[str]) -> list[str]:
+    return list(argv)
 
 
 @dataclass(frozen=True)
@@ -116,8 +123,10 @@ def run_setup(
     steps: Sequence[Step],
     env: Mapping[str, str],
     log: Path,
+    wrap: Wrap = unwrapped,
 ) -> StepFailure | None:
-    """`.worktreeinclude`, then the plan's steps in order; the first failure stops."""
+    """`.worktreeinclude`, then the plan's steps in order; the first failure stops. Run
+    steps go through `wrap` (the sandbox); copies and links are wtrun's own work."""
     failure = _copy_include(git, worktree, log)
     for number, step in enumerate(steps, 1):
         if failure:
@@ -126,7 +135,7 @@ def run_setup(
         if step.kind in ("copy", "link"):
             failure = _place(git, worktree, step, label, log)
         else:
-            failure = _run_command(step, worktree, env, log, label)
+            failure = _run_command(step, worktree, env, log, label, wrap)
     return failure
 
 
@@ -136,11 +145,11 @@ def _shell_argv(script: str) -> list[str]:
 
 
 def _run_command(
-    step: Step, worktree: Path, env: Mapping[str, str], log: Path, label: str
+    step: Step, worktree: Path, env: Mapping[str, str], log: Path, label: str, wrap: Wrap
 ) -> StepFailure | None:
     assert step.run is not None
     _log(log, f"{label}: $ {step.run}")
-    argv = _shell_argv(step.run)
+    argv = wrap(_shell_argv(step.run))
     start = log.stat().st_size if log.exists() else 0
     outcome = proc.run_logged(argv, cwd=worktree, env=env, log=log, timeout=step.timeout_s)
     if outcome.ok:
@@ -158,14 +167,18 @@ def _run_command(
 
 
 def run_verify(
-    steps: Sequence[Step], worktree: Path, env: Mapping[str, str], log: Path
+    steps: Sequence[Step],
+    worktree: Path,
+    env: Mapping[str, str],
+    log: Path,
+    wrap: Wrap = unwrapped,
 ) -> tuple[list[dict[str, object]], StepFailure | None]:
     results: list[dict[str, object]] = []
     for number, step in enumerate(steps, 1):
         if step.kind != "run":
             continue
         label = f"verify step {number} ({step.describe()})"
-        failure = _run_command(step, worktree, env, log, label)
+        failure = _run_command(step, worktree, env, log, label, wrap)
         results.append({"name": step.describe(), "ok": failure is None})
         if failure:
             return results, failure

@@ -6,6 +6,8 @@ Checked against 0.86.2; see docs/agent-clis.md for the runs behind each choice.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from pathlib import Path
 
 from .base import (
     AgentResult,
@@ -67,6 +69,9 @@ class AiderPreset:
             "--no-pretty",
             *run.task.agent.args,
         ]
+
+    def state_paths(self, env: Mapping[str, str]) -> list[Path]:
+        return []  # it writes only into the worktree (`.aider*` files, ignored there)
 
     def env(self, run: AgentRun) -> dict[str, str]:
         return {}

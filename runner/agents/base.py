@@ -27,6 +27,7 @@ class AgentRun:
     worktree: Path
     instructions: Path  # absolute path of the rendered instructions file in the worktree
     env: Mapping[str, str]  # the task's environment (PORT, WTRUN_*, plan/task env...)
+    sandboxed: bool = False  # inside wtrun's sandbox, where the CLI's own cannot nest
 
 
 @dataclass(frozen=True)
@@ -50,8 +51,15 @@ class Preset(Protocol):
 
     def env(self, run: AgentRun) -> dict[str, str]: ...
 
+    # The CLI's own state that it must write (in $HOME): writable inside the sandbox.
+    def state_paths(self, env: Mapping[str, str]) -> list[Path]: ...
+
     # returncode None: killed for the timeout
     def result(self, returncode: int | None, output: str, run: AgentRun) -> AgentResult: ...
+
+
+def home(env: Mapping[str, str]) -> Path:
+    return Path(env.get("HOME") or Path.home())
 
 
 def model_args(flag: str, run: AgentRun) -> list[str]:

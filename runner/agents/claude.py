@@ -6,6 +6,8 @@ Checked against 2.1.197; see docs/agent-clis.md for the runs behind each choice.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from pathlib import Path
 
 from .base import (
     AgentResult,
@@ -13,6 +15,7 @@ from .base import (
     exited,
     failed,
     flag_number,
+    home,
     json_lines,
     last_line,
     model_args,
@@ -52,6 +55,10 @@ class ClaudePreset:
         # "--" ends the options: a user argument such as `--allowed-tools Edit` takes every
         # value that follows it, and a prompt starting with "-" is not an option.
         return [*argv, *spec.args, "--", run.prompt]
+
+    def state_paths(self, env: Mapping[str, str]) -> list[Path]:
+        h = home(env)
+        return [h / ".claude", h / ".claude.json", h / ".local" / "state" / "claude"]
 
     def env(self, run: AgentRun) -> dict[str, str]:
         extra = {"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"}

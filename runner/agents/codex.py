@@ -5,11 +5,15 @@ Checked against 0.171.0; see docs/agent-clis.md for the runs behind each choice.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
+
 from .base import (
     AgentResult,
     AgentRun,
     exited,
     failed,
+    home,
     json_lines,
     last_line,
     model_args,
@@ -36,19 +40,23 @@ class CodexPreset:
     owned_paths: tuple[str, ...] = ()  # its sessions and state live in $CODEX_HOME
 
     def argv(self, run: AgentRun) -> list[str]:
-        # workspace-write: edits inside the worktree, `.git` read-only (wtrun commits).
+        # workspace-write: edits inside the worktree, `.git` read-only (wtrun commits). Its
+        # sandbox is bubblewrap too and cannot nest inside wtrun's, which is then the boundary.
         # stdin must be /dev/null (run_logged does it): with an open pipe it waits for input.
         return [
             self.executable,
             "exec",
             "--json",
             "-s",
-            "workspace-write",
+            "danger-full-access" if run.sandboxed else "workspace-write",
             *model_args("-m", run),
             *run.task.agent.args,
             "--",
             run.prompt,
         ]
+
+    def state_paths(self, env: Mapping[str, str]) -> list[Path]:
+        return [Path(env["CODEX_HOME"]) if env.get("CODEX_HOME") else home(env) / ".codex"]
 
     def env(self, run: AgentRun) -> dict[str, str]:
         return {}

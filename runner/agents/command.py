@@ -6,6 +6,9 @@ convention most agent CLIs share. It succeeds when it exits 0; it reports no cos
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
+
 from ..errors import WtrunError
 from ..plan import task_context, templates
 from .base import AgentResult, AgentRun, exited, failed, last_line, output_tail, timed_out
@@ -43,6 +46,9 @@ class CommandPreset:
                     f"({item!r}): {e.message}"
                 ) from e
         return [*argv, *run.task.agent.args]
+
+    def state_paths(self, env: Mapping[str, str]) -> list[Path]:
+        return []
 
     def env(self, run: AgentRun) -> dict[str, str]:
         return {}

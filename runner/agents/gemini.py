@@ -6,12 +6,15 @@ Checked against 0.61.0; see docs/agent-clis.md for the runs behind each choice.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from pathlib import Path
 
 from .base import (
     AgentResult,
     AgentRun,
     exited,
     failed,
+    home,
     last_json_object,
     last_line,
     model_args,
@@ -46,6 +49,9 @@ class GeminiPreset:
             *model_args("-m", run),
             *run.task.agent.args,
         ]
+
+    def state_paths(self, env: Mapping[str, str]) -> list[Path]:
+        return [home(env) / ".gemini"]
 
     def env(self, run: AgentRun) -> dict[str, str]:
         return {}

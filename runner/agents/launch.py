@@ -4,7 +4,7 @@ the task's agent log under a header per attempt, and what it reported read back.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +34,7 @@ def launch(
     log: Path,
     *,
     attempt: int,
+    wrap: Callable[[Sequence[str]], list[str]] = list,
     started: Callable[[int], None] | None = None,
 ) -> Launched:
     """Run the agent once. Raises `AgentFailed` (after its cost is known) when it timed
@@ -48,7 +49,7 @@ def launch(
         )
     offset = log.stat().st_size
     outcome = proc.run_logged(
-        preset.argv(run),
+        wrap(preset.argv(run)),
         cwd=run.worktree,
         env={**env, **preset.env(run)},
         log=log,

@@ -33,6 +33,7 @@ def task_rows(plan_path: str) -> dict[str, Any]:
                 "pr_url": r.pr_url if r else None,
                 "reason": r.reason if r else None,
                 "attempts": r.attempts if r else 0,
+                "sandbox": r.sandbox if r else None,
                 "pr_number": r.pr_number if r else None,
                 "ports": r.ports if r else [],
                 "files": r.files if r else [],

@@ -19,6 +19,7 @@ class AgentSpec:
     timeout_s: float = 45 * 60
     budget_usd: float | None = None
     command: tuple[str, ...] | None = None  # Jinja2 templates, `command` preset only
+    sandbox: str = "auto"  # auto | bwrap | none
 
 
 @dataclass(frozen=True)
