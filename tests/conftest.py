@@ -9,6 +9,8 @@ Sections, in this order:
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +18,13 @@ import pytest
 
 from fakes.github import FakeGitHub
 from testing import fake_github, make_repo
+
+# Test folders live outside /tmp, as a user's repositories do: the agent sandbox gives
+# its processes a private /tmp, which would hide them.
+_TESTS_TMP = Path(os.environ.get("WTRUN_TESTS_TMP", "/var/tmp"))
+if _TESTS_TMP.is_dir() and os.access(_TESTS_TMP, os.W_OK):
+    tempfile.tempdir = str(_TESTS_TMP)
+
 
 # ---------------------------------------------------------------- environment (every test)
 
