@@ -143,10 +143,7 @@ def _version_ok(doc: Document, problems: list[Diagnostic]) -> bool:
 
 def _about_version(error: Any) -> bool:
     """Schema errors that `_version_ok` has already told in its own words."""
-    path = tuple(error.absolute_path)
-    if path[:1] == ("version",):
-        return True
-    return bool(error.validator == "required" and not path and "'version'" in error.message)
+    return tuple(error.absolute_path)[:1] == ("version",)
 
 
 # ---------------------------------------------------------------- building
