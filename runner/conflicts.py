@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from .errors import WtrunError
 from .git import Git
 from .plan import Plan
+from .plan.graph import ancestors, may_run_together
 from .state import RunRecord, Store
 
 _MOVED = re.compile(r"~[0-9a-f]{40,64}$")
@@ -157,8 +158,6 @@ def open_heads(plan: Plan, record: RunRecord) -> dict[str, str]:
 def predict_plan(
     plan: Plan, git: Git, record: RunRecord, base_tip: str | None, *, workers: int | None = None
 ) -> Prediction:
-    from .plan.checks import ancestors, may_run_together
-
     return predict(
         git, open_heads(plan, record), may_run_together(ancestors(plan)), base_tip, workers=workers
     )

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 
 from . import scopes
 from .plan import Plan, Step, Task
-from .plan.checks import ancestors
 from .plan.diagnostics import Diagnostic, format_text
+from .plan.graph import ancestors
 
 RENAME_RATIO = 0.8  # difflib ratio of two prompts above which a vanished id may be renamed
 _SHORT_TEXT = 40  # lines; a text diff this short is shown whole, as one hunk

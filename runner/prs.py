@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from . import forge, render, schedule
 from .errors import WtrunError
 from .git import Git
-from .plan import Plan, base_branch, branch_of, task_context
+from .plan import Plan, base_branch, branch_of, graph, task_context
 from .report import Reporter
 from .state import PrOpened, Step, Store, TaskState
 
@@ -134,7 +134,7 @@ def open_prs(
     if not provider.makes_prs:
         return
     # Parents list their stacked children once those have numbers.
-    kids = schedule.children(plan)
+    kids = graph.children(plan)
     touched = set(opened) | {a for t in opened if (a := plan.task(t).after) is not None}
     for tid in schedule.pr_order(plan, touched):
         numbers = [n for k in kids[tid] if (n := store.record.task(k).pr_number) is not None]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from wtrun.cli import main
-from wtrun.plan import AgentSpec, Plan, PlanError, PrSpec, Step, checks, load, parse_duration
+from wtrun.plan import AgentSpec, Plan, PlanError, PrSpec, Step, graph, load, parse_duration
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_PLANS = sorted((ROOT / "plans").glob("*.yaml"))
@@ -265,7 +265,7 @@ tasks:
 """,
     )
     assert [t.after for t in plan.tasks] == [None, "api", "api-users", None]
-    assert checks.ancestors(plan)["api-users-docs"] == ("api-users", "api")
+    assert graph.ancestors(plan)["api-users-docs"] == ("api-users", "api")
 
 
 def test_display_name_and_raw_bytes() -> None:
