@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from . import ports, schedule
 from .git import Git
-from .plan import Plan, base_branch, branch_of
+from .plan import Plan, base_branch, branch_of, format_duration
 
 _TYPICAL_S = 1.0
 
@@ -48,7 +48,7 @@ def describe(plan: Plan, git: Git, selected: Sequence[str], options: object) -> 
         lines.append(
             f"   agent:    {task.agent.preset}"
             + (f" ({task.agent.model})" if task.agent.model else "")
-            + f", timeout {_duration(task.agent.timeout_s)}"
+            + f", timeout {format_duration(task.agent.timeout_s)}"
             + (f", budget ${task.agent.budget_usd:g}" if task.agent.budget_usd else "")
         )
         lines.append(f"   scope:    {', '.join(task.scope)}")
@@ -90,12 +90,3 @@ def _ports(plan: Plan, selected: Sequence[str]) -> dict[str, list[int]]:
         return ports.allocate(plan, {}, list(selected))
     except Exception:
         return {}
-
-
-def _duration(seconds: float) -> str:
-    """45m rather than 2700s, as plans write them."""
-    whole = int(seconds)
-    h, rest = divmod(whole, 3600)
-    m, s = divmod(rest, 60)
-    text = (f"{h}h" if h else "") + (f"{m}m" if m else "") + (f"{s}s" if s else "")
-    return text or f"{seconds:g}s"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import proc
 from .git import Git
-from .plan import Step
+from .plan import Step, format_duration
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ def run_command(
         f.seek(start)
         output = f.read()
     if outcome.timed_out:
-        what = f"timed out after {step.timeout_s:g}s (its processes were stopped)"
+        what = f"timed out after {format_duration(step.timeout_s)} (its processes were stopped)"
     else:
         what = f"failed with exit code {outcome.returncode}"
     _log(log, f"{label}: {what}")

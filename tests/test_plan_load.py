@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from wtrun.cli import main
+from wtrun.errors import Position
 from wtrun.plan import AgentSpec, Plan, PlanError, PrSpec, Step, graph, load, parse_duration
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,12 +52,13 @@ def test_design_example(tmp_path: Path) -> None:
         budget_usd=5.0,
         command=None,
     )
+    file = str(tmp_path / "sprint.yaml")
     setup = (
-        Step(kind="copy", paths=(".env", ".env.local"), line=22),
-        Step(kind="link", paths=("node_modules",), line=23),
-        Step(kind="run", run="npm ci", timeout_s=600.0, line=24),
+        Step(kind="copy", paths=(".env", ".env.local"), position=Position(file, 22, 5)),
+        Step(kind="link", paths=("node_modules",), position=Position(file, 23, 5)),
+        Step(kind="run", run="npm ci", timeout_s=600.0, position=Position(file, 24, 5)),
     )
-    verify = (Step(kind="run", run="npm test", timeout_s=600.0, line=36),)
+    verify = (Step(kind="run", run="npm test", timeout_s=600.0, position=Position(file, 36, 5)),)
     assert [t.id for t in plan.tasks] == [
         "fix-987-auth-timeout",
         "feat-1024-payments",
@@ -73,7 +75,7 @@ def test_design_example(tmp_path: Path) -> None:
         "Sessions expire after 5 minutes instead of 30. Find and fix the cause, with a test.\n"
     )
     assert first.scope == ("src/auth/**", "tests/auth/**")
-    assert (first.ports, first.after, first.line) == (0, None, 47)
+    assert (first.ports, first.after, first.position) == (0, None, Position(file, 47, 5))
     assert (second.ports, second.after) == (1, None)
     assert third.title == "feat-1025-payment-docs"
     assert third.after == "feat-1024-payments"
@@ -168,7 +170,8 @@ def test_task_overrides_merge_agent_and_env_and_replace_steps(tmp_path: Path) ->
     assert [s.describe() for s in inherits.verify] == ["unit tests"]
     assert inherits.verify[0].timeout_s == 90.0
     assert inherits.setup[0].timeout_s == 600.0
-    assert overrides.setup == (Step(kind="link", paths=("node_modules",), line=32),)
+    at = Position(str(tmp_path / "plan.yaml"), 32, 9)
+    assert overrides.setup == (Step(kind="link", paths=("node_modules",), position=at),)
     assert overrides.verify == ()
 
 
@@ -294,3 +297,16 @@ def test_every_example_plan_is_valid(path: Path, capsys: pytest.CaptureFixture[s
     assert plan.tasks
     assert main(["validate", str(path)]) == 0
     assert capsys.readouterr().err == "1 plan valid\n"
+
+
+def test_tasks_and_steps_know_their_place_in_the_plan(tmp_path: Path) -> None:
+    """What a failing setup or verify step points at: `file:line:col` of its plan entry."""
+    (tmp_path / "plan.yaml").write_text(OVERRIDES, encoding="utf-8")
+    plan = load(tmp_path / "plan.yaml", display="plans/p.yaml")
+    inherits, overrides = plan.tasks
+    lines = OVERRIDES.splitlines()
+    assert lines[inherits.position.line - 1].strip() == "- id: inherits"  # type: ignore[union-attr]
+    assert str(overrides.position) == f"plans/p.yaml:{lines.index('  - id: overrides') + 1}:5"
+    assert str(inherits.verify[0].position).startswith("plans/p.yaml:")
+    step = inherits.verify[0].position
+    assert step is not None and lines[step.line - 1][step.col - 1 :] == "run: npm test"

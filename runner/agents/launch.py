@@ -10,8 +10,9 @@ from pathlib import Path
 
 from .. import proc
 from ..errors import WtrunError
+from ..plan import format_duration
 from . import get
-from .base import AgentResult, AgentRun, duration
+from .base import AgentResult, AgentRun
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ def launch(run: AgentRun, env: Mapping[str, str], log: Path, *, attempt: int) ->
     result = preset.result(outcome.returncode, output, run)
     if outcome.timed_out:
         raise AgentFailed(
-            f"agent timed out after {duration(agent.timeout_s)} and was stopped; log: {log}",
+            f"agent timed out after {format_duration(agent.timeout_s)} and was stopped; log: {log}",
             result,
         )
     if not result.ok:
