@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -310,3 +311,26 @@ def test_tasks_and_steps_know_their_place_in_the_plan(tmp_path: Path) -> None:
     assert str(inherits.verify[0].position).startswith("plans/p.yaml:")
     step = inherits.verify[0].position
     assert step is not None and lines[step.line - 1][step.col - 1 :] == "run: npm test"
+
+
+def test_an_error_at_a_plan_entry_renders_its_place(tmp_path: Path) -> None:
+    """A runtime failure carrying a step's position reads like a validation problem."""
+    from wtrun.errors import WtrunError
+
+    (tmp_path / "plan.yaml").write_text(OVERRIDES, encoding="utf-8")
+    step = load(tmp_path / "plan.yaml", display="plans/p.yaml").tasks[0].verify[0]
+    error = WtrunError('verify step "unit tests" failed (exit 1)', step.position)
+    line = OVERRIDES.splitlines().index("  - run: npm test") + 1
+    assert error.as_text() == (
+        f'wtrun: error: plans/p.yaml:{line}:5: verify step "unit tests" failed (exit 1)'
+    )
+    assert json.loads(error.as_json()) == {
+        "message": 'verify step "unit tests" failed (exit 1)',
+        "file": "plans/p.yaml",
+        "line": line,
+        "col": 5,
+    }
+    assert error.as_github() == (
+        f"::error file=plans/p.yaml,line={line},col=5,title=wtrun::"
+        'verify step "unit tests" failed (exit 1)'
+    )
