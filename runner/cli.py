@@ -260,18 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _print_error(e: WtrunError) -> None:
-    from .plan import PlanError
-
-    if isinstance(e, PlanError):
-        from .plan.diagnostics import format_text
-
-        print(format_text(e.diagnostics, e.sources), file=sys.stderr)
-        print(
-            f"\nwtrun: {e}; fix them and try again (`wtrun validate` lists them too)",
-            file=sys.stderr,
-        )
-        return
-    print(f"wtrun: error: {e}", file=sys.stderr)
+    print(e.as_text(), file=sys.stderr)
 
 
 def _crash() -> int:

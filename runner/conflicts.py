@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from .errors import WtrunError
 from .git import Git
 from .plan import Plan
-from .plan.checks import ancestors, may_run_together
+from .plan.graph import ancestors, may_run_together
 from .state import RunRecord, Store
 
 _MOVED = re.compile(r"~[0-9a-f]{40,64}$")

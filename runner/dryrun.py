@@ -10,7 +10,7 @@ from typing import Protocol
 from . import ports, schedule
 from .errors import WtrunError
 from .git import Git
-from .plan import Plan, base_branch, branch_of
+from .plan import Plan, base_branch, branch_of, format_duration
 from .preflight import preflight
 from .workspace import workspace
 
@@ -98,7 +98,7 @@ def _task_lines(
     agent = (
         task.agent.preset
         + (f" ({task.agent.model})" if task.agent.model else "")
-        + f", timeout {_duration(task.agent.timeout_s)}"
+        + f", timeout {format_duration(task.agent.timeout_s)}"
         + (f", budget ${task.agent.budget_usd:g}" if task.agent.budget_usd else "")
     )
     lines = [
@@ -135,12 +135,3 @@ def _pr_lines(plan: Plan, selected: Sequence[str], no_pr: bool) -> list[str]:
             + (" (stacked)" if task.after else "")
         )
     return lines
-
-
-def _duration(seconds: float) -> str:
-    """45m rather than 2700s, as plans write them."""
-    whole = int(seconds)
-    h, rest = divmod(whole, 3600)
-    m, s = divmod(rest, 60)
-    text = (f"{h}h" if h else "") + (f"{m}m" if m else "") + (f"{s}s" if s else "")
-    return text or f"{seconds:g}s"

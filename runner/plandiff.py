@@ -18,11 +18,12 @@ import re
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import scopes
-from .plan import Plan, Step, Task
-from .plan.checks import ancestors
+from .plan import AgentSpec, Plan, Step, Task, format_duration
 from .plan.diagnostics import Diagnostic, format_text
+from .plan.graph import ancestors
 
 RENAME_RATIO = 0.8  # difflib ratio of two prompts above which a vanished id may be renamed
 _SHORT_TEXT = 40  # lines; a text diff this short is shown whole, as one hunk
@@ -64,7 +65,8 @@ def diff(old: Plan | None, new: Plan, *, notes: Sequence[str] = ()) -> str:
     `notes` are printed as a quote under the headline (e.g. why `old` is missing).
     """
     pairing = _pair(old, new)
-    task_changes = [(o, n, _task_section(o, n, pairing.renamed)) for o, n in pairing.pairs]
+    plans = (old, new) if old is not None else (new, new)
+    task_changes = [(o, n, _task_section(o, n, pairing.renamed, plans)) for o, n in pairing.pairs]
     common = _hoist_common([s for _, _, s in task_changes])
     plan_section = _plan_section(old, new, common) if old is not None else _Section()
     changed = [(o, n, s) for o, n, s in task_changes if s]
@@ -178,7 +180,9 @@ def _pair(old: Plan | None, new: Plan) -> _Pairing:
 # ---------------------------------------------------------------- what changed in a task
 
 
-def _task_section(o: Task, n: Task, renamed: Mapping[str, str]) -> _Section:
+def _task_section(
+    o: Task, n: Task, renamed: Mapping[str, str], inherited: tuple[Plan, Plan]
+) -> _Section:
     s = _Section()
     defaulted = o.title == o.id and n.title == n.id  # a renamed task without a title
     if o.title != n.title and not defaulted:
@@ -194,20 +198,8 @@ def _task_section(o: Task, n: Task, renamed: Mapping[str, str]) -> _Section:
             s.bullets.append(f"stacked on {_code(n.after)} instead of {_code(old_after)}")
     if o.ports != n.ports:
         s.bullets.append(f"ports: {_ports(o.ports)} -> {_ports(n.ports)}")
-    a, b = o.agent, n.agent
-    if a.preset != b.preset:
-        s.bullets.append(f"agent preset: {_code(a.preset)} -> {_code(b.preset)}")
-    if a.model != b.model:
-        s.bullets.append(f"agent model: {_model(a.model)} -> {_model(b.model)}")
-    if a.args != b.args:
-        s.bullets.append(f"agent args: {_argv(a.args)} -> {_argv(b.args)}")
-    if a.command != b.command:
-        s.bullets.append(f"agent command: {_argv(a.command)} -> {_argv(b.command)}")
-    if a.timeout_s != b.timeout_s:
-        s.bullets.append(f"agent timeout: {_duration(a.timeout_s)} -> {_duration(b.timeout_s)}")
-    if a.budget_usd != b.budget_usd:
-        s.bullets.append(f"agent budget: {_money_change(a.budget_usd, b.budget_usd, 'no cap')}")
-    env = _env_bullet(dict(o.env), dict(n.env))
+    s.bullets += _agent_bullets(o.agent, n.agent, inherited)
+    env = _env_bullet(*_own_env(o, n, inherited))
     if env:
         s.bullets.append(env)
     prompt = _text_change("prompt", o.prompt, n.prompt)
@@ -216,11 +208,75 @@ def _task_section(o: Task, n: Task, renamed: Mapping[str, str]) -> _Section:
     elif prompt is not None:
         s.blocks.append(prompt)
     for label, before, after in (("setup", o.setup, n.setup), ("verify", o.verify, n.verify)):
-        old_lines = [line for step in before for line in _step_lines(step)]
-        new_lines = [line for step in after for line in _step_lines(step)]
-        if old_lines != new_lines:
-            s.blocks.append((label, _fence(_unified(old_lines, new_lines), "diff")))
+        if (before, after) != (getattr(inherited[0], label), getattr(inherited[1], label)):
+            s.blocks += _steps_block(label, before, after)
     return s
+
+
+def _steps_block(
+    label: str, before: Sequence[Step], after: Sequence[Step]
+) -> list[tuple[str, str]]:
+    old_lines = [line for step in before for line in _step_lines(step)]
+    new_lines = [line for step in after for line in _step_lines(step)]
+    if old_lines == new_lines:
+        return []
+    return [(label, _fence(_unified(old_lines, new_lines), "diff"))]
+
+
+_AGENT_FIELDS = (
+    ("preset", "agent preset"),
+    ("model", "agent model"),
+    ("args", "agent args"),
+    ("command", "agent command"),
+    ("timeout_s", "agent timeout"),
+    ("budget_usd", "agent budget"),
+)
+
+
+def _agent_bullets(a: AgentSpec, b: AgentSpec, inherited: tuple[Plan, Plan] | None) -> list[str]:
+    """What changed between two agents; with `inherited`, not what the task only inherits
+    from its plan on both sides (told once, under the plan's settings)."""
+    out = []
+    for name, label in _AGENT_FIELDS:
+        before, after = getattr(a, name), getattr(b, name)
+        if before == after:
+            continue
+        if inherited is not None and (before, after) == (
+            getattr(inherited[0].agent, name),
+            getattr(inherited[1].agent, name),
+        ):
+            continue
+        out.append(f"{label}: {_agent_change(name, before, after)}")
+    return out
+
+
+def _agent_change(name: str, before: Any, after: Any) -> str:
+    if name == "budget_usd":
+        return _money_change(before, after, "no cap")
+    if name == "timeout_s":
+        return f"{format_duration(before)} -> {format_duration(after)}"
+    if name in ("args", "command"):
+        return f"{_argv(before)} -> {_argv(after)}"
+    if name == "model":
+        return f"{_model(before)} -> {_model(after)}"
+    return f"{_code(before)} -> {_code(after)}"
+
+
+def _own_env(
+    o: Task, n: Task, inherited: tuple[Plan, Plan]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The task's environment without the keys whose change it only inherits."""
+    before, after = dict(o.env), dict(n.env)
+    plan_before, plan_after = dict(inherited[0].env), dict(inherited[1].env)
+    same = {
+        k
+        for k in {*before, *after}
+        if (before.get(k), after.get(k)) == (plan_before.get(k), plan_after.get(k))
+    }
+    return (
+        {k: v for k, v in before.items() if k not in same},
+        {k: v for k, v in after.items() if k not in same},
+    )
 
 
 def _hoist_common(sections: Sequence[_Section]) -> _Section:
@@ -282,6 +338,15 @@ def _plan_section(old: Plan, new: Plan, common: _Section) -> _Section:
     if old.port_range != new.port_range:
         bullets("port_range", [f"port_range: {_range(old.port_range)} -> {_range(new.port_range)}"])
     bullets("shared", _scope_bullets("shared", old.shared, new.shared))
+    for bullet in _agent_bullets(old.agent, new.agent, None):
+        bullets(bullet.split(":", 1)[0], [bullet])
+    env = _env_bullet(dict(old.env), dict(new.env))
+    if env:
+        bullets("env", [env])
+    for label in ("setup", "verify"):
+        for steps_block in _steps_block(label, getattr(old, label), getattr(new, label)):
+            s.blocks.append(steps_block)
+            s.keys.append(label)
     for bullet in common.bullets:
         bullets(f"{bullet.split(':', 1)[0]} of every task", [f"every task: {bullet}"])
     for label, block in common.blocks:
@@ -484,16 +549,30 @@ def _scope_bullets(label: str, old: Sequence[str], new: Sequence[str]) -> list[s
     removed = [p for p in old if p not in new]
     out = []
     if label in ("scope", "shared"):
-        if added:
-            out.append(f"{label} widened: {_codes(added, '+ ')}")
+        wider = [p for p in added if not any(_within(p, q) for q in old)]
+        inside = [p for p in added if p not in wider]
+        if wider:
+            out.append(f"{label} widened: {_codes(wider, '+ ')}")
         if removed:
-            out.append(f"{label} narrowed: {_codes(removed, '- ')}")
+            narrowed = _codes(removed, "- ") + (f", {_codes(inside, '+ ')}" if inside else "")
+            out.append(f"{label} narrowed: {narrowed}")
+        elif inside:  # a pattern inside one the scope keeps changes nothing it may write
+            out.append(f"{label} unchanged in effect: {_codes(inside, '+ ')}")
     else:
         if added:
             out.append(f"{label} added: {_codes(added)}")
         if removed:
             out.append(f"{label} removed: {_codes(removed)}")
     return out
+
+
+def _within(pattern: str, outer: str) -> bool:
+    """Whether every path `pattern` matches is matched by `outer` too (checked for a
+    literal path, and for a pattern under a directory that `outer` takes whole)."""
+    if scopes.is_literal(pattern):
+        return scopes.matches(outer, pattern)
+    folder = outer.removesuffix("**") if outer.endswith("/**") else outer
+    return folder.endswith("/") and scopes.is_literal(folder[:-1]) and pattern.startswith(folder)
 
 
 def _env_bullet(old: dict[str, str], new: dict[str, str]) -> str | None:
@@ -543,7 +622,7 @@ def _step_lines(step: Step) -> list[str]:
     if step.name:
         extras.append(f"name: {step.name}")
     if step.timeout_s != Step.timeout_s:
-        extras.append(f"timeout: {_duration(step.timeout_s)}")
+        extras.append(f"timeout: {format_duration(step.timeout_s)}")
     suffix = f"  ({', '.join(extras)})" if extras else ""
     command = (step.run or "").rstrip("\n").splitlines() or [""]
     if len(command) == 1:
@@ -603,14 +682,6 @@ def _range(r: tuple[int, int]) -> str:
 
 def _yes(flag: bool) -> str:
     return "yes" if flag else "no"
-
-
-def _duration(seconds: float) -> str:
-    total = round(seconds)
-    h, rest = divmod(total, 3600)
-    m, s = divmod(rest, 60)
-    text = (f"{h}h" if h else "") + (f"{m}m" if m else "") + (f"{s}s" if s else "")
-    return text or "0s"
 
 
 def _money(value: float | None, missing: str) -> str:

@@ -21,7 +21,7 @@ from . import dryrun, ports, proc, report, schedule, worktrees
 from .errors import UsageError, WtrunError
 from .git import Git, find_repo, resolve_base
 from .pipeline import Session, Spend, fingerprint, run_task
-from .plan import Plan
+from .plan import Plan, graph
 from .preflight import preflight
 from .sandbox import Mode as SandboxMode
 from .sandbox import Sandbox
@@ -60,9 +60,9 @@ def select(plan: Plan, options: Options) -> list[str]:
             if task.after is not None:
                 raise UsageError(
                     f'--stack takes root tasks; "{task.id}" comes after "{task.after}" '
-                    f"(its root is {schedule.root_of(plan, task.id)})"
+                    f"(its root is {graph.root_of(plan, task.id)})"
                 )
-        selected = schedule.descendants(plan, [t.id for t in chosen])
+        selected = graph.descendants(plan, [t.id for t in chosen])
     elif options.task_ids:
         chosen_ids = {t.id for t in task_by_id(plan, options.task_ids)}
         selected = [t.id for t in plan.tasks if t.id in chosen_ids]
@@ -276,7 +276,7 @@ class _Waves:
 
     def block(self, tid: str, reason: str) -> None:
         store, plan = self.session.store, self.session.plan
-        for d in schedule.descendants(plan, [tid]):
+        for d in graph.descendants(plan, [tid]):
             if d in self.chosen and store.task(d).state is not TaskState.DONE:
                 why = reason if d == tid else f'task "{tid}" it builds on is blocked'
                 store.set_state(d, TaskState.BLOCKED, why)
@@ -285,7 +285,7 @@ class _Waves:
     def wait_for_parent(self, tid: str, parent: str) -> None:
         """`wtrun prepare`: a stacked task starts from its parent's commit, which only the
         parent's agent makes. Nothing failed: it waits."""
-        for d in schedule.descendants(self.session.plan, [tid]):
+        for d in graph.descendants(self.session.plan, [tid]):
             why = f'waits for task "{parent}": its agent has not run yet (`wtrun run` runs both)'
             self.session.store.set_state(d, TaskState.PENDING, why)
             self.session.reporter.event(d, "task", why, state="pending")

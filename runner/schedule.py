@@ -12,38 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .plan import Plan
-
-
-def children(plan: Plan) -> dict[str, list[str]]:
-    kids: dict[str, list[str]] = {t.id: [] for t in plan.tasks}
-    for t in plan.tasks:
-        if t.after is not None:
-            kids[t.after].append(t.id)
-    return kids
-
-
-def roots(plan: Plan) -> list[str]:
-    return [t.id for t in plan.tasks if t.after is None]
-
-
-def descendants(plan: Plan, task_ids: Iterable[str]) -> list[str]:
-    """The tasks and everything stacked on them, in plan order."""
-    kids = children(plan)
-    chosen: set[str] = set()
-    todo = list(task_ids)
-    while todo:
-        tid = todo.pop()
-        if tid not in chosen:
-            chosen.add(tid)
-            todo.extend(kids[tid])
-    return [t.id for t in plan.tasks if t.id in chosen]
-
-
-def root_of(plan: Plan, task_id: str) -> str:
-    parent = {t.id: t.after for t in plan.tasks}
-    while parent[task_id] is not None:
-        task_id = parent[task_id]  # type: ignore[assignment]
-    return task_id
+from .plan.graph import children, roots
 
 
 def chain_lengths(plan: Plan, durations: Mapping[str, float] | None = None) -> dict[str, float]:
@@ -106,10 +75,6 @@ class Scheduler:
 
     def children_of(self, task_id: str) -> Sequence[str]:
         return [k for k in self._kids[task_id] if self._include(k)]
-
-    @property
-    def idle(self) -> bool:
-        return not self._heap and not self.running
 
 
 def simulate(

@@ -40,6 +40,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple, TypeAlias
 
+from .errors import WtrunError
+
 __all__ = [
     "Overlap",
     "OverlapStats",
@@ -52,8 +54,15 @@ __all__ = [
 ]
 
 
-class ScopeError(ValueError):
-    """An invalid scope pattern; the message says what is wrong and how to fix it."""
+class ScopeError(WtrunError, ValueError):
+    """An invalid scope pattern: `reason` says what is wrong with it and how to fix it;
+    `offset` is where in `pattern` the problem starts (0-based)."""
+
+    def __init__(self, pattern: str, reason: str, offset: int = 0) -> None:
+        super().__init__(f'scope "{pattern}" {reason}' if pattern else reason)
+        self.pattern = pattern
+        self.reason = reason
+        self.offset = offset
 
 
 @dataclass(frozen=True)
@@ -223,36 +232,40 @@ class _Node(NamedTuple):
 def _parse(pattern: str) -> _Pattern:
     if not pattern:
         raise ScopeError(
+            pattern,
             'empty scope pattern; write a path relative to the repository root, such as "src/" '
-            'or "src/**/*.ts"'
+            'or "src/**/*.ts"',
         )
     if "\\" in pattern:
         raise ScopeError(
-            f'scope "{pattern}" contains "\\"; separate directories with "/", and note that '
-            "backslash escapes are not supported"
+            pattern,
+            'contains "\\"; separate directories with "/", and note that '
+            "backslash escapes are not supported",
+            pattern.index("\\"),
         )
     if pattern.startswith("/"):
         fixed = pattern.lstrip("/") or "**"
         raise ScopeError(
-            f'scope "{pattern}" is an absolute path; write it relative to the repository root: '
-            f'"{fixed}"'
+            pattern, f'is an absolute path; write it relative to the repository root: "{fixed}"'
         )
     is_dir = pattern.endswith("/")
     segs = (pattern[:-1] if is_dir else pattern).split("/")
     if "" in segs:
         fixed = re.sub("/+", "/", pattern)
         raise ScopeError(
-            f'scope "{pattern}" has an empty segment ("//"); use a single "/": "{fixed}"'
+            pattern, f'has an empty segment ("//"); use a single "/": "{fixed}"', pattern.find("//")
         )
     if ".." in segs:
         raise ScopeError(
-            f'scope "{pattern}" has a ".." segment; scopes cannot refer to parent directories, '
-            "name the path from the repository root instead"
+            pattern,
+            'has a ".." segment; scopes cannot refer to parent directories, '
+            "name the path from the repository root instead",
+            max(pattern.find(".."), 0),
         )
     if "." in segs:
         kept = [seg for seg in segs if seg != "."]
         fixed = "/".join(kept) + "/" if is_dir and kept else "/".join(kept) or "**"
-        raise ScopeError(f'scope "{pattern}" has a "." segment; remove it: "{fixed}"')
+        raise ScopeError(pattern, f'has a "." segment; remove it: "{fixed}"')
     for seg in segs:
         if "[" in seg:
             _scan(seg, pattern)
@@ -305,8 +318,9 @@ def _scan(seg: str, pattern: str) -> tuple[_Token, ...]:
             end = seg.find("]", i + 1)
             if end < 0:
                 raise ScopeError(
-                    f'scope "{pattern}" has an unterminated character class (no "]" after "[" in '
-                    'the same path segment); close it with "]", or write "[[]" for a literal "["'
+                    pattern,
+                    'has an unterminated character class (no "]" after "[" in '
+                    'the same path segment); close it with "]", or write "[[]" for a literal "["',
                 )
             body = seg[i + 1 : end]
             negated = body[:1] in ("!", "^")
@@ -314,8 +328,9 @@ def _scan(seg: str, pattern: str) -> tuple[_Token, ...]:
                 body = body[1:]
             if not body:
                 raise ScopeError(
-                    f'scope "{pattern}" has an empty character class "{seg[i : end + 1]}"; list '
-                    'the characters it may match, such as "[abc]"'
+                    pattern,
+                    f'has an empty character class "{seg[i : end + 1]}"; list '
+                    'the characters it may match, such as "[abc]"',
                 )
             tokens.append(_class(body, negated, pattern))
             i = end + 1
@@ -333,8 +348,9 @@ def _class(body: str, negated: bool, pattern: str) -> _CharSet:
             first, last = body[i], body[i + 2]
             if first > last:
                 raise ScopeError(
-                    f'scope "{pattern}" has a reversed range "{first}-{last}" in a character '
-                    f'class; put the lower character first: "{last}-{first}"'
+                    pattern,
+                    f'has a reversed range "{first}-{last}" in a character '
+                    f'class; put the lower character first: "{last}-{first}"',
                 )
             ranges.append((ord(first), ord(last)))
             i += 3

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from . import proc
 from .git import Git
-from .plan import Step
+from .plan import Step, format_duration
 
 # Wraps a command in the task's sandbox (or leaves it as it is).
 Wrap = Callable[[Sequence[str]], list[str]]
@@ -159,7 +159,7 @@ def _run_command(
         f.seek(start)
         output = f.read()
     if outcome.timed_out:
-        what = f"timed out after {step.timeout_s:g}s (its processes were stopped)"
+        what = f"timed out after {format_duration(step.timeout_s)} (its processes were stopped)"
     else:
         what = f"failed with exit code {outcome.returncode}"
     _log(log, f"{label}: {what}")

@@ -746,7 +746,7 @@ def test_command_result(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("timeout", "shown"), [(45 * 60, "45m"), (7200, "2h"), (90, "90s"), (0.5, "0.5s")]
+    ("timeout", "shown"), [(45 * 60, "45m"), (7200, "2h"), (90, "1m30s"), (0.5, "0.5s")]
 )
 @pytest.mark.parametrize("name", sorted(agents.PRESETS))
 def test_timeout_reason(tmp_path: Path, name: str, timeout: float, shown: str) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from wtrun.cli import main
-from wtrun.plan import AgentSpec, Plan, PlanError, PrSpec, Step, checks, load, parse_duration
+from wtrun.errors import Position
+from wtrun.plan import AgentSpec, Plan, PlanError, PrSpec, Step, graph, load, parse_duration
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_PLANS = sorted((ROOT / "plans").glob("*.yaml"))
@@ -50,12 +52,13 @@ def test_the_every_key_example(tmp_path: Path) -> None:
         budget_usd=5.0,
         command=None,
     )
+    file = str(tmp_path / "sprint.yaml")
     setup = (
-        Step(kind="copy", paths=(".env", ".env.local"), line=22),
-        Step(kind="link", paths=("node_modules",), line=23),
-        Step(kind="run", run="npm ci", timeout_s=600.0, line=24),
+        Step(kind="copy", paths=(".env", ".env.local"), position=Position(file, 22, 5)),
+        Step(kind="link", paths=("node_modules",), position=Position(file, 23, 5)),
+        Step(kind="run", run="npm ci", timeout_s=600.0, position=Position(file, 24, 5)),
     )
-    verify = (Step(kind="run", run="npm test", timeout_s=600.0, line=36),)
+    verify = (Step(kind="run", run="npm test", timeout_s=600.0, position=Position(file, 36, 5)),)
     assert [t.id for t in plan.tasks] == [
         "fix-987-auth-timeout",
         "feat-1024-payments",
@@ -72,7 +75,7 @@ def test_the_every_key_example(tmp_path: Path) -> None:
         "Sessions expire after 5 minutes instead of 30. Find and fix the cause, with a test.\n"
     )
     assert first.scope == ("src/auth/**", "tests/auth/**")
-    assert (first.ports, first.after, first.line) == (0, None, 47)
+    assert (first.ports, first.after, first.position) == (0, None, Position(file, 47, 5))
     assert (second.ports, second.after) == (1, None)
     assert third.title == "feat-1025-payment-docs"
     assert third.after == "feat-1024-payments"
@@ -167,7 +170,8 @@ def test_task_overrides_merge_agent_and_env_and_replace_steps(tmp_path: Path) ->
     assert [s.describe() for s in inherits.verify] == ["unit tests"]
     assert inherits.verify[0].timeout_s == 90.0
     assert inherits.setup[0].timeout_s == 600.0
-    assert overrides.setup == (Step(kind="link", paths=("node_modules",), line=32),)
+    at = Position(str(tmp_path / "plan.yaml"), 32, 9)
+    assert overrides.setup == (Step(kind="link", paths=("node_modules",), position=at),)
     assert overrides.verify == ()
 
 
@@ -264,7 +268,7 @@ tasks:
 """,
     )
     assert [t.after for t in plan.tasks] == [None, "api", "api-users", None]
-    assert checks.ancestors(plan)["api-users-docs"] == ("api-users", "api")
+    assert graph.ancestors(plan)["api-users-docs"] == ("api-users", "api")
 
 
 def test_display_name_and_raw_bytes() -> None:
@@ -293,3 +297,39 @@ def test_every_example_plan_is_valid(path: Path, capsys: pytest.CaptureFixture[s
     assert plan.tasks
     assert main(["validate", str(path)]) == 0
     assert capsys.readouterr().err == "1 plan valid\n"
+
+
+def test_tasks_and_steps_know_their_place_in_the_plan(tmp_path: Path) -> None:
+    """What a failing setup or verify step points at: `file:line:col` of its plan entry."""
+    (tmp_path / "plan.yaml").write_text(OVERRIDES, encoding="utf-8")
+    plan = load(tmp_path / "plan.yaml", display="plans/p.yaml")
+    inherits, overrides = plan.tasks
+    lines = OVERRIDES.splitlines()
+    assert lines[inherits.position.line - 1].strip() == "- id: inherits"  # type: ignore[union-attr]
+    assert str(overrides.position) == f"plans/p.yaml:{lines.index('  - id: overrides') + 1}:5"
+    assert str(inherits.verify[0].position).startswith("plans/p.yaml:")
+    step = inherits.verify[0].position
+    assert step is not None and lines[step.line - 1][step.col - 1 :] == "run: npm test"
+
+
+def test_an_error_at_a_plan_entry_renders_its_place(tmp_path: Path) -> None:
+    """A runtime failure carrying a step's position reads like a validation problem."""
+    from wtrun.errors import WtrunError
+
+    (tmp_path / "plan.yaml").write_text(OVERRIDES, encoding="utf-8")
+    step = load(tmp_path / "plan.yaml", display="plans/p.yaml").tasks[0].verify[0]
+    error = WtrunError('verify step "unit tests" failed (exit 1)', step.position)
+    line = OVERRIDES.splitlines().index("  - run: npm test") + 1
+    assert error.as_text() == (
+        f'wtrun: error: plans/p.yaml:{line}:5: verify step "unit tests" failed (exit 1)'
+    )
+    assert json.loads(error.as_json()) == {
+        "message": 'verify step "unit tests" failed (exit 1)',
+        "file": "plans/p.yaml",
+        "line": line,
+        "col": 5,
+    }
+    assert error.as_github() == (
+        f"::error file=plans/p.yaml,line={line},col=5,title=wtrun::"
+        'verify step "unit tests" failed (exit 1)'
+    )

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wtrun import schedule
-from wtrun.plan import Plan, Task
+from wtrun.plan import Plan, Task, graph
 
 
 def forest(parents: list[int | None]) -> Plan:
@@ -117,6 +117,6 @@ def test_pr_order_parents_first_then_plan_order() -> None:
 
 def test_descendants_and_roots() -> None:
     plan = forest([None, 0, 1, None])
-    assert schedule.descendants(plan, ["t0"]) == ["t0", "t1", "t2"]
-    assert schedule.roots(plan) == ["t0", "t3"]
-    assert schedule.root_of(plan, "t2") == "t0"
+    assert graph.descendants(plan, ["t0"]) == ["t0", "t1", "t2"]
+    assert graph.roots(plan) == ["t0", "t3"]
+    assert graph.root_of(plan, "t2") == "t0"

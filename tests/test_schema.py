@@ -148,10 +148,9 @@ def test_schema_keys_match_the_loaded_model() -> None:
     """The schema describes exactly the YAML that loads into wtrun.model."""
     model = _load_model()
     top = set(SCHEMA["properties"])
-    # The plan-level agent, setup, verify and env are merged into each task.
-    assert top == (set(_fields(model.Plan)) - {"path"}) | {"agent", "setup", "verify", "env"}
+    assert top == set(_fields(model.Plan)) - {"path"}
     task = set(SCHEMA["definitions"]["task"]["properties"])
-    assert task == set(_fields(model.Task)) - {"line"}
+    assert task == set(_fields(model.Task)) - {"position"}
     agent = set(SCHEMA["definitions"]["agent"]["properties"])
     assert agent == (set(_fields(model.AgentSpec)) - {"timeout_s"}) | {"timeout"}
     assert set(SCHEMA["definitions"]["pr"]["properties"]) == set(_fields(model.PrSpec))

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from ..plan import Plan, Task
+from ..plan import Plan, Task, format_duration
 
 _REASON_MAX = 300
 
@@ -79,19 +79,11 @@ def failed(
 
 
 def timed_out(run: AgentRun) -> str:
-    return f"timed out after {duration(run.task.agent.timeout_s)}"
+    return f"timed out after {format_duration(run.task.agent.timeout_s)}"
 
 
 def exited(name: str, returncode: int) -> str:
     return f"{name} exited with code {returncode}"
-
-
-def duration(seconds: float) -> str:
-    if seconds >= 3600 and seconds % 3600 == 0:
-        return f"{seconds / 3600:g}h"
-    if seconds >= 60 and seconds % 60 == 0:
-        return f"{seconds / 60:g}m"
-    return f"{seconds:g}s"
 
 
 def one_line(text: str, limit: int = _REASON_MAX) -> str:

@@ -10,8 +10,9 @@ from pathlib import Path
 
 from .. import proc
 from ..errors import WtrunError
+from ..plan import format_duration
 from . import get
-from .base import AgentResult, AgentRun, duration
+from .base import AgentResult, AgentRun
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ def launch(
     result = preset.result(outcome.returncode, output, run)
     if outcome.timed_out:
         raise AgentFailed(
-            f"agent timed out after {duration(agent.timeout_s)} and was stopped; log: {log}",
+            f"agent timed out after {format_duration(agent.timeout_s)} and was stopped; log: {log}",
             result,
         )
     if not result.ok:

@@ -14,7 +14,7 @@ import heapq
 import json
 
 from ..plan import Plan, load
-from ..schedule import descendants, roots
+from ..plan.graph import descendants, roots
 
 MAX_JOBS = 256  # GitHub Actions' limit of jobs per matrix
 

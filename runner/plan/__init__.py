@@ -6,8 +6,8 @@ applies the defaults and returns a `Plan`; every other module reads plans throug
 
 from __future__ import annotations
 
-from .diagnostics import Diagnostic
-from .loader import PlanError, load, parse_duration, read_source, task_by_id
+from .diagnostics import Diagnostic, PlanError
+from .loader import format_duration, load, parse_duration, read_source, task_by_id
 from .model import AgentSpec, Plan, PrSpec, Step, Task
 from .templates import TemplateError
 from .variables import base_branch, branch_of, task_context
@@ -23,6 +23,7 @@ __all__ = [
     "TemplateError",
     "base_branch",
     "branch_of",
+    "format_duration",
     "load",
     "parse_duration",
     "read_source",

@@ -11,6 +11,8 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from ..errors import Position, WtrunError, github_annotation
+
 
 @dataclass(frozen=True, order=True)
 class Diagnostic:
@@ -55,17 +57,32 @@ def format_json(diagnostics: Sequence[Diagnostic]) -> str:
     return json.dumps([d.as_json() for d in diagnostics], indent=2)
 
 
-def _escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def _escape_property(text: str) -> str:
-    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
-
-
 def format_github(diagnostics: Sequence[Diagnostic]) -> str:
     return "\n".join(
-        f"::error file={_escape_property(d.file)},line={max(d.line, 1)},col={max(d.col, 1)},"
-        f"title={_escape_property('wtrun ' + d.rule)}::{_escape_data(d.message)}"
-        for d in diagnostics
+        github_annotation(d.message, d.file, d.line, d.col, f"wtrun {d.rule}") for d in diagnostics
     )
+
+
+class PlanError(WtrunError):
+    """A plan with problems; `diagnostics` holds every one, sorted."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic], sources: dict[str, list[str]]) -> None:
+        self.diagnostics = sort(diagnostics)
+        self.sources = sources
+        n = len(self.diagnostics)
+        where = self.diagnostics[0].file if self.diagnostics else "the plan"
+        first = self.diagnostics[0] if self.diagnostics else None
+        position = Position(first.file, first.line, first.col) if first else None
+        super().__init__(f"{n} problem{'s' if n != 1 else ''} in {where}", position)
+
+    def as_text(self) -> str:
+        return (
+            f"{format_text(self.diagnostics, self.sources)}\n\n"
+            f"wtrun: {self}; fix them and try again (`wtrun validate` lists them too)"
+        )
+
+    def as_json(self) -> str:
+        return format_json(self.diagnostics)
+
+    def as_github(self) -> str:
+        return format_github(self.diagnostics)

@@ -8,33 +8,22 @@ downstream looks at raw YAML again.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError, WtrunError
+from ..errors import Position, UsageError
 from . import checks, schema
-from .diagnostics import Diagnostic
-from .diagnostics import sort as sort_diagnostics
+from .diagnostics import Diagnostic, PlanError
 from .model import AgentSpec, Plan, PrSpec, Step, Task
 from .yaml_source import Document, NodePath
 from .yaml_source import read as read_yaml
 
 KNOWN_VERSIONS = (1,)
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-
-
-class PlanError(WtrunError):
-    """A plan with problems; `diagnostics` holds every one, sorted."""
-
-    def __init__(self, diagnostics: Sequence[Diagnostic], sources: dict[str, list[str]]) -> None:
-        self.diagnostics = sort_diagnostics(diagnostics)
-        self.sources = sources
-        n = len(self.diagnostics)
-        where = self.diagnostics[0].file if self.diagnostics else "the plan"
-        super().__init__(f"{n} problem{'s' if n != 1 else ''} in {where}")
 
 
 def parse_duration(value: int | float | str) -> float:
@@ -45,6 +34,15 @@ def parse_duration(value: int | float | str) -> float:
         raise ValueError(value)
     h, mi, s = (int(g) if g else 0 for g in m.groups())
     return float(h * 3600 + mi * 60 + s)
+
+
+def format_duration(seconds: float) -> str:
+    """A duration as plans write it: `1h30m`, `45m`, `90s` (`1.5s` below whole seconds)."""
+    if seconds != int(seconds):
+        return f"{seconds:g}s"
+    h, rest = divmod(int(seconds), 3600)
+    m, s = divmod(rest, 60)
+    return (f"{h}h" if h else "") + (f"{m}m" if m else "") + (f"{s}s" if s else "") or "0s"
 
 
 def read_source(path: Path) -> bytes:
@@ -143,10 +141,7 @@ def _version_ok(doc: Document, problems: list[Diagnostic]) -> bool:
 
 def _about_version(error: Any) -> bool:
     """Schema errors that `_version_ok` has already told in its own words."""
-    path = tuple(error.absolute_path)
-    if path[:1] == ("version",):
-        return True
-    return bool(error.validator == "required" and not path and "'version'" in error.message)
+    return tuple(error.absolute_path)[:1] == ("version",)
 
 
 # ---------------------------------------------------------------- building
@@ -155,20 +150,24 @@ def _about_version(error: Any) -> bool:
 def _steps(raw: Sequence[Mapping[str, Any]], doc: Document, base: NodePath) -> tuple[Step, ...]:
     steps: list[Step] = []
     for i, item in enumerate(raw):
-        line = doc.mark((*base, i)).line
+        m = doc.mark((*base, i))
+        position = Position(doc.file, m.line, m.col)
         if "copy" in item or "link" in item:
             kind = "copy" if "copy" in item else "link"
             value = item[kind]
             paths = (value,) if isinstance(value, str) else tuple(value)
-            steps.append(Step(kind=kind, paths=paths, line=line))
-        else:
-            timeout = parse_duration(item["timeout"]) if "timeout" in item else 600.0
-            steps.append(
-                Step(
-                    kind="run", run=item["run"], timeout_s=timeout, name=item.get("name"), line=line
-                )
-            )
+            steps.append(Step(kind=kind, paths=paths, position=position))
+            continue
+        given = _present(item, name="name")
+        if "timeout" in item:
+            given["timeout_s"] = parse_duration(item["timeout"])
+        steps.append(Step(kind="run", run=item["run"], position=position, **given))
     return tuple(steps)
+
+
+def _present(raw: Mapping[str, Any], **keys: str) -> dict[str, Any]:
+    """`{field: raw[key]}` for the keys the plan sets: the model's defaults fill the rest."""
+    return {name: raw[key] for name, key in keys.items() if key in raw}
 
 
 def _agent(raw: Mapping[str, Any], over: AgentSpec) -> AgentSpec:
@@ -183,60 +182,69 @@ def _agent(raw: Mapping[str, Any], over: AgentSpec) -> AgentSpec:
     )
 
 
-def _build(doc: Document, data: dict[str, Any], positions: Sequence[int], path: Path) -> Plan:
-    agent = _agent(data.get("agent", {}), AgentSpec())
-    setup = _steps(data.get("setup", []), doc, ("setup",))
-    verify = _steps(data.get("verify", []), doc, ("verify",))
-    env = {k: str(v) for k, v in data.get("env", {}).items()}
-    raw_pr = data.get("pr", {})
-    pr = PrSpec(
-        provider=raw_pr.get("provider", "github"),
-        repository=raw_pr.get("repository"),
-        title=raw_pr.get("title", PrSpec.title),
-        body=raw_pr.get("body"),
-        draft=raw_pr.get("draft", True),
-        labels=tuple(raw_pr.get("labels", ())),
-        reviewers=tuple(raw_pr.get("reviewers", ())),
+def _env(raw: Mapping[str, Any]) -> dict[str, str]:
+    return {k: str(v) for k, v in raw.items()}
+
+
+def _pr(raw: Mapping[str, Any]) -> PrSpec:
+    given = _present(raw, provider="provider", repository="repository", title="title")
+    given.update(_present(raw, body="body", draft="draft"))
+    given.update({key: tuple(raw[key]) for key in ("labels", "reviewers") if key in raw})
+    return PrSpec(**given)
+
+
+def _task(doc: Document, raw: Mapping[str, Any], base: NodePath, plan: Plan) -> Task:
+    ports = raw.get("ports", 0)
+    m = doc.mark(base)
+    return Task(
+        id=raw["id"],
+        title=raw.get("title", raw["id"]),
+        prompt=raw["prompt"],
+        scope=tuple(raw["scope"]),
+        ports=tuple(ports) if isinstance(ports, list) else int(ports),
+        after=raw.get("after"),
+        agent=_agent(raw.get("agent", {}), plan.agent),
+        setup=_steps(raw["setup"], doc, (*base, "setup")) if "setup" in raw else plan.setup,
+        verify=_steps(raw["verify"], doc, (*base, "verify")) if "verify" in raw else plan.verify,
+        env=tuple({**dict(plan.env), **_env(raw.get("env", {}))}.items()),
+        position=Position(doc.file, m.line, m.col),
     )
-    tasks = []
-    for position, raw in zip(positions, data["tasks"], strict=True):
-        base: NodePath = ("tasks", position)
-        ports = raw.get("ports", 0)
-        task_env = dict(env)
-        task_env.update({k: str(v) for k, v in raw.get("env", {}).items()})
-        tasks.append(
-            Task(
-                id=raw["id"],
-                title=raw.get("title", raw["id"]),
-                prompt=raw["prompt"],
-                scope=tuple(raw["scope"]),
-                ports=tuple(ports) if isinstance(ports, list) else int(ports),
-                after=raw.get("after"),
-                agent=_agent(raw.get("agent", {}), agent),
-                setup=_steps(raw["setup"], doc, (*base, "setup")) if "setup" in raw else setup,
-                verify=_steps(raw["verify"], doc, (*base, "verify")) if "verify" in raw else verify,
-                env=tuple(task_env.items()),
-                line=doc.mark(base).line,
-            )
-        )
-    port_range = data.get("port_range", [3100, 3999])
-    return Plan(
+
+
+def _build(doc: Document, data: dict[str, Any], positions: Sequence[int], path: Path) -> Plan:
+    given = _present(
+        data,
+        base="base",
+        remote="remote",
+        branch="branch",
+        max_parallel="max_parallel",
+        conventions="conventions",
+        commit_message="commit_message",
+    )
+    if "worktrees" in data:
+        given["worktrees"] = data["worktrees"].rstrip("/")
+    if "budget_usd" in data:
+        given["budget_usd"] = float(data["budget_usd"])
+    if "port_range" in data:
+        given["port_range"] = tuple(data["port_range"])
+    if "shared" in data:
+        given["shared"] = tuple(data["shared"])
+    plan = Plan(
         path=path,
         name=data.get("name", path.stem),
         version=KNOWN_VERSIONS[-1],  # only plans of a known version are built
-        base=data.get("base", "main"),
-        remote=data.get("remote", "origin"),
-        worktrees=data.get("worktrees", ".claude/worktrees").rstrip("/"),
-        branch=data.get("branch", Plan.branch),
-        max_parallel=data.get("max_parallel", 3),
-        budget_usd=float(data["budget_usd"]) if "budget_usd" in data else None,
-        port_range=(port_range[0], port_range[1]),
-        shared=tuple(data.get("shared", ())),
-        conventions=data.get("conventions", ""),
-        commit_message=data.get("commit_message", Plan.commit_message),
-        pr=pr,
-        tasks=tuple(tasks),
+        pr=_pr(data.get("pr", {})),
+        agent=_agent(data.get("agent", {}), AgentSpec()),
+        env=tuple(_env(data.get("env", {})).items()),
+        setup=_steps(data.get("setup", []), doc, ("setup",)),
+        verify=_steps(data.get("verify", []), doc, ("verify",)),
+        **given,
     )
+    tasks = [
+        _task(doc, raw, ("tasks", position), plan)
+        for position, raw in zip(positions, data["tasks"], strict=True)
+    ]
+    return dataclasses.replace(plan, tasks=tuple(tasks))
 
 
 def task_by_id(plan: Plan, ids: Iterable[str]) -> list[Task]:

@@ -9,6 +9,10 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the model stays loadable on its own, as the schema's tests load it
+    from ..errors import Position
 
 
 @dataclass(frozen=True)
@@ -16,7 +20,7 @@ class AgentSpec:
     preset: str = "claude"  # claude | codex | aider | gemini | command
     model: str | None = None
     args: tuple[str, ...] = ()
-    timeout_s: float = 45 * 60
+    timeout_s: float = 45 * 60.0
     budget_usd: float | None = None
     command: tuple[str, ...] | None = None  # Jinja2 templates, `command` preset only
     sandbox: str = "auto"  # auto | bwrap | none
@@ -29,9 +33,9 @@ class Step:
     kind: str  # copy | link | run
     paths: tuple[str, ...] = ()  # copy / link
     run: str | None = None  # shell command
-    timeout_s: float = 10 * 60
+    timeout_s: float = 10 * 60.0
     name: str | None = None
-    line: int = 0  # where the step stands in the plan, for messages
+    position: Position | None = None  # where the step stands in the plan, for messages
 
     def describe(self) -> str:
         if self.name:
@@ -64,7 +68,7 @@ class Task:
     setup: tuple[Step, ...] = ()  # the plan's, or the task's own list
     verify: tuple[Step, ...] = ()
     env: tuple[tuple[str, str], ...] = ()  # merged over the plan's, key order kept
-    line: int = 0
+    position: Position | None = None  # where the task stands in the plan, for messages
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,11 @@ class Plan:
     commit_message: str = "feat({{ task.id }}): {{ task.title }}"
     pr: PrSpec = field(default_factory=PrSpec)
     tasks: tuple[Task, ...] = ()
+    # What tasks inherit (each task holds its merged copy); kept for the plan's own diff.
+    agent: AgentSpec = field(default_factory=AgentSpec)
+    env: tuple[tuple[str, str], ...] = ()
+    setup: tuple[Step, ...] = ()
+    verify: tuple[Step, ...] = ()
 
     @functools.cached_property
     def _by_id(self) -> dict[str, Task]:

@@ -169,21 +169,7 @@ def describe(doc: Document, error: Any) -> Iterator[Diagnostic]:
             yield _unknown_key(doc, path, key, allowed)
         return
     if kind == "required":
-        missing = error.message.split("'")[1] if "'" in error.message else error.message
-        known = list(error.schema.get("properties", {}))
-        if any(
-            difflib.get_close_matches(k, known, n=1, cutoff=0.6) == [missing]
-            for k in value
-            if k not in known
-        ):
-            return  # a misspelt key: told as an unknown key with "did you mean"
-        yield doc.diagnostic(
-            path,
-            f'{name} is missing the required key "{missing}"; '
-            f"{_REQUIRED_FIX.get(missing, f'add {missing}')}",
-            "schema",
-            key=True,
-        )
+        yield from _missing_problems(doc, error, path, name)
         return
     if kind == "type":
         yield doc.diagnostic(
@@ -237,6 +223,33 @@ def describe(doc: Document, error: Any) -> Iterator[Diagnostic]:
         yield from describe(doc, jsonschema.exceptions.best_match(error.context))
         return
     yield doc.diagnostic(path, f"{name}: {error.message}; change it", "schema")
+
+
+def missing_keys(error: Any) -> list[str]:
+    """The keys a `required` error's mapping misses: all of them, from the error's fields.
+
+    jsonschema raises one error per missing key, and only its message says which one;
+    each error is told as all of them, and the repeats merge when diagnostics are sorted.
+    """
+    present = error.instance if isinstance(error.instance, dict) else {}
+    return [str(k) for k in error.validator_value if k not in present]
+
+
+def _missing_problems(doc: Document, error: Any, path: NodePath, name: str) -> Iterator[Diagnostic]:
+    known = list(error.schema.get("properties", {}))
+    typed = [k for k in error.instance if k not in known]
+    for missing in missing_keys(error):
+        if not path and missing == "version":
+            continue  # told by the loader in its own words
+        if any(difflib.get_close_matches(k, known, n=1, cutoff=0.6) == [missing] for k in typed):
+            continue  # a misspelt key: told as an unknown key with "did you mean"
+        yield doc.diagnostic(
+            path,
+            f'{name} is missing the required key "{missing}"; '
+            f"{_REQUIRED_FIX.get(missing, f'add {missing}')}",
+            "schema",
+            key=True,
+        )
 
 
 _REQUIRED_FIX = {
@@ -461,11 +474,7 @@ def scope_message(doc: Document, path: NodePath, pattern: str) -> str:
     try:
         scopes.validate(pattern)
     except scopes.ScopeError as e:
-        text = str(e)
-        prefix = f'scope "{pattern}" '
-        if text.startswith(prefix):
-            return f'{owner}: pattern "{pattern}" {text[len(prefix) :]}'
-        return f"{owner}: {text}"
+        return f'{owner}: pattern "{e.pattern}" {e.reason}' if e.pattern else f"{owner}: {e.reason}"
     return f'{owner}: pattern "{pattern}" is not allowed'
 
 
@@ -554,8 +563,12 @@ def _refused(error: Any) -> list[NodePath]:
         allowed = error.schema.get("properties", {})
         return [(*path, key) for key in error.instance if key not in allowed]
     if error.validator == "required":
-        missing = error.message.split("'")[1] if "'" in error.message else ""
-        return [path] if missing == "id" or missing not in ("prompt", "scope", "tasks") else []
+        missing = missing_keys(error)
+        return (
+            [path]
+            if any(m == "id" or m not in ("prompt", "scope", "tasks") for m in missing)
+            else []
+        )
     if _is_pattern_item(path) and error.validator in ("pattern", "minLength"):
         return []  # checked again, with the same message, by the scope checks
     return [path]

@@ -117,3 +117,32 @@ def task_context(
         defaults.update(run or {})
         context["run"] = defaults
     return context
+
+
+def sample_context(
+    plan: Plan, task: Task, branches: Mapping[str, str | None], *, pr: bool = False
+) -> dict[str, Any]:
+    """`task_context` with placeholder values where only a run knows the real ones, to check
+    templates before anything runs.
+
+    `branches` maps task ids to their rendered branch (None where the branch template
+    failed). `pr=True` adds `run`, which only the PR templates see.
+    """
+    ports = (
+        list(task.ports)
+        if isinstance(task.ports, tuple)
+        else list(range(plan.port_range[0], plan.port_range[0] + task.ports))
+    )
+    if task.after is None or task.after not in branches:
+        base = plan.base  # an unknown `after` is reported on its own
+    else:
+        base = branches[task.after] or f"worktree-{task.after}"
+    return task_context(
+        plan,
+        task,
+        ports=ports,
+        worktree=f"{plan.worktrees}/{task.id}",
+        branch=branches.get(task.id) or f"worktree-{task.id}",
+        base=base,
+        pr=pr,
+    )

@@ -68,19 +68,40 @@ class Document:
 def read(file: str, raw: bytes) -> tuple[Document, list[Diagnostic]]:
     """Parse `raw` (the bytes of `file`); problems come back as diagnostics, never raised."""
     doc = Document(file, [])
+    try:
+        text = _decode(doc, raw)
+        root = _compose(doc, text)
+    except _Refused as e:
+        return doc, [e.diagnostic]
+    problem = _check_size(doc, root)
+    if problem is not None:
+        return doc, [problem]
+    converter = _Converter(doc)
+    doc.data = converter.convert(root, ())
+    return doc, converter.problems
+
+
+class _Refused(Exception):
+    """A file that cannot be read further: its one diagnostic."""
+
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        self.diagnostic = diagnostic
+
+
+def _decode(doc: Document, raw: bytes) -> str:
+    """The text of the file, its lines kept in `doc`."""
+    file = doc.file
     if len(raw) > MAX_BYTES:
-        return doc, [
+        raise _Refused(
             Diagnostic(
                 file,
                 1,
                 1,
-                (
-                    f"the file is {len(raw):,} bytes, over the limit of {MAX_BYTES:,} bytes; "
-                    "split the plan into several files"
-                ),
+                f"the file is {len(raw):,} bytes, over the limit of {MAX_BYTES:,} bytes; "
+                "split the plan into several files",
                 "syntax",
             )
-        ]
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -89,104 +110,96 @@ def read(file: str, raw: bytes) -> tuple[Document, list[Diagnostic]]:
         start = before.rfind(b"\n") + 1
         col = len(raw[start : e.start].decode("utf-8", "replace")) + 1
         doc.lines = raw.decode("utf-8", "replace").splitlines()
-        return doc, [
+        raise _Refused(
             Diagnostic(
                 file,
                 line,
                 col,
-                (
-                    f"invalid UTF-8 byte 0x{raw[e.start]:02x}; plan files are UTF-8 text: save the "
-                    "file as UTF-8"
-                ),
+                f"invalid UTF-8 byte 0x{raw[e.start]:02x}; plan files are UTF-8 text: save the "
+                "file as UTF-8",
                 "syntax",
             )
-        ]
-    if text.startswith("\ufeff"):
-        text = text[1:]
+        ) from None
+    text = text.removeprefix("\ufeff")
     doc.lines = text.splitlines()
     tab = _indent_tab(doc.lines)
     if tab is not None:
-        return doc, [
+        raise _Refused(
             Diagnostic(
                 file,
                 tab[0],
                 tab[1],
-                (
-                    "tab character in indentation; YAML allows only spaces there: "
-                    "replace the tab with spaces"
-                ),
+                "tab character in indentation; YAML allows only spaces there: replace the tab "
+                "with spaces",
                 "syntax",
             )
-        ]
+        )
+    return text
+
+
+def _compose(doc: Document, text: str) -> yaml.MappingNode:
+    """The node tree of the file's one document, which must be a mapping."""
+    file = doc.file
     try:
         nodes = list(yaml.compose_all(text, Loader=_LOADER))
     except yaml.MarkedYAMLError as e:
         if _LIBYAML_TOO_DEEP in (e.problem or ""):  # libyaml's own limit, above ours
             mark = e.problem_mark
-            return doc, [
+            raise _Refused(
                 _too_deep(file, mark.line + 1 if mark else 1, mark.column + 1 if mark else 1)
-            ]
-        return doc, [_syntax_error(doc, e)]
+            ) from None
+        raise _Refused(_syntax_error(doc, e)) from None
     except yaml.YAMLError as e:
-        return doc, [Diagnostic(file, 1, 1, f"invalid YAML: {e}", "syntax")]
+        raise _Refused(Diagnostic(file, 1, 1, f"invalid YAML: {e}", "syntax")) from None
     except RecursionError:  # the pure-Python parser recurses once per level
-        return doc, [_too_deep(file, 1, 1)]
+        raise _Refused(_too_deep(file, 1, 1)) from None
     nodes = [n for n in nodes if n is not None]
     if not nodes:
-        return doc, [
+        raise _Refused(
             Diagnostic(
                 file,
                 1,
                 1,
-                (
-                    "the plan is empty; it needs at least `version: 1` and a list of `tasks` (see "
-                    "plans/minimal.yaml or `wtrun schema`)"
-                ),
+                "the plan is empty; it needs at least `version: 1` and a list of `tasks` (see "
+                "plans/minimal.yaml or `wtrun schema`)",
                 "syntax",
             )
-        ]
+        )
     if len(nodes) > 1:
-        extra = nodes[1].start_mark
-        line = extra.line + 1
-        for number in range(extra.line, 0, -1):  # point at the "---" that starts it
-            if doc.lines[number - 1].startswith("---"):
-                line = number
-                break
-        return doc, [
-            Diagnostic(
-                file,
-                line,
-                1,
-                (
-                    "a second YAML document starts here; a plan file holds one document: remove "
-                    'the "---" and what follows, or move it to its own file'
-                ),
-                "syntax",
-                3,
-            )
-        ]
+        raise _Refused(_second_document(doc, nodes[1]))
     root = nodes[0]
     if not isinstance(root, yaml.MappingNode):
         kind = "a list" if isinstance(root, yaml.SequenceNode) else "a single value"
         m = root.start_mark
-        return doc, [
+        raise _Refused(
             Diagnostic(
                 file,
                 m.line + 1,
                 m.column + 1,
-                (
-                    f"the plan is {kind}; it must be a mapping of keys such as `version: 1` and "
-                    "`tasks:` (see plans/minimal.yaml)"
-                ),
+                f"the plan is {kind}; it must be a mapping of keys such as `version: 1` and "
+                "`tasks:` (see plans/minimal.yaml)",
                 "syntax",
             )
-        ]
-    problem = _check_size(doc, root)
-    if problem is not None:
-        return doc, [problem]
-    converter = _Converter(doc)
-    doc.data = converter.convert(root, (), 0)
-    return doc, converter.problems
+        )
+    return root
+
+
+def _second_document(doc: Document, node: yaml.Node) -> Diagnostic:
+    extra = node.start_mark
+    line = extra.line + 1
+    for number in range(extra.line, 0, -1):  # point at the "---" that starts it
+        if doc.lines[number - 1].startswith("---"):
+            line = number
+            break
+    return Diagnostic(
+        doc.file,
+        line,
+        1,
+        "a second YAML document starts here; a plan file holds one document: remove "
+        'the "---" and what follows, or move it to its own file',
+        "syntax",
+        3,
+    )
 
 
 _LIBYAML_TOO_DEEP = "exceeded maximum nesting depth"
@@ -401,7 +414,7 @@ class _Converter:
         )
         return Mark(s.line + 1, s.column + 1, max(1, length))
 
-    def convert(self, node: yaml.Node, path: NodePath, depth: int) -> Any:
+    def convert(self, node: yaml.Node, path: NodePath) -> Any:
         self.doc.values.setdefault(path, self._place(node))
         if isinstance(node, yaml.ScalarNode):
             return self._scalar(node)
@@ -422,7 +435,7 @@ class _Converter:
                 )
             )
         if isinstance(node, yaml.SequenceNode):
-            return [self.convert(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
+            return [self.convert(item, (*path, i)) for i, item in enumerate(node.value)]
         assert isinstance(node, yaml.MappingNode)
         result: dict[Any, Any] = {}
         seen: dict[Any, Mark] = {}
@@ -465,7 +478,7 @@ class _Converter:
             seen[key] = place
             key_path = (*path, key)
             self.doc.keys[key_path] = place
-            result[key] = self.convert(value_node, key_path, depth + 1)
+            result[key] = self.convert(value_node, key_path)
         return result
 
     def _scalar(self, node: yaml.ScalarNode) -> Any:

@@ -1,0 +1,1 @@
+"""The rules only a whole plan allows, one family per module; `checks` runs them in turn."""
