@@ -16,6 +16,7 @@ name: demo
 agent:
   preset: command
   command: {agent}
+  sandbox: {sandbox}
 conventions: |
   ## Conventions for {{{{ task.id }}}}
   - Only touch: {{{{ task.scope | join(", ") }}}}
@@ -25,8 +26,9 @@ tasks:
 """
 
 
-def plan_text(tasks: str, **extra: str) -> str:
-    text = PLAN.format(agent=agent("nothing"), tasks=tasks)
+def plan_text(tasks: str, sandbox: str = "auto", **extra: str) -> str:
+    """`sandbox: none` for steps that write outside their worktree (to tell the test)."""
+    text = PLAN.format(agent=agent("nothing"), tasks=tasks, sandbox=sandbox)
     for key, value in extra.items():
         text = text.replace("tasks:\n", f"{key}: {value}\ntasks:\n", 1)
     return text
@@ -109,7 +111,7 @@ def test_setup_steps_copy_link_run_and_the_environment(
         "  - id: web\n    prompt: p\n    scope: [src/web/]\n    ports: 2\n    env: {EXTRA: task}\n"
     )
     text = (
-        plan_text(tasks, env="{EXTRA: plan, OTHER: plan}")
+        plan_text(tasks, sandbox="none", env="{EXTRA: plan, OTHER: plan}")
         + """\
 setup:
   - copy: [.env, .env.local]
@@ -166,7 +168,7 @@ def test_a_hung_step_is_killed_with_its_grandchildren(
         simple_tasks(1) + "    setup:\n      - run: (sleep 300 & echo $! > "
         f"{pidfile}; wait) & wait\n        timeout: 1s\n"
     )
-    plan = write_plan(repo, plan_text(tasks))
+    plan = write_plan(repo, plan_text(tasks, sandbox="none"))
     started = time.monotonic()
     assert wtrun("prepare", str(plan), cwd=repo) == 1
     assert time.monotonic() - started < 30

@@ -51,6 +51,7 @@ def plan_text(ctl: Path, ids: tuple[str, ...] = ("a", "b"), provider: str = "loc
         "  preset: command",
         f"  command: {command}",
         "  timeout: 120s",
+        "  sandbox: none  # the agents write their pids to a folder outside their worktree",
         f"pr: {{provider: {provider}}}",
         "tasks:",
     ]

@@ -12,8 +12,14 @@ import pytest
 from testing import agent, branches, git, remote_branches, status, write_plan, wtrun
 
 
-def plan_with(tasks: list[tuple[str, str, str]], extra: str = "", provider: str = "none") -> str:
-    """tasks: (id, scope, agent command as a YAML flow list)."""
+def plan_with(
+    tasks: list[tuple[str, str, str]],
+    extra: str = "",
+    provider: str = "none",
+    sandbox: str = "auto",
+) -> str:
+    """tasks: (id, scope, agent command as a YAML flow list). `sandbox: none` for agents that
+    write outside their worktree (to tell the test what they saw)."""
     lines = [
         "version: 1",
         "name: demo",
@@ -21,6 +27,7 @@ def plan_with(tasks: list[tuple[str, str, str]], extra: str = "", provider: str 
         "  preset: command",
         f"  command: {agent('nothing')}",
         "  timeout: 60s",
+        f"  sandbox: {sandbox}",
         f"pr: {{provider: {provider}}}",
         extra,
         "tasks:",
@@ -51,6 +58,7 @@ def test_every_outcome_in_one_run(
                 ("idle", "src/f/", agent("nothing")),
             ],
             extra="max_parallel: 6",
+            sandbox="none",
         ),
     )
     # The hanging agent gets a short timeout.
@@ -161,7 +169,7 @@ def test_the_agent_environment_has_no_github_tokens(
     monkeypatch.setenv("GITHUB_TOKEN", "secret2")
     monkeypatch.setenv("ANTHROPIC_API_KEY", "agent-credential")
     out = tmp_path / "env.json"
-    plan = write_plan(repo, plan_with([("t", "src/t/", agent("env", str(out)))]))
+    plan = write_plan(repo, plan_with([("t", "src/t/", agent("env", str(out)))], sandbox="none"))
     wtrun("run", str(plan), cwd=repo)
     env = json.loads(out.read_text())
     assert "GH_TOKEN" not in env and "GITHUB_TOKEN" not in env

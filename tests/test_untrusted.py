@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,6 +25,14 @@ def repo(tmp_path: Path) -> Path:
     return make_repo(tmp_path)
 
 
+@pytest.fixture(params=["bwrap", "none"])
+def sandbox(request: pytest.FixtureRequest) -> str:
+    """Each attack with the sandbox and without: wtrun's own checks must hold either way."""
+    if request.param == "bwrap" and shutil.which("bwrap") is None:
+        pytest.skip("SANDBOX NOT TESTED: bubblewrap is not installed (apt-get install bubblewrap)")
+    return str(request.param)
+
+
 def attacker(tmp_path: Path, name: str, code: str) -> str:
     """A YAML flow list for `agent.command` running `code` as the agent."""
     script = tmp_path / f"{name}.py"
@@ -36,13 +45,15 @@ def attacker(tmp_path: Path, name: str, code: str) -> str:
     return json.dumps([sys.executable, str(script)])
 
 
-def plan_text(tasks: list[tuple[str, str, str]], *, provider: str = "local") -> str:
+def plan_text(
+    tasks: list[tuple[str, str, str]], *, provider: str = "local", sandbox: str = "none"
+) -> str:
     lines = [
         "version: 1",
         "name: demo",
         "max_parallel: 1",
         f"pr: {{provider: {provider}}}",
-        "agent: {preset: command, timeout: 60s}",
+        f"agent: {{preset: command, timeout: 60s, sandbox: {sandbox}}}",
         "tasks:",
     ]
     for tid, scope, command in tasks:
@@ -56,7 +67,7 @@ def plan_text(tasks: list[tuple[str, str, str]], *, provider: str = "local") -> 
 
 
 def test_hooks_and_config_the_agent_plants_never_run_in_wtrun_git_calls(
-    repo: Path, tmp_path: Path
+    repo: Path, tmp_path: Path, sandbox: str
 ) -> None:
     marker = tmp_path / "pwned"
     plant = attacker(
@@ -66,15 +77,22 @@ def test_hooks_and_config_the_agent_plants_never_run_in_wtrun_git_calls(
         marker = {str(marker)!r}
         common = pathlib.Path(sh("git", "rev-parse", "--git-common-dir").strip()).resolve()
         hooks = pathlib.Path({str(tmp_path / "evil-hooks")!r})
-        for folder in (common / "hooks", hooks):
+        def attempt(action, *args):  # in the sandbox each of these is refused
+            try:
+                action(*args)
+            except (OSError, subprocess.CalledProcessError):
+                pass
+        def plant(folder):
             folder.mkdir(parents=True, exist_ok=True)
             for hook in ("post-checkout", "pre-push", "post-commit", "prepare-commit-msg",
                          "reference-transaction", "pre-commit", "commit-msg", "post-merge"):
                 path = folder / hook
                 path.write_text(f"#!/bin/sh\\necho $0 >> {{marker}}\\n")
                 path.chmod(0o755)
-        sh("git", "config", "core.hooksPath", str(hooks))
-        sh("git", "config", "core.fsmonitor", f"echo fsmonitor >> {{marker}}; false")
+        for folder in (common / "hooks", hooks):
+            attempt(plant, folder)
+        attempt(sh, "git", "config", "core.hooksPath", str(hooks))
+        attempt(sh, "git", "config", "core.fsmonitor", f"echo fsmonitor >> {{marker}}; false")
         pathlib.Path("src/a").mkdir(parents=True, exist_ok=True)
         pathlib.Path("src/a/x.py").write_text("x = 1\\n")
         """,
@@ -87,7 +105,9 @@ def test_hooks_and_config_the_agent_plants_never_run_in_wtrun_git_calls(
         pathlib.Path("src/b/y.py").write_text("y = 1\\n")
         """,
     )
-    plan = write_plan(repo, plan_text([("a", "src/a/", plant), ("b", "src/b/", plain)]))
+    plan = write_plan(
+        repo, plan_text([("a", "src/a/", plant), ("b", "src/b/", plain)], sandbox=sandbox)
+    )
     assert wtrun("run", str(plan), cwd=repo) == 0
     # wtrun committed, pushed, made b's worktree and checked statuses after the planting.
     assert sorted(remote_branches(repo.parent / "origin.git")) == [
@@ -96,9 +116,13 @@ def test_hooks_and_config_the_agent_plants_never_run_in_wtrun_git_calls(
         "worktree-b",
     ]
     assert not marker.exists(), marker.read_text()
+    planted = (repo / ".git" / "hooks" / "pre-push").exists()
+    assert planted == (sandbox == "none")  # the sandbox keeps the hooks folder read-only
 
 
-def test_a_replace_object_cannot_hide_an_out_of_scope_commit(repo: Path, tmp_path: Path) -> None:
+def test_a_replace_object_cannot_hide_an_out_of_scope_commit(
+    repo: Path, tmp_path: Path, sandbox: str
+) -> None:
     decoy = attacker(
         tmp_path,
         "decoy",
@@ -119,14 +143,16 @@ def test_a_replace_object_cannot_hide_an_out_of_scope_commit(repo: Path, tmp_pat
         sh("git", "reset", "-q", "--hard")
         """,
     )
-    plan = write_plan(repo, plan_text([("a", "src/a/", decoy)]))
+    plan = write_plan(repo, plan_text([("a", "src/a/", decoy)], sandbox=sandbox))
     assert wtrun("run", str(plan), cwd=repo) == 1
     assert remote_branches(repo.parent / "origin.git") == ["main"]
     show = git(repo, "--no-replace-objects", "show", "--stat", "--format=", "worktree-a")
     assert "outside.txt" in show  # the branch really holds it: only the check was fooled
 
 
-def test_the_agent_committing_its_own_files_fails_the_task(repo: Path, tmp_path: Path) -> None:
+def test_the_agent_committing_its_own_files_fails_the_task(
+    repo: Path, tmp_path: Path, sandbox: str
+) -> None:
     sneaky = attacker(
         tmp_path,
         "sneaky",
@@ -139,7 +165,7 @@ def test_the_agent_committing_its_own_files_fails_the_task(repo: Path, tmp_path:
         sh("git", "commit", "-q", "-m", "with my instructions")
         """,
     )
-    plan = write_plan(repo, plan_text([("a", "src/a/", sneaky)]))
+    plan = write_plan(repo, plan_text([("a", "src/a/", sneaky)], sandbox=sandbox))
     assert wtrun("run", str(plan), cwd=repo) == 1
     assert remote_branches(repo.parent / "origin.git") == ["main"]
     records = json.loads((repo / ".git" / "wtrun" / "demo" / "state.json").read_text())
@@ -151,7 +177,7 @@ def test_the_agent_committing_its_own_files_fails_the_task(repo: Path, tmp_path:
     "move", [("checkout", "-q", "--detach", "HEAD~1"), ("switch", "-q", "-c", "other", "HEAD~1")]
 )
 def test_what_is_checked_is_the_branch_that_is_pushed(
-    repo: Path, tmp_path: Path, move: tuple[str, ...]
+    repo: Path, tmp_path: Path, sandbox: str, move: tuple[str, ...]
 ) -> None:
     switcher = attacker(
         tmp_path,
@@ -167,13 +193,13 @@ def test_what_is_checked_is_the_branch_that_is_pushed(
         pathlib.Path("src/a/y.py").write_text("y = 1\\n")
         """,
     )
-    plan = write_plan(repo, plan_text([("a", "src/a/", switcher)]))
+    plan = write_plan(repo, plan_text([("a", "src/a/", switcher)], sandbox=sandbox))
     assert wtrun("run", str(plan), cwd=repo) == 1
     assert remote_branches(repo.parent / "origin.git") == ["main"]
 
 
 def test_code_that_verify_runs_cannot_slip_a_commit_past_the_scope_check(
-    repo: Path, tmp_path: Path
+    repo: Path, tmp_path: Path, sandbox: str
 ) -> None:
     writer = attacker(
         tmp_path,
@@ -186,7 +212,7 @@ def test_code_that_verify_runs_cannot_slip_a_commit_past_the_scope_check(
         )
         """,
     )
-    plan = write_plan(repo, plan_text([("a", "src/a/", writer)]))
+    plan = write_plan(repo, plan_text([("a", "src/a/", writer)], sandbox=sandbox))
     plan.write_text(
         plan.read_text().replace("tasks:\n", "verify: [{run: sh src/a/check.sh}]\ntasks:\n")
     )
@@ -204,80 +230,95 @@ def _background(repo: Path, *args: str, name: str) -> subprocess.Popen[bytes]:
     )
 
 
-def _wait_for(path: Path, timeout: float = 30) -> None:
+def _agent_group(repo: Path, timeout: float = 30) -> int:
+    """The process group of the agent running in the repository's one task worktree, as
+    wtrun's task lock records it."""
     deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert time.monotonic() < deadline, f"timed out waiting for {path}"
+    while time.monotonic() < deadline:
+        for lock in (repo / ".git" / "wtrun" / "worktrees").glob("*.lock"):
+            with contextlib.suppress(ValueError):
+                pgid = json.loads(lock.read_text() or "{}").get("agent_pgid")
+                if pgid:
+                    return int(pgid)
         time.sleep(0.05)
+    pytest.fail("timed out waiting for the agent to start")
+
+
+def _gone(pgid: int, timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
 
 
 @pytest.fixture
 def sleeper(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """An agent that writes its pid, sleeps while a file exists, then leaves a file."""
-    pidfile, hold = tmp_path / "agent.pid", tmp_path / "hold"
+    """An agent that waits while a file exists (it can read it, not write near it), then
+    leaves a file in its scope."""
+    hold = tmp_path / "hold"
     hold.touch()
     command = attacker(
         tmp_path,
         "sleeper",
         f"""
         import time
-        pathlib.Path({str(pidfile)!r}).write_text(str(os.getpid()))
         while os.path.exists({str(hold)!r}):
             time.sleep(0.05)
         pathlib.Path("src/a").mkdir(parents=True, exist_ok=True)
         pathlib.Path("src/a/x.py").write_text("x = 1\\n")
         """,
     )
-    yield command, pidfile
-    if pidfile.exists():
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(int(pidfile.read_text()), signal.SIGKILL)
+    yield command, hold
+    hold.unlink(missing_ok=True)
 
 
 def test_an_agent_left_running_by_a_killed_wtrun_is_found_not_joined(
-    repo: Path, tmp_path: Path, sleeper: tuple[str, Path], capsys: pytest.CaptureFixture[str]
+    repo: Path, sleeper: tuple[str, Path], sandbox: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    command, pidfile = sleeper
-    plan = write_plan(repo, plan_text([("a", "src/a/", command)]))
+    command, hold = sleeper
+    plan = write_plan(repo, plan_text([("a", "src/a/", command)], sandbox=sandbox))
     first = _background(repo, "run", str(plan), name="first")
-    _wait_for(pidfile)
-    first.kill()  # kill -9: the agent runs on
+    pgid = _agent_group(repo)
+    first.kill()  # kill -9: wtrun cannot stop its agent
     first.wait()
-    pgid = int(pidfile.read_text())
-
-    capsys.readouterr()
-    assert wtrun("run", str(plan), cwd=repo) == 1
-    said = capsys.readouterr()
-    assert "an agent of an earlier run still runs in" in said.out + said.err
-    assert f"kill -TERM -- -{pgid}" in said.out + said.err
-
-    os.killpg(pgid, signal.SIGTERM)  # the way out the message gives
-    deadline = time.monotonic() + 10
-    while Path(f"/proc/{pgid}").exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    pidfile.unlink()
-    (tmp_path / "hold").unlink()
+    if sandbox == "bwrap":
+        # The sandbox dies with wtrun, and its agent with it: nothing is left to join.
+        assert _gone(pgid)
+    else:
+        capsys.readouterr()
+        assert wtrun("run", str(plan), cwd=repo) == 1
+        said = capsys.readouterr()
+        assert "an agent of an earlier run still runs in" in said.out + said.err
+        assert f"kill -TERM -- -{pgid}" in said.out + said.err
+        os.killpg(pgid, signal.SIGTERM)  # the way out the message gives
+        assert _gone(pgid)
+    hold.unlink()
     assert wtrun("run", str(plan), cwd=repo) == 0
     assert sorted(remote_branches(repo.parent / "origin.git")) == ["main", "worktree-a"]
 
 
 def test_a_copy_of_the_plan_cannot_adopt_a_live_worktree(
-    repo: Path, tmp_path: Path, sleeper: tuple[str, Path], capsys: pytest.CaptureFixture[str]
+    repo: Path, sleeper: tuple[str, Path], sandbox: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    command, pidfile = sleeper
-    plan = write_plan(repo, plan_text([("a", "src/a/", command)]))
+    command, hold = sleeper
+    plan = write_plan(repo, plan_text([("a", "src/a/", command)], sandbox=sandbox))
     copy = write_plan(repo, plan.read_text().replace("name: demo", "name: copy"), "copy.yaml")
     first = _background(repo, "run", str(plan), name="first")
     try:
-        _wait_for(pidfile)
+        _agent_group(repo)
         capsys.readouterr()
         assert wtrun("run", str(copy), cwd=repo) == 1
         said = capsys.readouterr()
         assert "is in use by another wtrun" in said.out + said.err
-        assert pidfile.read_text() and len(list(tmp_path.glob("agent.pid"))) == 1
     finally:
-        (tmp_path / "hold").unlink()
+        hold.unlink()
         assert first.wait(60) == 0
+    # One agent, one commit of its work: the copy never ran its own agent in there.
+    assert git(repo, "rev-list", "--count", "main..worktree-a").strip() == "1"
 
 
 def test_a_tracked_instructions_symlink_is_never_written_through(
