@@ -47,6 +47,7 @@ class StepRun:
     env: dict[str, str]
     code: int
     output: str
+    may_fail: bool = False  # `continue-on-error: true`
 
 
 @dataclass
@@ -58,7 +59,7 @@ class JobRun:
 
     @property
     def failed(self) -> bool:
-        return any(s.code != 0 for s in self.steps if s.code >= 0)
+        return any(s.code != 0 and not s.may_fail for s in self.steps)
 
 
 @dataclass
@@ -177,8 +178,7 @@ class LocalRunner:
             env = {**base, **ctx["env"], **self._env(step.get("env", {}), ctx)}
             done = self._step(step, env, {**ctx, "env": {**ctx["env"], **env}}, workspace)
             result.steps.append(done)
-            if step.get("continue-on-error"):
-                done.code = -abs(done.code) if done.code else 0
+            done.may_fail = bool(step.get("continue-on-error"))
             hook = self.after.get(done.name)
             if hook is not None:
                 hook(workspace)
