@@ -1,0 +1,234 @@
+"""The workflows' own shell, run for real: each job in its own clone of a bare remote, the
+scripted agent, the real `gh` against a fake GitHub. An agent job never holds a token that can
+write, and a branch the agent makes never reaches the job that can write, nor the remote."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fakes.actions import ROOT, LocalRunner, WorkflowRun, load
+from fakes.github import FakeGitHub
+from testing import agent, git, needs_gh, remote_branches, write_plan
+
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+ACTION = ROOT / ".github" / "actions" / "wtrun" / "action.yml"
+MODEL_KEY = "sk-ant-model-key-for-tests"
+WRITE_TOKEN = "ghs_write_token_for_tests"
+
+# `spy` reports what an agent sees (its environment and git's config, committed in scope)
+# and leaves a branch `release` behind, with a workflow file in it.
+SPY = """\
+import json, os, pathlib, subprocess
+def git(*args):
+    return subprocess.run(["git", *args], check=True, capture_output=True, text=True).stdout
+pathlib.Path(".github/workflows").mkdir(parents=True, exist_ok=True)
+pathlib.Path(".github/workflows/evil.yml").write_text("on: push\\n")
+git("add", ".github")
+git("commit", "-q", "-m", "evil")
+git("branch", "release")
+git("reset", "-q", "--hard", "HEAD~1")
+seen = {"env": dict(os.environ), "config": git("config", "--list")}
+pathlib.Path("src/spy").mkdir(parents=True, exist_ok=True)
+pathlib.Path("src/spy/seen.json").write_text(json.dumps(seen))
+"""
+
+PLAN = """\
+version: 1
+name: nightly
+agent:
+  preset: command
+  command: {edit}
+pr:
+  provider: github
+  repository: acme/shop
+tasks:
+  - id: api
+    prompt: Build the API.
+    scope: [src/api/]
+  - id: spy
+    prompt: Look around.
+    scope: [src/spy/]
+    agent:
+      command: {spy}
+"""
+
+
+@pytest.fixture
+def remote(tmp_path: Path, github: tuple[Path, FakeGitHub]) -> Path:
+    """The bare remote, with the plan on main; the fake GitHub takes the write token."""
+    repo, fake = github
+    fake.token = WRITE_TOKEN
+    script = tmp_path / "spy.py"
+    script.write_text(SPY)
+    spy = json.dumps([sys.executable, str(script)])
+    write_plan(repo, PLAN.format(edit=agent("edit", "src/{{ task.id }}/work.py"), spy=spy))
+    git(repo, "add", "plans")
+    git(repo, "commit", "-qm", "plan")
+    git(repo, "push", "-q", "origin", "main")
+    return tmp_path / "origin.git"
+
+
+def local_runner(tmp_path: Path, remote: Path, **kwargs: Any) -> LocalRunner:
+    return LocalRunner(
+        tmp_path / "actions",
+        remote,
+        token=WRITE_TOKEN,
+        secrets={"ANTHROPIC_API_KEY": MODEL_KEY},
+        inputs={"plan": "plans/plan.yaml"},
+        **kwargs,
+    )
+
+
+def agent_jobs(workflow: Path) -> list[str]:
+    """The jobs that run agents."""
+    jobs = load(workflow)["jobs"]
+    return [n for n, j in jobs.items() if any("wtrun run" in s.get("run", "") for s in j["steps"])]
+
+
+def assert_agents_hold_no_write_token(run: WorkflowRun, workflow: Path) -> None:
+    data = load(workflow)
+    names = agent_jobs(workflow)
+    assert names
+    for name in names:
+        permissions = data["jobs"][name].get("permissions", data.get("permissions"))
+        assert permissions == {"contents": "read"}, name
+        for job in run.jobs[name]:
+            for step in job.steps:
+                leaked = [k for k, v in step.env.items() if WRITE_TOKEN in v]
+                assert leaked == [], f"{name}: {step.name}: {leaked}"
+            config = git(job.workspace, "config", "--list", "--show-origin")
+            assert "extraheader" not in config
+
+
+def bundle_heads(artifacts: Path) -> set[str]:
+    heads: set[str] = set()
+    for bundle in artifacts.glob("*/branches.bundle"):
+        out = git(artifacts, "bundle", "list-heads", str(bundle))
+        heads |= {line.split()[1] for line in out.splitlines()}
+    return heads
+
+
+def local_branches(workspace: Path) -> list[str]:
+    return git(workspace, "for-each-ref", "--format=%(refname:short)", "refs/heads").split()
+
+
+@needs_gh
+def test_scheduled_agents_run_read_only_and_only_the_plans_branches_are_pushed(
+    tmp_path: Path, remote: Path, github: tuple[Path, FakeGitHub]
+) -> None:
+    _, fake = github
+    workflow = ROOT / ".github/workflows/scheduled-plans.yml"
+    run = local_runner(tmp_path, remote).workflow(workflow)
+
+    assert_agents_hold_no_write_token(run, workflow)
+    (agents,) = run.jobs["agents"]
+    assert not agents.failed, [(s.name, s.output) for s in agents.steps]
+    (prs,) = run.jobs["prs"]
+    assert not prs.failed, [(s.name, s.output) for s in prs.steps]
+    # The bundle holds the plan's branches; `release`, made by the agent, stayed behind.
+    assert "release" in local_branches(agents.workspace)
+    artifacts = tmp_path / "actions" / "artifacts"
+    assert bundle_heads(artifacts) == {"refs/heads/worktree-api", "refs/heads/worktree-spy"}
+    assert "release" not in local_branches(prs.workspace)
+    assert sorted(remote_branches(remote)) == ["main", "worktree-api", "worktree-spy"]
+    assert sorted(pr.head for pr in fake.pulls.values()) == ["worktree-api", "worktree-spy"]
+    # What the agent saw, as pushed: the model's key, no token, no token in git's config.
+    seen = json.loads(git(remote, "show", "worktree-spy:src/spy/seen.json"))
+    assert seen["env"]["ANTHROPIC_API_KEY"] == MODEL_KEY
+    assert WRITE_TOKEN not in json.dumps(seen)
+    assert "extraheader" not in seen["config"]
+    # Only what wtrun wrote travels: records, step logs, the bundle.
+    uploaded = sorted(str(p.relative_to(artifacts)) for p in artifacts.rglob("*") if p.is_file())
+    assert [p for p in uploaded if not p.endswith((".log", "state.json", ".bundle"))] == []
+    # The next run starts from the records the prs job saved.
+    (cache,) = (tmp_path / "actions" / "caches").iterdir()
+    records = json.loads((cache / ".git/wtrun/nightly/state.json").read_text())
+    assert {t: r["state"] for t, r in records["tasks"].items()} == {"api": "done", "spy": "done"}
+
+
+def lie_in_the_records(workspace: Path) -> None:
+    """A process the agent left behind rewrites the records after wtrun exited and plants a
+    branch `release` with a workflow file in it (case 8)."""
+    path = workspace / ".git/wtrun/nightly/state.json"
+    if not path.exists():
+        return
+    records = json.loads(path.read_text())
+    for record in records["tasks"].values():
+        record["branch"] = "release"
+        record["state"] = "ready"
+    path.write_text(json.dumps(records))
+    (workspace / ".github/workflows").mkdir(parents=True, exist_ok=True)
+    (workspace / ".github/workflows/evil.yml").write_text("on: push\n")
+    git(workspace, "checkout", "-q", "-B", "release")
+    git(workspace, "add", ".github")
+    git(workspace, "commit", "-qm", "evil")
+    git(workspace, "checkout", "-q", "-")
+
+
+@needs_gh
+def test_fanout_prs_job_fetches_only_the_plans_branches_from_the_bundles(
+    tmp_path: Path, remote: Path, github: tuple[Path, FakeGitHub]
+) -> None:
+    _, fake = github
+    workflow = ROOT / ".github/workflows/fanout.yml"
+    runner = local_runner(tmp_path, remote, after={"Run the stack": lie_in_the_records})
+    run = runner.workflow(workflow)
+
+    assert_agents_hold_no_write_token(run, workflow)
+    assert len(run.jobs["stack"]) == 2
+    (prs,) = run.jobs["prs"]
+    assert sorted(local_branches(prs.workspace)) == ["main", "worktree-api", "worktree-spy"]
+    gathered = [s for s in prs.steps if s.name != "Open the pull requests"]
+    assert [(s.name, s.output) for s in gathered if s.code] == []
+    assert "release" not in remote_branches(remote)
+    assert "release" not in [pr.head for pr in fake.pulls.values()]
+    assert "evil.yml" not in git(remote, "log", "--all", "--name-only", "--format=")
+
+
+def action_check(cwd: Path, command: str) -> subprocess.CompletedProcess[str]:
+    """The composite action's check of git's config, as the runner runs it."""
+    steps = load(ACTION)["runs"]["steps"]
+    step = next((s for s in steps if "extraheader" in s.get("run", "")), None)
+    assert step is not None, "no step of the action checks git's config for a token"
+    return subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+        cwd=cwd,
+        env={**os.environ, "WTRUN_COMMAND": command},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_the_action_refuses_to_run_agents_while_git_config_holds_a_token(repo: Path) -> None:
+    assert action_check(repo, "run").returncode == 0
+    header = "AUTHORIZATION: basic eC1hY2Nlc3MtdG9rZW46Z2hzX3NlY3JldA=="
+    git(repo, "config", "http.https://github.com/.extraheader", header)
+
+    for command in ("run", "prepare"):
+        refused = action_check(repo, command)
+        assert refused.returncode == 1
+        assert refused.stdout == (
+            "::error title=wtrun::git's config holds http.https://github.com/.extraheader, a "
+            "token any agent in this repository can read; check out with "
+            "`persist-credentials: false` (actions/checkout), or remove it first with "
+            "`git config --unset-all http.https://github.com/.extraheader`\n"
+        )
+        assert "eC1hY2Nlc3M" not in refused.stdout + refused.stderr
+    # Commands that run no agent go on.
+    assert action_check(repo, "validate").returncode == 0
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
+def test_every_checkout_keeps_no_credentials(workflow: Path) -> None:
+    for name, job in load(workflow)["jobs"].items():
+        for step in job["steps"]:
+            if str(step.get("uses", "")).startswith("actions/checkout@"):
+                assert step.get("with", {}).get("persist-credentials") is False, name
