@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import scopes
+from .agents import Preset
 from .errors import WtrunError
 from .git import Git
 
@@ -36,6 +37,26 @@ class ScopeViolation(WtrunError):
         )
         self.files = list(files)  # every path the task changed, in scope or not
         self.outside = [*outside, *owned]
+
+
+def out_of_scope(
+    paths: Sequence[str], scope: Sequence[str], shared: Sequence[str], owned: Owned
+) -> tuple[list[str], list[str]]:
+    """Of `paths`, those outside the scope and the shared paths, and the agent's own."""
+    allowed = (*scope, *shared)
+    outside = [p for p in paths if not owned(p) and not any(scopes.matches(s, p) for s in allowed)]
+    return outside, [p for p in paths if owned(p)]
+
+
+def owned_by(preset: Preset) -> Owned:
+    """Whether a path is one of the agent CLI's own files (its instructions, its state)."""
+
+    def owned(path: str) -> bool:
+        return path == preset.instructions_file or any(
+            scopes.matches(p, path) for p in preset.owned_paths
+        )
+
+    return owned
 
 
 def _some(paths: Sequence[str]) -> str:
@@ -100,12 +121,8 @@ def check_scope(
     still in the pushed history), or is a file of the agent CLI's own (its instructions,
     its state): those are never committed."""
     counted = [p for p in git.changed_paths(start, head, cwd=worktree) if not owned(p)]
-    touched = git.paths_in_commits(start, head, cwd=worktree)
-    allowed = (*scope, *shared)
-    outside = [
-        p for p in touched if not owned(p) and not any(scopes.matches(s, p) for s in allowed)
-    ]
-    theirs = [p for p in touched if owned(p)]
+    touched = git.paths_in_commits(f"{start}..{head}", cwd=worktree)
+    outside, theirs = out_of_scope(touched, scope, shared, owned)
     if outside or theirs:
         raise ScopeViolation(counted, outside, theirs, scope, branch)
     return counted

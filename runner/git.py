@@ -117,20 +117,13 @@ class Git:
         return sorted(set(parts[1::2]))
 
     def paths_in_commits(
-        self, start: str, end: str = "HEAD", cwd: str | os.PathLike[str] | None = None
+        self, *revisions: str, cwd: str | os.PathLike[str] | None = None
     ) -> list[str]:
-        """Every path any commit in `start..end` touched (a merge against each parent), even
-        when a later commit takes the change back: the pushed history carries them all."""
-        out = self(
-            "log",
-            "-m",
-            "--no-renames",
-            "--name-only",
-            "--format=",
-            "-z",
-            f"{start}..{end}",
-            cwd=cwd,
-        )
+        """Every path any commit of `revisions` (`A..B`, or `B ^A ^C`) touched (a merge
+        against each parent), even when a later commit takes the change back: the pushed
+        history carries them all."""
+        log = ("log", "-m", "--no-renames", "--name-only", "--format=", "-z", "--end-of-options")
+        out = self(*log, *revisions, cwd=cwd)
         return sorted({p.strip("\n") for p in out.split("\0") if p.strip("\n")})
 
     def status_paths(self, cwd: str | os.PathLike[str]) -> list[str]:

@@ -21,9 +21,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import agents, instructions, render, report, scopes, steps, tasklock, worktrees
+from . import agents, instructions, render, report, steps, tasklock, worktrees
 from .agents.launch import AgentFailed, launch
-from .commit import ScopeViolation, check_scope, commit_leftovers, resolve_head
+from .commit import ScopeViolation, check_scope, commit_leftovers, owned_by, resolve_head
 from .errors import WtrunError
 from .git import Git
 from .plan import Plan, Task, base_branch, task_context
@@ -115,9 +115,7 @@ class Job:
 
     def owned(self, path: str) -> bool:
         """The agent CLI's own file (its instructions, its bookkeeping): never committed."""
-        return path == self.preset.instructions_file or any(
-            scopes.matches(p, path) for p in self.preset.owned_paths
-        )
+        return owned_by(self.preset)(path)
 
 
 # ---------------------------------------------------------------- the stages

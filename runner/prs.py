@@ -12,11 +12,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import forge, render, report, schedule
+from . import agents, forge, render, report, schedule
+from .commit import ScopeViolation, out_of_scope, owned_by
 from .errors import UsageError, WtrunError
-from .git import Git, find_repo
+from .git import Git, find_repo, resolve_base
 from .plan import Plan, base_branch, branch_of, load, task_by_id, task_context
 from .state import PrOpened, RunRecord, Step, Store, TaskRecord, TaskState, read_records
+from .workspace import check_records
 
 
 def pr_context(plan: Plan, record: RunRecord, task_id: str) -> dict[str, Any]:
@@ -68,8 +70,10 @@ def pr_command(plan_path: str, task_ids: Sequence[str], merge: Sequence[str]) ->
     selected = [t.id for t in chosen]
     store = Store(git.common_dir(), plan.name)
     with store.lock():
+        store.reload()
+        check_records(plan, git.root, store.record.tasks)
         if merge:
-            merged = merge_records(store, [t.id for t in plan.tasks], merge)
+            merged = merge_records(plan, git.root, store, merge)
             print(
                 f"wtrun: merged the records of {_plural(len(merged), 'task')} "
                 f"from {_plural(len(merge), 'file')}"
@@ -102,9 +106,12 @@ def _missing_branches(git: Git, store: Store, selected: Sequence[str]) -> None:
             )
 
 
-def merge_records(store: Store, task_ids: Sequence[str], files: Sequence[str]) -> list[str]:
-    """Fold other machines' records of this plan into the local ones; returns task ids taken."""
+def merge_records(plan: Plan, root: Path, store: Store, files: Sequence[str]) -> list[str]:
+    """Fold other machines' records of this plan into the local ones; returns task ids taken.
+    They come from jobs that ran agents: every one is held against the plan first, and what
+    is pushed from them is checked again (`_checked_head`)."""
     taken: list[str] = []
+    known = {t.id for t in plan.tasks}
     for name in files:
         path = Path(name)
         try:
@@ -123,7 +130,13 @@ def merge_records(store: Store, task_ids: Sequence[str], files: Sequence[str]) -
                 f"{path} ran from base {incoming.base_commit[:12]}, but other records from "
                 f"{ours[:12]}; every stack of a run must start from the same base commit"
             )
-        incoming.tasks = {t: r for t, r in incoming.tasks.items() if t in task_ids}
+        incoming.tasks = {t: r for t, r in incoming.tasks.items() if t in known}
+        for r in incoming.tasks.values():
+            r.worktree = None  # another machine's folder: nothing of it is here
+        try:
+            check_records(plan, root, incoming.tasks)
+        except WtrunError as e:
+            raise WtrunError(f"{path}: {e}") from None
         taken += store.merge(incoming)
     return taken
 
@@ -155,6 +168,9 @@ def open_prs(
             for tid in ready:
                 store.set_reason(tid, f"not pushed: {e}")
             raise
+    # What the base is on the remote now, not what records say it was: they may come from
+    # a job that ran agents.
+    base_tip = resolve_base(git, plan.remote, plan.base, fetch=True)
     for tid in schedule.pr_order(plan, ready):
         parent = plan.task(tid).after
         if (
@@ -165,7 +181,7 @@ def open_prs(
             store.set_reason(tid, f'not pushed: its parent "{parent}" has no PR yet')
             continue
         try:
-            _push_and_open(plan, git, store, provider, tid, reporter)
+            _push_and_open(plan, git, store, provider, tid, reporter, base_tip)
         except WtrunError as e:
             store.set_state(tid, TaskState.FAILED, str(e), step=Step.PR.value)
             reporter.event(tid, "task", f"failed at pr: {e}", state="failed")
@@ -179,14 +195,16 @@ def _push_and_open(
     provider: forge.Provider,
     tid: str,
     reporter: report.Reporter,
+    base_tip: str,
 ) -> None:
     task = plan.task(tid)
     record = store.task(tid)
-    branch = record.branch or branch_of(plan, task)
+    branch = branch_of(plan, task)
     if record.pushed_head != record.head:
-        _push(plan, git, branch)
-        store.pushed(tid, record.head)
-        reporter.event(tid, "task", f"pushed {branch}", step="push")
+        head = checked_head(plan, git, store, tid, base_tip)
+        _push(plan, git, branch, head)
+        store.pushed(tid, head)
+        reporter.event(tid, "task", f"pushed {branch} at {head[:12]}", step="push")
     context = pr_context(plan, store.record, tid)
     request = forge.PrRequest(
         task_id=tid,
@@ -255,26 +273,59 @@ def send_texts(
     return failed
 
 
-def _push(plan: Plan, git: Git, branch: str) -> None:
+def checked_head(plan: Plan, git: Git, store: Store, tid: str, base_tip: str) -> str:
+    """The commit to push for the task, checked again here, where the push happens: it is
+    the commit the records name, and every commit it brings that the base (and the parent
+    task's pushed head) lacks touches only the task's scope and the plan's shared paths,
+    never the agent CLI's own files. Nothing is taken on the records' word: in a fan-out
+    they come from the job that ran the agent."""
+    task, record = plan.task(tid), store.task(tid)
+    head = git.rev_parse(record.head) if record.head else None
+    if head is None or head != record.head:
+        raise WtrunError(
+            f"the commit the records name for the task ({record.head or 'none'}) is not in "
+            "this repository; fetch the task's branch (in a fan-out, from the stack job's "
+            "bundle), then run again"
+        )
+    exclude = [base_tip]
+    if task.after is not None:
+        parent = store.get(task.after)
+        pushed = parent.pushed_head if parent is not None else None
+        if pushed is None or not git.ok("merge-base", "--is-ancestor", pushed, head):
+            raise WtrunError(
+                f'the task does not build on the pushed work of "{task.after}"; push that '
+                "task first, or rerun this one with --restart"
+            )
+        exclude.append(pushed)
+    preset = agents.get(task.agent.preset)
+    touched = git.paths_in_commits(head, *(f"^{commit}" for commit in exclude))
+    outside, theirs = out_of_scope(touched, task.scope, plan.shared, owned_by(preset))
+    if outside or theirs:
+        raise ScopeViolation([], outside, theirs, task.scope, branch_of(plan, task))
+    return head
+
+
+def _push(plan: Plan, git: Git, branch: str, sha: str) -> None:
+    """Push exactly `sha` to the branch; never force. A refusal says the remote's words."""
     if not git.has_remote(plan.remote):
         raise WtrunError(
             f"no remote {plan.remote!r} to push {branch} to; add it with "
             f"`git remote add {plan.remote} URL`, or set `remote:` in the plan"
         )
-    r = git.run(
-        "push", "--porcelain", plan.remote, f"refs/heads/{branch}:refs/heads/{branch}", check=False
-    )
+    refspec = f"{sha}:refs/heads/{branch}"
+    r = git.run("push", "--porcelain", "--end-of-options", plan.remote, refspec, check=False)
     if r.returncode == 0:
         return
-    output = (r.stderr + r.stdout).strip()
-    why = (
-        "the remote branch has commits this one lacks (someone pushed to it)"
-        if ("non-fast-forward" in output or "rejected" in output or "fetch first" in output)
-        else output.splitlines()[-1]
-        if output
-        else f"exit code {r.returncode}"
-    )
+    lines = (r.stderr + r.stdout).strip().splitlines()
+    remote = [line.removeprefix("remote:").strip() for line in lines if line.startswith("remote:")]
+    if any("non-fast-forward" in line or "fetch first" in line for line in lines):
+        why = "the remote branch has commits this one lacks (someone pushed to it)"
+        fix = f"look at `git log {plan.remote}/{branch}` and merge or rename, then run again"
+    else:
+        rejected = [line.strip() for line in lines if line.startswith("!")]
+        said = [line for line in remote if line] or rejected or lines[-1:]
+        why = "; ".join(said) or f"exit code {r.returncode}"
+        fix = "the remote's own rules refused it (branch protection, a pre-receive hook)"
     raise WtrunError(
-        f"push of {branch} to {plan.remote} was refused: {why}. wtrun never force-pushes; "
-        f"look at `git log {plan.remote}/{branch}` and merge or rename, then run again"
+        f"push of {branch} to {plan.remote} was refused: {why}. wtrun never force-pushes; {fix}"
     )

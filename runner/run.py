@@ -27,7 +27,7 @@ from .sandbox import Mode as SandboxMode
 from .sandbox import Sandbox
 from .sandbox import choose as choose_sandbox
 from .state import Store, TaskState
-from .workspace import workspace
+from .workspace import check_records, workspace
 
 
 @dataclass(frozen=True)
@@ -103,6 +103,7 @@ def run(plan_path: str, options: Options) -> int:
     store = Store(git.common_dir(), plan.name)
     with store.lock():
         store.reload()
+        check_records(plan, git.root, store.record.tasks)
         return _run_locked(plan, git, store, selected, options)
 
 

@@ -23,6 +23,7 @@ from .git import Git, find_repo, resolve_base
 from .plan import Plan, branch_of, load
 from .restack import Move, Stop, checked_out, restack, short
 from .state import Step, Store, TaskRecord, TaskState
+from .workspace import check_records
 
 Out = Callable[[str], None]
 
@@ -34,6 +35,7 @@ def sync(plan_path: str, *, rebase: bool, delete_merged: bool) -> int:
     store = Store(git.common_dir(), plan.name)
     with store.lock():
         store.reload()  # what a run wrote before it let go of the lock
+        check_records(plan, git.root, store.record.tasks)
         return Syncer(plan, git, store).run(rebase=rebase, delete_merged=delete_merged)
 
 

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import agents, proc
+from .errors import WtrunError
 from .plan import Plan, Task, branch_of
+from .state import TaskRecord
 
 # Never given to setup, the agent or verify: they run code the agent may have written.
 SECRETS = (
@@ -59,3 +61,28 @@ def workspace(plan: Plan, task: Task, root: Path, ports: Sequence[int]) -> Works
         variables["PORT"] = str(ports[0])
     variables.update(task.env)
     return Workspace(task, worktree, branch, instructions, tuple(ports), variables)
+
+
+def check_records(plan: Plan, root: Path, records: Mapping[str, TaskRecord]) -> None:
+    """Refuse records that name another branch or worktree than the plan gives a task: the
+    names wtrun acts on come from the plan, and records that disagree were written by
+    something else (an agent, a process it left behind)."""
+    wrong = []
+    for task in plan.tasks:
+        r = records.get(task.id)
+        if r is None:
+            continue
+        ws = workspace(plan, task, root, ())
+        if r.branch is not None and r.branch != ws.branch:
+            wrong.append(f'task "{task.id}" names branch {r.branch!r}, the plan {ws.branch!r}')
+        if r.worktree is not None and Path(r.worktree) != ws.worktree:
+            wrong.append(
+                f'task "{task.id}" names worktree {r.worktree!r}, the plan {str(ws.worktree)!r}'
+            )
+    if wrong:
+        raise WtrunError(
+            f"the run records of plan {plan.name!r} disagree with the plan: {'; '.join(wrong)}. "
+            "Something other than wtrun changed them, and wtrun acts on nothing they say; look "
+            f"at .git/wtrun/{plan.name}/state.json, then move it away to start the plan's "
+            "records afresh"
+        )

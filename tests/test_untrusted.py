@@ -338,3 +338,87 @@ def test_a_tracked_instructions_symlink_is_never_written_through(
     assert not written.is_symlink()
     assert "# Task a" in written.read_text()
     assert git(written.parent, "status", "--porcelain") == ""
+
+
+def test_another_task_moving_a_branch_does_not_change_what_is_pushed(
+    repo: Path, tmp_path: Path, sandbox: str
+) -> None:
+    honest = attacker(
+        tmp_path,
+        "honest",
+        """
+        pathlib.Path("src/a").mkdir(parents=True, exist_ok=True)
+        pathlib.Path("src/a/x.py").write_text("x = 1\\n")
+        """,
+    )
+    mover = attacker(
+        tmp_path,
+        "mover",
+        """
+        # Task a is ready: put an out-of-scope commit on its branch, from this worktree.
+        tip = sh("git", "rev-parse", "refs/heads/worktree-a").strip()
+        tree = sh("git", "write-tree").strip()
+        evil = sh("git", "commit-tree", tree, "-p", tip, "-m", "a: more").strip()
+        sh("git", "update-ref", "refs/heads/worktree-a", evil)
+        pathlib.Path("src/b").mkdir(parents=True, exist_ok=True)
+        pathlib.Path("src/b/y.py").write_text("y = 1\\n")
+        """,
+    )
+    plan = write_plan(
+        repo, plan_text([("a", "src/a/", honest), ("b", "src/b/", mover)], sandbox=sandbox)
+    )
+    assert wtrun("run", str(plan), "--no-pr", cwd=repo) == 0
+    checked = json.loads((repo / ".git/wtrun/demo/state.json").read_text())["tasks"]["a"]["head"]
+    assert git(repo, "rev-parse", "worktree-a").strip() != checked  # b did move it
+    assert wtrun("pr", str(plan), cwd=repo) == 0
+    bare = repo.parent / "origin.git"
+    assert git(bare, "rev-parse", "refs/heads/worktree-a").strip() == checked
+
+
+def test_records_that_name_another_branch_are_refused(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    honest = attacker(
+        tmp_path,
+        "honest",
+        """
+        pathlib.Path("src/a").mkdir(parents=True, exist_ok=True)
+        pathlib.Path("src/a/x.py").write_text("x = 1\\n")
+        """,
+    )
+    plan = write_plan(repo, plan_text([("a", "src/a/", honest)]))
+    assert wtrun("run", str(plan), "--no-pr", cwd=repo) == 0
+    # A process the agent left behind rewrites the records after wtrun exited.
+    path = repo / ".git/wtrun/demo/state.json"
+    data = json.loads(path.read_text())
+    data["tasks"]["a"]["branch"] = "release"
+    path.write_text(json.dumps(data))
+    git(repo, "branch", "release", "main")
+    for command in (["pr"], ["sync", "--delete-merged"], ["run", "--restart", "a"], ["clean"]):
+        capsys.readouterr()
+        assert wtrun(command[0], str(plan), *command[1:], cwd=repo) == 1, command
+        said = capsys.readouterr().err
+        assert "task \"a\" names branch 'release', the plan 'worktree-a'" in said, command
+    assert remote_branches(repo.parent / "origin.git") == ["main"]
+    assert "release" in git(repo, "branch", "--list", "release")
+
+
+def test_a_push_the_remote_refuses_says_the_remote_s_reason(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hook = repo.parent / "origin.git" / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'policy: branches need a ticket number' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    honest = attacker(
+        tmp_path,
+        "honest",
+        """
+        pathlib.Path("src/a").mkdir(parents=True, exist_ok=True)
+        pathlib.Path("src/a/x.py").write_text("x = 1\\n")
+        """,
+    )
+    plan = write_plan(repo, plan_text([("a", "src/a/", honest)]))
+    assert wtrun("run", str(plan), cwd=repo) == 1
+    reason = json.loads((repo / ".git/wtrun/demo/state.json").read_text())["tasks"]["a"]["reason"]
+    assert "policy: branches need a ticket number" in reason
+    assert "someone pushed" not in reason

@@ -18,6 +18,7 @@ from ..git import Git, find_repo
 from ..plan import Plan, load, task_by_id
 from ..proc import CommandError
 from ..state import Store, TaskRecord, iter_records
+from ..workspace import check_records
 
 _SHOWN = 5
 
@@ -36,6 +37,7 @@ def clean(plan_path: str, task_ids: Sequence[str], force: bool) -> int:
     store = Store(git.common_dir(), plan.name)
     with store.lock():
         store.reload()
+        check_records(plan, git.root, store.record.tasks)
         return _clean(plan, git, store, chosen, force)
 
 
