@@ -68,7 +68,9 @@ class Session:
         return workspace(self.plan, task, self.git.root, self.ports.get(task.id, []))
 
 
-class StageFailed(Exception):
+class StageFailed(WtrunError):
+    """A stage of one task failed: the task ends failed, the run goes on."""
+
     def __init__(self, step: Step, reason: str) -> None:
         super().__init__(reason)
         self.step = step
@@ -142,7 +144,7 @@ def _setup(job: Job) -> None:
         job.session.git, job.ws.worktree, job.task.setup, job.env, log, job.wrap
     )
     if failure:
-        raise WtrunError(failure.message)
+        raise WtrunError(failure.message, failure.position)
 
 
 def _instructions(job: Job) -> None:
@@ -246,7 +248,7 @@ def _verify(job: Job) -> None:
     results, failure = steps.run_verify(job.task.verify, job.ws.worktree, job.env, log, job.wrap)
     store.verified(job.task.id, results)
     if failure:
-        raise WtrunError(failure.message)
+        raise WtrunError(failure.message, failure.position)
 
 
 @dataclass(frozen=True)
@@ -297,7 +299,9 @@ def _run_stage(job: Job, stage: Stage) -> TaskState | None:
         outcome = stage.run(job)
     except WtrunError as e:
         store.end_step(tid, stage.step, ok=False, started=started)
-        raise StageFailed(stage.step, str(e)) from e
+        # The plan's line leads the reason: it is what to look at, or to change.
+        where = f"{e.position}: " if e.position else ""
+        raise StageFailed(stage.step, f"{where}{e}") from e
     store.end_step(tid, stage.step, ok=True, started=started, save=stage.save(job))
     return outcome
 

@@ -6,10 +6,11 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import proc
+from .errors import Position
 from .git import Git
 from .plan import Step, format_duration
 
@@ -25,6 +26,7 @@ def unwrapped(argv: Sequence[str]) -> list[str]:
 class StepFailure:
     step: str
     message: str
+    position: Position | None = None  # the step's place in the plan
 
 
 def _log(log: Path, text: str) -> None:
@@ -136,6 +138,8 @@ def run_setup(
             failure = _place(git, worktree, step, label, log)
         else:
             failure = _run_command(step, worktree, env, log, label, wrap)
+        if failure:
+            failure = replace(failure, position=step.position)
     return failure
 
 
@@ -181,5 +185,5 @@ def run_verify(
         failure = _run_command(step, worktree, env, log, label, wrap)
         results.append({"name": step.describe(), "ok": failure is None})
         if failure:
-            return results, failure
+            return results, replace(failure, position=step.position)
     return results, None

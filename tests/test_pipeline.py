@@ -120,3 +120,23 @@ def test_restart_refuses_all_before_discarding_any(
     assert 'task "b" was already pushed' in capsys.readouterr().err
     assert status(repo, plan, capsys)["a"]["state"] == "ready"  # a was not discarded
     assert (repo / ".claude" / "worktrees" / "a" / "src" / "a" / "x.py").exists()
+
+
+def test_a_failing_setup_or_verify_step_points_at_its_line_in_the_plan(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = write_plan(
+        repo,
+        plan_text(
+            task("a", "src/a/", "    setup:\n      - run: exit 3\n"),
+            task("b", "src/b/", "    verify:\n      - run: 'false'\n"),
+        ),
+    )
+    lines = plan.read_text().splitlines()
+    setup_line = next(i for i, line in enumerate(lines, 1) if "run: exit 3" in line)
+    verify_line = next(i for i, line in enumerate(lines, 1) if "run: 'false'" in line)
+    assert wtrun("run", str(plan), cwd=repo) == 1
+    found = status(repo, plan, capsys)
+    assert found["a"]["reason"].startswith(f"{plan}:{setup_line}:")
+    assert "setup step 1 (exit 3) failed with exit code 3" in found["a"]["reason"]
+    assert found["b"]["reason"].startswith(f"{plan}:{verify_line}:")
