@@ -154,8 +154,10 @@ def test_a_failing_step_stops_its_task_only(repo: Path, capsys: pytest.CaptureFi
     assert rows["t0"]["state"] == "prepared"
     assert rows["t1"]["state"] == "failed"
     reason = rows["t1"]["reason"]
-    assert reason.startswith(
-        "setup step 1 (echo preparing; echo broken >&2; exit 7) failed with exit code 7; log: "
+    assert reason.startswith(f"{plan}:")  # the step's line in the plan
+    assert (
+        ": setup step 1 (echo preparing; echo broken >&2; exit 7) failed with exit code 7; log: "
+        in reason
     )
     assert "    preparing\n    broken" in reason
 
