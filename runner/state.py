@@ -9,6 +9,7 @@ lock when its holder dies.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fcntl
 import json
@@ -20,7 +21,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 from typing import IO, Any
@@ -175,9 +176,6 @@ class Ledger:
     def _write(self, durable: bool) -> None:
         """Persist the records; called holding the lock."""
 
-    def _forget_logs(self, task_id: str) -> None:
-        """Drop a task's logs."""
-
     # ------------------------------------------------------------ reading
 
     def task(self, task_id: str) -> TaskRecord:
@@ -187,20 +185,6 @@ class Ledger:
 
     def get(self, task_id: str) -> TaskRecord | None:
         return self.record.tasks.get(task_id)
-
-    # ------------------------------------------------------------ the run as a whole
-
-    def set_base(self, commit: str | None) -> None:
-        """The commit every task of the run starts from (None: forget it, for `clean`)."""
-        with self._edit(None) as run:
-            run.base_commit = commit
-            run.started = time.time() if commit else None
-
-    def forget(self, task_id: str) -> None:
-        """Drop a task's records and logs."""
-        with self._edit(None):
-            self.record.tasks.pop(task_id, None)
-            self._forget_logs(task_id)
 
     def merge(self, incoming: RunRecord) -> list[str]:
         """Fold another machine's records of this plan in; a task's record is replaced only
@@ -349,16 +333,14 @@ class Store(Ledger):
 
     def _read(self, plan_name: str) -> RunRecord:
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
+            return replace(read_records(self.path), plan=plan_name)
         except FileNotFoundError:
             return RunRecord(plan_name)
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, TypeError, AttributeError) as e:
             raise WtrunError(
                 f"the run records at {self.path} cannot be read ({e}); move the file away "
                 "to start the plan's records afresh"
             ) from None
-        tasks = {tid: TaskRecord.from_json(t) for tid, t in data.get("tasks", {}).items()}
-        return RunRecord(plan_name, data.get("base_commit"), data.get("started"), tasks)
 
     def log_path(self, task_id: str, step: str) -> Path:
         return self.root / "logs" / task_id / f"{step}.log"
@@ -385,6 +367,20 @@ class Store(Ledger):
             "tasks": {tid: vars(t) for tid, t in dict(self.record.tasks).items()},
         }
         write_atomic(self.path, json.dumps(data, sort_keys=True) + "\n", durable=durable)
+
+    # ------------------------------------------------------------ the run as a whole
+
+    def set_base(self, commit: str | None) -> None:
+        """The commit every task of the run starts from (None: forget it, for `clean`)."""
+        with self._edit(None) as run:
+            run.base_commit = commit
+            run.started = time.time() if commit else None
+
+    def forget(self, task_id: str) -> None:
+        """Drop a task's records and logs."""
+        with self._edit(None):
+            self.record.tasks.pop(task_id, None)
+            self._forget_logs(task_id)
 
     # ------------------------------------------------------------ after the run: PRs, sync
 
@@ -469,17 +465,9 @@ def write_atomic(path: Path, text: str, *, durable: bool = True) -> None:
                 os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        with _suppress():
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-
-
-class _suppress:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> bool:
-        return True
 
 
 class RunLock:
