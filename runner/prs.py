@@ -216,6 +216,15 @@ def _push_and_open(
         labels=tuple(plan.pr.labels),
         reviewers=tuple(plan.pr.reviewers),
     )
+    if record.pr_number is not None and (request.base, request.title, request.body) == (
+        record.pr_base,
+        record.pr_title,
+        record.pr_body,
+    ):
+        # Nothing new to say: no request (a rerun of verify on the same commit, say).
+        store.set_state(tid, TaskState.DONE, step=Step.PR.value)
+        reporter.event(tid, "task", f"PR #{record.pr_number} unchanged", state="done", step="pr")
+        return
     ref = provider.open_or_update(request)
     opened = PrOpened(
         number=ref.number,

@@ -94,7 +94,8 @@ class TaskRecord:
     state: TaskState = TaskState.PENDING
     step: str | None = None  # the last step reached
     reason: str | None = None
-    fingerprint: str | None = None
+    inputs: dict[str, str] = field(default_factory=dict)  # plan field -> hash, when it ran
+    prompt: str | None = None  # what the agent was last asked (a follow-up says what changed)
     branch: str | None = None
     worktree: str | None = None
     start_commit: str | None = None  # what the branch started from (scope check base)
@@ -252,14 +253,14 @@ class Ledger:
         branch: str,
         worktree: str,
         ports: list[int],
-        fingerprint: str,
+        inputs: dict[str, str],
         created_branch: bool,
         created_worktree: bool,
     ) -> None:
         """The task's names, recorded before git makes them: a run killed in between still
         knows they are its own (to reuse, restart or clean them)."""
         with self._edit(task_id) as r:
-            r.branch, r.worktree, r.ports, r.fingerprint = branch, worktree, ports, fingerprint
+            r.branch, r.worktree, r.ports, r.inputs = branch, worktree, ports, inputs
             r.created_branch = r.created_branch or created_branch
             r.created_worktree = r.created_worktree or created_worktree
 
@@ -275,9 +276,15 @@ class Ledger:
             r.sandbox = sandbox
             return int(r.attempts)
 
-    def agent_ran(self, task_id: str, cost_usd: float | None, details: dict[str, Any]) -> None:
+    def agent_ran(
+        self, task_id: str, prompt: str, cost_usd: float | None, details: dict[str, Any]
+    ) -> None:
+        """An agent run ended: what it was asked, and what it reported. The costs of the
+        task's attempts and follow-ups add up."""
         with self._edit(task_id, save=False) as r:
-            r.cost_usd = cost_usd
+            r.prompt = prompt
+            if cost_usd is not None:
+                r.cost_usd = (r.cost_usd or 0.0) + cost_usd
             r.agent = details
 
     def committed(self, task_id: str, head: str | None) -> None:

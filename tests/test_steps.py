@@ -110,9 +110,9 @@ def test_a_copy_that_cannot_be_made_fails_the_task_naming_the_path(
     code, row = prepare(repo, "  - copy: data/seed.sql", capsys)
     assert code == 1
     assert row["state"] == "failed"
-    assert row["reason"].startswith(
-        'setup step 1 (copy data/seed.sql) could not copy "data/seed.sql" from the main '
-        "checkout into the worktree; log: "
+    assert (
+        'plan.yaml:6:5: setup step 1 (copy data/seed.sql) could not copy "data/seed.sql" from '
+        "the main checkout into the worktree; log: " in row["reason"]
     )
     assert "File exists" in row["reason"] or "Not a directory" in row["reason"]
     assert "could not copy data/seed.sql" in setup_log(repo)
@@ -123,7 +123,9 @@ def test_run_steps_stop_at_the_first_failing_command(
 ) -> None:
     code, row = prepare(repo, "  - run: false; touch ran-on", capsys)
     assert (code, row["state"]) == (1, "failed")
-    assert row["reason"].startswith("setup step 1 (false; touch ran-on) failed with exit code 1")
+    assert (
+        "plan.yaml:6:5: setup step 1 (false; touch ran-on) failed with exit code 1" in row["reason"]
+    )
     assert not (worktree(repo) / "ran-on").exists()
 
 

@@ -47,6 +47,9 @@ class CommandPreset:
                 ) from e
         return [*argv, *run.task.agent.args]
 
+    def session(self, details: Mapping[str, object]) -> str | None:
+        return None  # a later attempt starts a new session, told what failed
+
     def state_paths(self, env: Mapping[str, str]) -> list[Path]:
         return []
 

@@ -179,6 +179,7 @@ def _agent(raw: Mapping[str, Any], over: AgentSpec) -> AgentSpec:
         budget_usd=float(raw["budget_usd"]) if "budget_usd" in raw else over.budget_usd,
         command=tuple(raw["command"]) if "command" in raw else over.command,
         sandbox=raw.get("sandbox", over.sandbox),
+        attempts=int(raw["attempts"]) if "attempts" in raw else over.attempts,
     )
 
 
