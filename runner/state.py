@@ -25,7 +25,8 @@ from enum import Enum
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import WtrunError
+from . import redact
+from .errors import DiskFull, WtrunError
 
 
 class TaskState(str, Enum):
@@ -171,6 +172,7 @@ class Ledger:
     def __init__(self, record: RunRecord) -> None:
         self.record = record
         self._lock = threading.Lock()
+        self._told_full: set[str] = set()  # tasks told the disk is full since the last save
 
     def _write(self, durable: bool) -> None:
         """Persist the records; called holding the lock."""
@@ -318,7 +320,20 @@ class Ledger:
         with self._lock:
             yield self.record if task_id is None else self.record.task(task_id)
             if save:
-                self._write(durable)
+                self._save(task_id, durable)
+
+    def _save(self, task_id: str | None, durable: bool) -> None:
+        """On a full disk the change stays in memory for the next save to write, and the
+        task is told once (the step under way fails); recording that failure then works."""
+        try:
+            self._write(durable)
+        except DiskFull:
+            if task_id is None or task_id not in self._told_full:
+                if task_id is not None:
+                    self._told_full.add(task_id)
+                raise
+            return
+        self._told_full.clear()
 
 
 class Store(Ledger):
@@ -460,17 +475,26 @@ def read_records(path: Path) -> RunRecord:
 
 
 def write_atomic(path: Path, text: str, *, durable: bool = True) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    """Replace `path` with `text`, secrets masked, by a rename: the file holds the old or
+    the new text, whatever happens. A full disk is a `DiskFull`, the old text kept."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as e:
+        if DiskFull.caused(e):
+            raise DiskFull(path) from e
+        raise
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+            f.write(redact.text(text))
             f.flush()
             if durable:
                 os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with _suppress():
             os.unlink(tmp)
+        if isinstance(e, OSError) and DiskFull.caused(e):
+            raise DiskFull(path) from e
         raise
 
 
