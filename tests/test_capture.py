@@ -15,27 +15,42 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from test_untrusted import attacker, plan_text
 
 from fakes.github import FakeGitHub
-from test_untrusted import attacker, plan_text
 from testing import make_repo, status, write_plan, wtrun
 from wtrun import cli, plan, proc
 
 RECORDS = Path(".git/wtrun/demo/state.json")
+# The capture does not depend on the sandbox: each case holds with it and without it.
+SANDBOXES = pytest.mark.parametrize("sandbox", ["none", "auto"])
 
 
-def records(repo: Path) -> dict[str, object]:
-    data: dict[str, object] = json.loads((repo / RECORDS).read_text())
-    return data
+def sandboxed(plan_file: Path, sandbox: str) -> Path:
+    text = plan_file.read_text()
+    assert "agent: {preset: command, timeout: 60s}" in text
+    plan_file.write_text(text.replace("timeout: 60s}", f"timeout: 60s, sandbox: {sandbox}}}"))
+    return plan_file
+
+
+def tools(repo: Path) -> Path:
+    """A folder for the test's scripts that a sandboxed agent sees too (its private /tmp
+    hides the rest of tmp_path): the repository is visible to it, read-only."""
+    folder = repo / ".git" / "test-tools"
+    folder.mkdir(exist_ok=True)
+    return folder
 
 
 # ---------------------------------------------------------------- case 17: a flood of output
 
 
-def test_an_agent_printing_200_mb_leaves_a_capped_log_and_wtrun_small(tmp_path: Path) -> None:
+@SANDBOXES
+def test_an_agent_printing_200_mb_leaves_a_capped_log_and_wtrun_small(
+    tmp_path: Path, sandbox: str
+) -> None:
     repo = make_repo(tmp_path)
     flood = attacker(
-        tmp_path,
+        tools(repo),
         "flood",
         """
         out = sys.stdout.buffer
@@ -48,7 +63,7 @@ def test_an_agent_printing_200_mb_leaves_a_capped_log_and_wtrun_small(tmp_path: 
         pathlib.Path("src/a/x.py").write_text("x = 1\\n")
         """,
     )
-    plan_file = write_plan(repo, plan_text([("a", "src/a/", flood)]))
+    plan_file = sandboxed(write_plan(repo, plan_text([("a", "src/a/", flood)])), sandbox)
     # wtrun in a process of its own, whose peak memory (and its children's) is then read.
     measure = (
         "import resource, subprocess, sys\n"
@@ -94,12 +109,15 @@ with log.open("a") as f:
 """
 
 
+@SANDBOXES
 def test_a_result_the_agent_appends_to_its_log_is_not_believed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    sandbox: str,
 ) -> None:
     repo = make_repo(tmp_path)
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
+    bin_dir = tools(repo)
     claude = bin_dir / "claude"
     claude.write_text(CLAUDE.format(python=sys.executable))
     claude.chmod(0o755)
@@ -111,20 +129,20 @@ def test_a_result_the_agent_appends_to_its_log_is_not_believed(
         name: demo
         budget_usd: 5
         pr: {provider: local}
-        agent: {preset: claude, budget_usd: 5}
+        agent: {preset: claude, budget_usd: 5, sandbox: SANDBOX}
         tasks:
           - id: a
             prompt: work on a
             scope: [src/a/]
-        """,
+        """.replace("SANDBOX", sandbox),
     )
     assert wtrun("run", str(plan_file), cwd=repo) == 1
     row = status(repo, plan_file, capsys)["a"]
     assert row["state"] == "failed"
     assert row["cost_usd"] == 7.5
     assert row["reason"].startswith("agent failed: claude reported an error: API Error: 529")
-    # The agent did write its line into the log: only wtrun's reading ignores it.
-    assert '"all done"' in (repo / ".git/wtrun/demo/logs/a/agent.log").read_text()
+    if sandbox == "none":  # the agent did write its line into the log: wtrun ignores it
+        assert '"all done"' in (repo / ".git/wtrun/demo/logs/a/agent.log").read_text()
 
 
 # ---------------------------------------------------------------- case 11: secrets printed
@@ -133,25 +151,29 @@ def test_a_result_the_agent_appends_to_its_log_is_not_believed(
 TOKEN = "ghp_" + "Zx9Yw8Vu7T" * 3
 
 
+@SANDBOXES
 def test_a_token_printed_by_a_failing_verify_is_masked_everywhere_wtrun_writes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    sandbox: str,
 ) -> None:
     repo = make_repo(tmp_path)
     monkeypatch.setenv("GH_TOKEN", TOKEN)
     summary = tmp_path / "step-summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     # verify gets no token; it reads one from elsewhere (here a file the test wrote).
-    stolen = tmp_path / "stolen.txt"
+    stolen = tools(repo) / "stolen.txt"
     stolen.write_text(TOKEN + "\n")
     editor = attacker(
-        tmp_path,
+        tools(repo),
         "editor",
         """
         pathlib.Path("src/a").mkdir(parents=True, exist_ok=True)
         pathlib.Path("src/a/x.py").write_text("x = 1\\n")
         """,
     )
-    plan_file = write_plan(repo, plan_text([("a", "src/a/", editor)]))
+    plan_file = sandboxed(write_plan(repo, plan_text([("a", "src/a/", editor)])), sandbox)
     verify = f"verify: [{{run: 'env; echo GH_TOKEN=$(cat {stolen}); exit 1'}}]\n"
     plan_file.write_text(plan_file.read_text().replace("tasks:\n", verify + "tasks:\n"))
     assert wtrun("run", str(plan_file), cwd=repo) == 1
@@ -182,7 +204,7 @@ def _run_named(repo: Path, tmp_path: Path, fake: FakeGitHub) -> str:
     """A run whose agent names a file after the token (as if it had learnt it)."""
     token = TOKEN
     named = attacker(
-        tmp_path,
+        tools(repo),
         "named",
         f"""
         pathlib.Path("src/a").mkdir(parents=True, exist_ok=True)
@@ -222,7 +244,7 @@ def test_a_full_disk_fails_the_task_with_a_message_and_the_records_stay_whole(
     with small_disk(tmp_path / "disk", "24m") as disk:
         repo = make_repo(disk)
         filler = attacker(
-            tmp_path,
+            tools(repo),
             "filler",
             """
             pathlib.Path("src/a").mkdir(parents=True, exist_ok=True)
