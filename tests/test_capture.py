@@ -33,14 +33,6 @@ def sandboxed(plan_file: Path, sandbox: str) -> Path:
     return plan_file
 
 
-def tools(repo: Path) -> Path:
-    """A folder for the test's scripts that a sandboxed agent sees too (its private /tmp
-    hides the rest of tmp_path): the repository is visible to it, read-only."""
-    folder = repo / ".git" / "test-tools"
-    folder.mkdir(exist_ok=True)
-    return folder
-
-
 # ---------------------------------------------------------------- case 17: a flood of output
 
 
@@ -50,7 +42,7 @@ def test_an_agent_printing_200_mb_leaves_a_capped_log_and_wtrun_small(
 ) -> None:
     repo = make_repo(tmp_path)
     flood = attacker(
-        tools(repo),
+        tmp_path,
         "flood",
         """
         out = sys.stdout.buffer
@@ -117,7 +109,8 @@ def test_a_result_the_agent_appends_to_its_log_is_not_believed(
     sandbox: str,
 ) -> None:
     repo = make_repo(tmp_path)
-    bin_dir = tools(repo)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
     claude = bin_dir / "claude"
     claude.write_text(CLAUDE.format(python=sys.executable))
     claude.chmod(0o755)
@@ -163,10 +156,10 @@ def test_a_token_printed_by_a_failing_verify_is_masked_everywhere_wtrun_writes(
     summary = tmp_path / "step-summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     # verify gets no token; it reads one from elsewhere (here a file the test wrote).
-    stolen = tools(repo) / "stolen.txt"
+    stolen = tmp_path / "stolen.txt"
     stolen.write_text(TOKEN + "\n")
     editor = attacker(
-        tools(repo),
+        tmp_path,
         "editor",
         """
         pathlib.Path("src/a").mkdir(parents=True, exist_ok=True)
@@ -204,7 +197,7 @@ def _run_named(repo: Path, tmp_path: Path, fake: FakeGitHub) -> str:
     """A run whose agent names a file after the token (as if it had learnt it)."""
     token = TOKEN
     named = attacker(
-        tools(repo),
+        tmp_path,
         "named",
         f"""
         pathlib.Path("src/a").mkdir(parents=True, exist_ok=True)
@@ -244,7 +237,7 @@ def test_a_full_disk_fails_the_task_with_a_message_and_the_records_stay_whole(
     with small_disk(tmp_path / "disk", "24m") as disk:
         repo = make_repo(disk)
         filler = attacker(
-            tools(repo),
+            tmp_path,
             "filler",
             """
             pathlib.Path("src/a").mkdir(parents=True, exist_ok=True)
