@@ -415,7 +415,7 @@ def run_task(session: Session, task: Task) -> TaskState:
         return _ended(session, tid, TaskState.FAILED, str(e), f"failed: {e}")
     except Exception as e:
         if isinstance(e, OSError) and DiskFull.caused(e):
-            full = str(DiskFull(e.filename))
+            full = str(DiskFull(e.filename or "a file"))
             return _ended(session, tid, TaskState.FAILED, full, f"failed: {full}")
         log = store.log_path(tid, "wtrun-error")
         log.parent.mkdir(parents=True, exist_ok=True)

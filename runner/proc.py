@@ -198,7 +198,7 @@ def run_logged(
     """Run a long command in its own process group, its output appended to `log` through
     a pipe: secrets masked, at most `LOG_CAP` bytes of it, its end kept in memory."""
     start = time.monotonic()
-    capture = _Capture(_open_log(log), log, redact.current())
+    capture = _Capture(_open_log(log), redact.current())
     try:
         proc = _spawn(argv, cwd, env)
     except BaseException:
@@ -212,6 +212,10 @@ def run_logged(
             started(proc.pid)  # the pid is the process group's id too
         timed_out = _wait(proc, timeout, grace)
         pump.finish(_DRAIN_S)
+    except BaseException:
+        _kill_group(proc.pid, signal.SIGKILL)  # never left running unwatched
+        proc.wait()
+        raise
     finally:
         RUNNING.discard(proc.pid)
         pump.finish(0)
@@ -315,7 +319,7 @@ class _Capture:
     saying how much was left out and the last bytes follow), and the last `TAIL_BYTES`
     kept for the caller. Memory stays bounded whatever the command prints."""
 
-    def __init__(self, fd: int, log: Path, redactor: redact.Redactor, cap: int = LOG_CAP) -> None:
+    def __init__(self, fd: int, redactor: redact.Redactor, cap: int = LOG_CAP) -> None:
         self._fd = fd
         self._redactor = redactor
         self._head_room = cap // 2

@@ -213,3 +213,26 @@ def test_a_symlinked_log_is_refused(tmp_path: Path) -> None:
         logged(tmp_path, "print('x')")
     assert str(e.value).startswith(f"cannot write the log {tmp_path / 'step.log'}: ")
     assert victim.read_text() == "precious\n"
+
+
+def test_a_failing_started_callback_leaves_nothing_running(tmp_path: Path) -> None:
+    pidfile = tmp_path / "child.pid"
+
+    def started(pgid: int) -> None:
+        deadline = time.monotonic() + 10
+        while (
+            not (pidfile.exists() and pidfile.read_text().strip()) and time.monotonic() < deadline
+        ):
+            time.sleep(0.02)
+        raise OSError("the lock could not be written")
+
+    with pytest.raises(OSError):
+        proc.run_logged(
+            ["sh", "-c", f"sleep 300 & echo $! > {pidfile}; wait"],
+            cwd=tmp_path,
+            env=dict(os.environ),
+            log=tmp_path / "log",
+            timeout=30,
+            started=started,
+        )
+    assert gone(int(pidfile.read_text()))
