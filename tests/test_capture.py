@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -23,14 +24,20 @@ from wtrun import cli, plan, proc
 
 RECORDS = Path(".git/wtrun/demo/state.json")
 # The capture does not depend on the sandbox: each case holds with it and without it.
-SANDBOXES = pytest.mark.parametrize("sandbox", ["none", "auto"])
-
-
-def sandboxed(plan_file: Path, sandbox: str) -> Path:
-    text = plan_file.read_text()
-    assert "agent: {preset: command, timeout: 60s}" in text
-    plan_file.write_text(text.replace("timeout: 60s}", f"timeout: 60s, sandbox: {sandbox}}}"))
-    return plan_file
+SANDBOXES = pytest.mark.parametrize(
+    "sandbox",
+    [
+        pytest.param(
+            "bwrap",
+            marks=pytest.mark.skipif(
+                shutil.which("bwrap") is None,
+                reason="SANDBOX NOT TESTED: bubblewrap is not installed (apt-get install "
+                "bubblewrap)",
+            ),
+        ),
+        "none",
+    ],
+)
 
 
 # ---------------------------------------------------------------- case 17: a flood of output
@@ -55,7 +62,7 @@ def test_an_agent_printing_200_mb_leaves_a_capped_log_and_wtrun_small(
         pathlib.Path("src/a/x.py").write_text("x = 1\\n")
         """,
     )
-    plan_file = sandboxed(write_plan(repo, plan_text([("a", "src/a/", flood)])), sandbox)
+    plan_file = write_plan(repo, plan_text([("a", "src/a/", flood)], sandbox=sandbox))
     # wtrun in a process of its own, whose peak memory (and its children's) is then read.
     measure = (
         "import resource, subprocess, sys\n"
@@ -166,7 +173,7 @@ def test_a_token_printed_by_a_failing_verify_is_masked_everywhere_wtrun_writes(
         pathlib.Path("src/a/x.py").write_text("x = 1\\n")
         """,
     )
-    plan_file = sandboxed(write_plan(repo, plan_text([("a", "src/a/", editor)])), sandbox)
+    plan_file = write_plan(repo, plan_text([("a", "src/a/", editor)], sandbox=sandbox))
     verify = f"verify: [{{run: 'env; echo GH_TOKEN=$(cat {stolen}); exit 1'}}]\n"
     plan_file.write_text(plan_file.read_text().replace("tasks:\n", verify + "tasks:\n"))
     assert wtrun("run", str(plan_file), cwd=repo) == 1
