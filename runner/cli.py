@@ -264,15 +264,20 @@ def _print_error(e: WtrunError) -> None:
 
 
 def _crash() -> int:
-    import tempfile
-    import time
     import traceback
 
-    folder = os.path.join(tempfile.gettempdir(), "wtrun-crashes")
-    os.makedirs(folder, exist_ok=True)
-    path = os.path.join(folder, f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log")
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(f"wtrun {__version__}\nargv: {sys.argv!r}\n\n")
-        traceback.print_exc(file=f)
+    from . import crashlog, redact
+
+    text = redact.text(f"wtrun {__version__}\nargv: {sys.argv!r}\n\n{traceback.format_exc()}")
+    try:
+        path, refused = crashlog.write(text)
+    except OSError as e:
+        print(
+            f"wtrun: internal error (a bug in wtrun); no log could be written ({e}):\n{text}",
+            file=sys.stderr,
+        )
+        return 3
+    if refused:
+        print(f"wtrun: crash logs do not go to {refused}; remove it", file=sys.stderr)
     print(f"wtrun: internal error (a bug in wtrun); details written to {path}", file=sys.stderr)
     return 3

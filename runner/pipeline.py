@@ -22,7 +22,7 @@ from typing import Any
 from . import agents, followups, inputs, instructions, render, report, steps, tasklock, worktrees
 from .agents.launch import AgentFailed, launch
 from .commit import ScopeViolation, check_scope, commit_leftovers, owned_by, resolve_head
-from .errors import WtrunError
+from .errors import DiskFull, WtrunError
 from .git import Git
 from .plan import Plan, Task, base_branch, task_context
 from .sandbox import NO_SANDBOX, Sandbox, writable_paths
@@ -467,6 +467,9 @@ def run_task(session: Session, task: Task) -> TaskState:
     except WtrunError as e:
         return _ended(session, tid, TaskState.FAILED, str(e), f"failed: {e}")
     except Exception as e:
+        if isinstance(e, OSError) and DiskFull.caused(e):
+            full = str(DiskFull(e.filename or "a file"))
+            return _ended(session, tid, TaskState.FAILED, full, f"failed: {full}")
         log = store.log_path(tid, "wtrun-error")
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text(traceback.format_exc(), encoding="utf-8")

@@ -154,20 +154,18 @@ def _run_command(
     assert step.run is not None
     _log(log, f"{label}: $ {step.run}")
     argv = wrap(_shell_argv(step.run))
-    start = log.stat().st_size if log.exists() else 0
     outcome = proc.run_logged(argv, cwd=worktree, env=env, log=log, timeout=step.timeout_s)
+    if outcome.log_error is not None:
+        return StepFailure(label, f"{label}: {outcome.log_error}")
     if outcome.ok:
         _log(log, f"{label}: ok in {outcome.seconds:.1f}s")
         return None
-    with log.open("r", encoding="utf-8", errors="replace") as f:
-        f.seek(start)
-        output = f.read()
     if outcome.timed_out:
         what = f"timed out after {format_duration(step.timeout_s)} (its processes were stopped)"
     else:
         what = f"failed with exit code {outcome.returncode}"
     _log(log, f"{label}: {what}")
-    return StepFailure(label, f"{label} {what}; log: {log}" + proc.tail(output, 10))
+    return StepFailure(label, f"{label} {what}; log: {log}" + proc.tail(outcome.output_tail, 10))
 
 
 def run_verify(

@@ -2,7 +2,8 @@
 
 The caller runs `argv(run)` in the task's worktree through `wtrun.proc.run_logged` (own process
 group, stdin from /dev/null, stdout and stderr into the task's log) with the task's environment
-plus `env(run)`, then hands the log's text to `result()`.
+plus `env(run)`, then hands the end of the output it captured (not the log file, which the agent
+can write) to `result()`.
 """
 
 from __future__ import annotations
