@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from testing import agent, branches, write_plan, wtrun
+
 MEMORY = 1024**3
 VALID_TASKS = """\
 tasks:
@@ -85,3 +87,32 @@ def test_a_big_file_is_refused_by_its_size_before_it_is_read(tmp_path: Path) -> 
         "big.yaml:1:1: the file is 4,294,967,296 bytes, over the limit of 8,388,608 bytes; "
         "split the plan into several files [syntax]"
     )
+
+
+# ---------------------------------------------------------------- base and remote (case 12)
+
+
+def plan_text(top: str, tasks: str = VALID_TASKS) -> str:
+    return (
+        f"version: 1\nname: demo\nagent: {{preset: command, command: {agent('nothing')}}}\n"
+        f"pr: {{provider: none}}\n{top}\n{tasks}"
+    )
+
+
+@pytest.mark.parametrize(
+    "top",
+    ['base: "--upload-pack=touch PWNED; git-upload-pack"', 'remote: "--upload-pack=touch PWNED"'],
+)
+@pytest.mark.parametrize("command", ["validate", "run", "prepare"])
+def test_an_option_as_base_or_remote_is_refused_before_git_sees_it(
+    top: str, command: str, repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = write_plan(repo, plan_text(top))
+    assert wtrun(command, str(plan), cwd=repo) == 1
+    captured = capsys.readouterr()
+    out = captured.out + captured.err
+    key = top.split(":")[0]
+    assert f"plan.yaml:5:{len(key) + 3}: {key} is " in out
+    assert "not a valid" in out
+    assert not (repo / "PWNED").exists()
+    assert branches(repo) == ["main"]
