@@ -116,3 +116,90 @@ def test_an_option_as_base_or_remote_is_refused_before_git_sees_it(
     assert "not a valid" in out
     assert not (repo / "PWNED").exists()
     assert branches(repo) == ["main"]
+
+
+# ---------------------------------------------------------------- template limits (case 20)
+
+HOSTILE_TEMPLATES = {
+    "power": ("{{ 7 ** (7 ** 9) }}", "7 ** 40353607 is a number of more than 4,096 bits"),
+    "repeat": ("{{ 'x' * 2000000000 }}", "repeating a value 2,000,000,000 times makes"),
+    "range": (
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+        "range() of 100,000 numbers, over the limit of 10,000",
+    ),
+    "time": (
+        "{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}",
+        "rendering took over 2 seconds",
+    ),
+    "loop-over-a-string": (
+        "{% set s = 'x' * 1000000 %}{% for a in s %}{% for b in s %}{% endfor %}{% endfor %}",
+        "rendering took over 2 seconds",
+    ),
+    "output": (
+        "{% for i in range(1000) %}{{ 'x' * 5000 }}{% endfor %}",
+        "the output passes 1,048,576 characters",
+    ),
+    "doubling": (
+        "{% set n = namespace(x='x') %}{% for i in range(40) %}{% set n.x = n.x ~ n.x %}"
+        "{% endfor %}",
+        "a value of 2,097,152 characters or items, over the limit of 1,048,576",
+    ),
+    "filter": (
+        "{{ 'x' | center(2000000000) }}",
+        'a number over 1,048,576 given to the filter "center"',
+    ),
+    "percent": ("{{ '%0999999999d' % 1 }}", "a format width or precision of 999,999,999"),
+    "format": ("{{ '{:>999999999}'.format(1) }}", "a format width or precision of 999,999,999"),
+    "recursion": (
+        "{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}",
+        "it needs too deep a recursion",
+    ),
+}
+
+
+def hostile_conventions(template: str) -> str:
+    return f"conventions: |\n  Rules.\n  {template}\n"
+
+
+@pytest.mark.parametrize("name", list(HOSTILE_TEMPLATES))
+def test_a_hostile_template_is_an_error_at_its_line_within_seconds(
+    name: str, tmp_path: Path
+) -> None:
+    template, message = HOSTILE_TEMPLATES[name]
+    (tmp_path / "plan.yaml").write_text(plan_text(hostile_conventions(template)))
+    started = time.monotonic()
+    code, out, err = cli("validate", "plan.yaml", cwd=tmp_path)
+    assert time.monotonic() - started < 8
+    assert code == 1, err
+    first = out.splitlines()[0]
+    assert first.startswith(f"plan.yaml:7:3: conventions: template limit: {message}")
+    assert first.endswith("[template]")
+
+
+def test_a_hostile_template_stops_a_run_before_any_worktree(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    template = HOSTILE_TEMPLATES["power"][0]
+    plan = write_plan(repo, plan_text(hostile_conventions(template)))
+    assert wtrun("run", str(plan), cwd=repo) == 1
+    captured = capsys.readouterr()
+    assert (
+        "plan.yaml:7:3: conventions: template limit: 7 ** 40353607" in captured.out + captured.err
+    )
+    assert branches(repo) == ["main"]
+    assert not (repo / ".claude").exists()
+
+
+def test_ordinary_templates_render_as_before(tmp_path: Path) -> None:
+    from wtrun.plan import templates
+
+    text = (
+        "{% for p in task.scope %}{{ loop.index }}/{{ loop.length }} {{ p }}"
+        "{{ ',' if not loop.last }}{% endfor %} {{ '%5d|%-3s|' % (3, 'a') }}{{ '{:>4}'.format(7) }}"
+        " {{ 2 ** 10 }} {{ 'ab' * 3 }} {{ [1] + [2] }} {{ (range(3) | list) * 2 }}"
+        " {{ 'a-b' | replace('-', '+') }} {{ 'x' | center(5) }}|{{ task.id ~ '!' }}"
+    )
+    context = {"task": {"id": "t0", "scope": ["src/a/", "docs/**"]}}
+    assert templates.render(text, context) == (
+        "1/2 src/a/,2/2 docs/**     3|a  |   7 1024 ababab [1, 2] [0, 1, 2, 0, 1, 2] a+b   x  |t0!"
+    )
