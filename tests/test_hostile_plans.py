@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from testing import agent, branches, write_plan, wtrun
+from testing import agent, branches, git, write_plan, wtrun
 
 MEMORY = 1024**3
 VALID_TASKS = """\
@@ -203,3 +203,66 @@ def test_ordinary_templates_render_as_before(tmp_path: Path) -> None:
     assert templates.render(text, context) == (
         "1/2 src/a/,2/2 docs/**     3|a  |   7 1024 ababab [1, 2] [0, 1, 2, 0, 1, 2] a+b   x  |t0!"
     )
+
+
+# ---------------------------------------------------------------- the worktrees folder (case 22)
+
+
+def refused_prepare(repo: Path, top: str, capsys: pytest.CaptureFixture[str]) -> str:
+    plan = write_plan(repo, plan_text(top))
+    assert wtrun("prepare", str(plan), cwd=repo) == 1
+    captured = capsys.readouterr()
+    assert branches(repo) == ["main"]
+    exclude = repo / ".git" / "info" / "exclude"
+    assert "wtrun" not in (exclude.read_text() if exclude.exists() else "")
+    return captured.out + captured.err
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_tracked_folder_is_refused_as_the_worktrees_folder(
+    dry_run: bool, repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = write_plan(repo, plan_text("worktrees: src"))
+    args = ["run", str(plan), "--dry-run"] if dry_run else ["prepare", str(plan)]
+    assert wtrun(*args, cwd=repo) == 1
+    captured = capsys.readouterr()
+    assert (
+        'the worktrees folder "src" holds files git tracks (e.g. "src/app.py"), and wtrun hides '
+        "that folder from `git status`, which would hide your own new files there too; set "
+        '`worktrees:` in the plan to a folder of its own, e.g. ".claude/worktrees"'
+    ) in captured.out + captured.err
+    assert branches(repo) == ["main"]
+    (repo / "src" / "new.py").write_text("x\n")
+    assert "src/new.py" in git(repo, "status", "--porcelain", "-uall")
+
+
+def test_a_worktrees_folder_through_a_symlink_out_of_the_repository_is_refused(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (repo / ".claude").symlink_to(outside)
+    text = refused_prepare(repo, "", capsys)
+    assert (
+        f'the worktrees folder ".claude/worktrees" leads to {outside}/worktrees, outside the '
+        "repository (through a symbolic link)"
+    ) in text
+    assert list(outside.iterdir()) == []
+
+
+def test_a_worktrees_folder_into_git_s_own_folder_is_refused(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (repo / "gitdata").symlink_to(".git")
+    text = refused_prepare(repo, "worktrees: gitdata/wt", capsys)
+    assert 'the worktrees folder "gitdata/wt" leads into git\'s own folder' in text
+    assert not (repo / ".git" / "wt").exists()
+
+
+def test_a_file_is_refused_as_the_worktrees_folder(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (repo / "wt").write_text("mine\n")
+    text = refused_prepare(repo, "worktrees: wt", capsys)
+    assert 'the worktrees folder "wt" is a file, not a folder' in text
+    assert (repo / "wt").read_text() == "mine\n"
