@@ -143,3 +143,81 @@ def test_without_bash_run_steps_use_sh_and_still_stop_at_a_failure(
     wt = worktree(repo)
     assert (wt / "shell.txt").read_text() == "/bin/sh\n"
     assert not (wt / "ran-on").exists()
+
+
+# ---------------------------------------------------------------- nothing outside the repository
+
+
+@pytest.mark.parametrize("kind", ["copy", "link"])
+def test_an_untracked_link_to_a_file_outside_is_refused(
+    kind: str, repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ignore(repo, ".env")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("the user's own file\n")
+    (repo / ".env").symlink_to(secret)
+    code, row = prepare(repo, f"  - {kind}: [.env]", capsys)
+    assert (code, row["state"]) == (1, "failed")
+    assert row["reason"].startswith(
+        f'setup step 1 ({kind} .env) refused ".env": in the main checkout it leads to {secret}, '
+        "outside the repository; copy and link take files of the repository only: remove the "
+        "link, or fetch the file in a `run` step; log: "
+    )
+    wt = worktree(repo)
+    assert not (wt / ".env").exists() and not (wt / ".env").is_symlink()
+    assert f"refused .env: in the main checkout it leads to {secret}" in setup_log(repo)
+
+
+def test_a_copy_is_never_written_through_a_tracked_link_to_a_folder_outside(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The base tracks `conf` as a link to a folder elsewhere; the main checkout has a real
+    # folder there (not committed), so a copy into the worktree would write through the link.
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (repo / "conf").symlink_to(outside)
+    git(repo, "add", "conf")
+    git(repo, "commit", "-qm", "conf")
+    git(repo, "push", "-q", "origin", "main")
+    git(repo, "rm", "-q", "--cached", "conf")
+    (repo / "conf").unlink()
+    (repo / "conf").mkdir()
+    (repo / "conf" / "app.env").write_text("KEY=1\n")
+    code, row = prepare(repo, "  - copy: conf/app.env", capsys)
+    assert (code, row["state"]) == (1, "failed")
+    assert row["reason"].startswith(
+        f'setup step 1 (copy conf/app.env) refused "conf/app.env": in the worktree it would be '
+        f"written into {outside}, outside the worktree (a tracked symbolic link leads there); "
+    )
+    assert list(outside.iterdir()) == []
+
+
+def test_worktreeinclude_refuses_a_link_to_a_file_outside(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ignore(repo, ".env")
+    (repo / ".worktreeinclude").write_text(".env\n")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("the user's own file\n")
+    (repo / ".env").symlink_to(secret)
+    code, row = prepare(repo, "  - run: 'true'", capsys)
+    assert (code, row["state"]) == (1, "failed")
+    assert row["reason"].startswith(
+        f'setup (.worktreeinclude) refused ".env": in the main checkout it leads to {secret}'
+    )
+    assert not (worktree(repo) / ".env").is_symlink()
+
+
+def test_links_inside_the_repository_are_still_copied_and_linked(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ignore(repo, "env.local", "cache/", "shared")
+    (repo / "cache").mkdir()
+    (repo / "cache" / "x").write_text("x\n")
+    (repo / "env.local").symlink_to("src/app.py")
+    (repo / "shared").symlink_to("cache")
+    code, row = prepare(repo, "  - copy: [env.local]\n  - link: [shared]", capsys)
+    assert (code, row["state"]) == (0, "prepared")
+    wt = worktree(repo)
+    assert os.readlink(wt / "env.local") == "src/app.py"
+    assert os.readlink(wt / "shared") == str((repo / "cache").resolve())
