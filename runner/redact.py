@@ -1,6 +1,7 @@
 """Secret values out of everything wtrun writes: logs, records, step summaries, PR texts.
 
-The secrets are the values of the variables in `SECRETS`, taken from wtrun's own environment
+The secrets are the values of the credentials in `tokens` (GitHub's and Actions' tokens, the
+model APIs' keys), taken from wtrun's own environment
 when it starts and as it is now. Each is replaced by `***` as it is, and as it reads escaped
 inside a JSON string (the records are JSON).
 """
@@ -13,24 +14,15 @@ import os
 import re
 from collections.abc import Iterable
 
-# Never given to setup, the agent or verify: they run code the agent may have written.
-SECRETS = (
-    "GH_TOKEN",
-    "GITHUB_TOKEN",
-    "GH_ENTERPRISE_TOKEN",
-    "GITHUB_ENTERPRISE_TOKEN",
-    "ACTIONS_RUNTIME_TOKEN",
-    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
-    "ACTIONS_ID_TOKEN_REQUEST_URL",
-    "ACTIONS_CACHE_URL",
-    "ACTIONS_RESULTS_URL",
-)
+from .tokens import MODEL_KEYS, SECRETS
+
 MASK = "***"
 # Shorter values are left alone: "1", "true" or a short word would be masked everywhere they
 # occur, and no real token is that short.
 MIN_LENGTH = 8
 
-_AT_START = {name: os.environ[name] for name in SECRETS if name in os.environ}
+MASKED = (*SECRETS, *MODEL_KEYS)
+_AT_START = {name: os.environ[name] for name in MASKED if name in os.environ}
 
 
 class Redactor:
@@ -69,7 +61,7 @@ class Redactor:
 
 def current() -> Redactor:
     values = dict(_AT_START)
-    values.update((name, os.environ[name]) for name in SECRETS if name in os.environ)
+    values.update((name, os.environ[name]) for name in MASKED if name in os.environ)
     return _redactor(tuple(sorted(set(values.values()))))
 
 
