@@ -54,7 +54,8 @@ class CommandPreset:
         return []
 
     def env(self, run: AgentRun) -> dict[str, str]:
-        return {}
+        # What this run asks: the task's prompt, or a follow-up (a verify failure, a change).
+        return {"WTRUN_PROMPT": run.prompt}
 
     def result(self, returncode: int | None, output: str, run: AgentRun) -> AgentResult:
         if returncode is None:
