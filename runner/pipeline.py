@@ -145,6 +145,15 @@ def _setup(job: Job) -> None:
     )
     if failure:
         raise WtrunError(failure.message, failure.position)
+    # What setup made and git does not ignore (a virtualenv, a build folder) is the
+    # worktree's, not the agent's: hidden like copied files, never committed or blamed.
+    made = job.session.git(
+        "ls-files", "--others", "--exclude-standard", "--directory", "-z", cwd=job.ws.worktree
+    )
+    paths = ["/" + p.rstrip("/") for p in made.split("\0") if p]
+    if paths:
+        worktrees.hide_more(job.ws.worktree, paths)
+        job.say(f"setup made {', '.join(p[1:] for p in paths[:5])}: kept out of the task's commits")
 
 
 def _instructions(job: Job) -> None:

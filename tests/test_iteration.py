@@ -162,3 +162,19 @@ def test_attempts_end_at_the_limit(
     assert len(agent_runs(runs)) == 3
     row = status(repo, plan, capsys)["a"]
     assert (row["state"], row["step"], row["attempts"]) == ("failed", "verify", 3)
+
+
+def test_what_setup_makes_is_never_blamed_on_the_agent_nor_committed(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    command, _ = counting_agent(tmp_path)
+    text = plan_text(command, provider="local").replace(
+        "verify:\n",
+        "setup:\n  - run: mkdir -p env/bin build && touch env/bin/python build/out\nverify:\n",
+    )
+    plan = write_plan(repo, text)
+    assert wtrun("run", str(plan), cwd=repo) == 0
+    row = status(repo, plan, capsys)["a"]
+    assert (row["state"], row["files"]) == ("done", ["src/a/x.py"])
+    tree = git(repo.parent / "origin.git", "ls-tree", "-r", "--name-only", "worktree-a")
+    assert "env/bin/python" not in tree and "build/out" not in tree
