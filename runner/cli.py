@@ -118,6 +118,12 @@ def _parser() -> tuple[argparse.ArgumentParser, Mapping[str, argparse.ArgumentPa
     clean.add_argument(
         "--force", action="store_true", help="also drop unpushed or uncommitted work"
     )
+    clean.add_argument(
+        "--forget",
+        action="store_true",
+        help="also drop the records of pushed tasks, so a later run redoes them "
+        "(refused while their PR is open, unless --force)",
+    )
 
     render = sub.add_parser("render", help="print a task's instructions file and PR text")
     render.add_argument("plan", metavar="PLAN")
@@ -137,6 +143,14 @@ def _parser() -> tuple[argparse.ArgumentParser, Mapping[str, argparse.ArgumentPa
         metavar="STATE_JSON",
         help="first fold in records of other runs of this plan (fan-out jobs)",
     )
+    for state in ("merged", "closed"):
+        pr.add_argument(
+            f"--{state}",
+            action="append",
+            default=[],
+            metavar="ID",
+            help=f"with pr.provider local: mark the task's PR {state}, as a reviewer would",
+        )
     sub.add_parser("schema", help="print the plan JSON Schema")
     demo = sub.add_parser("demo", help="the whole pipeline offline in a throwaway repository")
     demo.add_argument("--keep", metavar="DIR", help="build the sandbox in DIR and keep it")
@@ -195,7 +209,8 @@ def _dispatch(argv: Sequence[str]) -> int:
     if command == "pr":
         from .prs import pr_command
 
-        return pr_command(args.plan, args.task, args.merge_records)
+        marks = {**dict.fromkeys(args.merged, "merged"), **dict.fromkeys(args.closed, "closed")}
+        return pr_command(args.plan, args.task, args.merge_records, marks)
     if command == "logs":
         from .commands.logs import logs
 
@@ -203,7 +218,7 @@ def _dispatch(argv: Sequence[str]) -> int:
     if command == "clean":
         from .commands.clean import clean
 
-        return clean(args.plan, args.task, args.force)
+        return clean(args.plan, args.task, args.force, forget=args.forget)
     if command == "sync":
         from .sync import sync
 

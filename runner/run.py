@@ -232,10 +232,7 @@ def _restart(plan: Plan, git: Git, store: Store, task_ids: Sequence[str]) -> Non
     for tid in task_ids:
         r = store.get(tid)
         if r is not None and r.pushed_head:
-            raise WtrunError(
-                f'task "{tid}" was already pushed ({r.branch}); --restart would lose reviewed '
-                "work. Close its PR and delete the branch first, or give the task a new id"
-            )
+            _still_under_review(plan, git, store, tid)
     for tid in task_ids:
         r = store.get(tid)
         if r is None:
@@ -247,6 +244,34 @@ def _restart(plan: Plan, git: Git, store: Store, task_ids: Sequence[str]) -> Non
             git("branch", "-D", ws.branch)
         git("worktree", "prune")
         store.forget(tid)
+
+
+def _still_under_review(plan: Plan, git: Git, store: Store, tid: str) -> None:
+    """Pushed work is discarded only once nothing of it is under review any more: its
+    remote branch gone and its PR closed. Otherwise: the exact commands to get there."""
+    r = store.task(tid)
+    branch = workspace(plan, plan.task(tid), git.root, ()).branch
+    remote = git.run("ls-remote", "--heads", plan.remote, f"refs/heads/{branch}", check=False)
+    steps = []
+    if r.pr_number is not None and plan.pr.provider != "none":
+        from .forge import make
+
+        status = make(plan, git, store.root).pr_status(tid, r.pr_number)
+        if status is not None and status.state == "open":
+            close = (
+                f"gh pr close {r.pr_number}"
+                if plan.pr.provider == "github"
+                else f"wtrun pr {plan.path} --closed {tid}"
+            )
+            steps.append(f"close its PR #{r.pr_number} (`{close}`)")
+    if remote.stdout.strip():
+        steps.append(f"delete its remote branch (`git push {plan.remote} --delete {branch}`)")
+    if steps:
+        raise WtrunError(
+            f'task "{tid}" was pushed and is under review; --restart would lose that work. '
+            f"To discard it, {' and '.join(steps)}, then run again with --restart {tid}; or "
+            "edit its prompt instead: the agent then follows up on the pushed work"
+        )
 
 
 class _Waves:

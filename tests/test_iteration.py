@@ -178,3 +178,23 @@ def test_what_setup_makes_is_never_blamed_on_the_agent_nor_committed(
     assert (row["state"], row["files"]) == ("done", ["src/a/x.py"])
     tree = git(repo.parent / "origin.git", "ls-tree", "-r", "--name-only", "worktree-a")
     assert "env/bin/python" not in tree and "build/out" not in tree
+
+
+def test_restart_of_pushed_work_says_how_and_works_once_done(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    command, runs = counting_agent(tmp_path)
+    plan = write_plan(repo, plan_text(command, provider="local"))
+    assert wtrun("run", str(plan), cwd=repo) == 0
+    capsys.readouterr()
+    assert wtrun("run", str(plan), "--restart", "a", cwd=repo) == 1
+    said = capsys.readouterr().err
+    assert f"`wtrun pr {plan} --closed a`" in said
+    assert "`git push origin --delete worktree-a`" in said
+    # Doing exactly what it says, then the same --restart.
+    assert wtrun("pr", str(plan), "--closed", "a", cwd=repo) == 0
+    git(repo, "push", "-q", "origin", "--delete", "worktree-a")
+    assert wtrun("run", str(plan), "--restart", "a", cwd=repo) == 0
+    assert len(agent_runs(runs)) == 2
+    row = status(repo, plan, capsys)["a"]
+    assert (row["state"], row["attempts"]) == ("done", 1)
