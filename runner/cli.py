@@ -28,6 +28,7 @@ COMMANDS = (
     "clean",
     "render",
     "sync",
+    "revise",
     "matrix",
     "pr",
     "schema",
@@ -133,6 +134,9 @@ def _parser() -> tuple[argparse.ArgumentParser, Mapping[str, argparse.ArgumentPa
     sync.add_argument("--rebase", action="store_true", help="rebase tasks behind the base")
     sync.add_argument("--delete-merged", action="store_true")
 
+    revise = plan_cmd("revise", "send review feedback and failed checks on open PRs to the agent")
+    revise.add_argument("--task", action="append", default=[], metavar="ID")
+
     plan_cmd("matrix", "GitHub Actions matrix of independent stacks (JSON)")
     pr = plan_cmd("pr", "push and open PRs for ready tasks that have none")
     pr.add_argument("--task", action="append", default=[], metavar="ID")
@@ -219,6 +223,10 @@ def _dispatch(argv: Sequence[str]) -> int:
         from .commands.clean import clean
 
         return clean(args.plan, args.task, args.force, forget=args.forget)
+    if command == "revise":
+        from .commands.revise import revise
+
+        return revise(args.plan, args.task)
     if command == "sync":
         from .sync import sync
 

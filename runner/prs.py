@@ -228,7 +228,7 @@ def _push_and_open(
     branch = branch_of(plan, task)
     if record.pushed_head != record.head:
         head = checked_head(plan, git, store, tid, base_tip)
-        _push(plan, git, branch, head)
+        push(plan, git, branch, head)
         store.pushed(tid, head)
         reporter.event(tid, "task", f"pushed {branch} at {head[:12]}", step="push")
     context = pr_context(plan, store.record, tid)
@@ -340,7 +340,7 @@ def checked_head(plan: Plan, git: Git, store: Store, tid: str, base_tip: str) ->
     return head
 
 
-def _push(plan: Plan, git: Git, branch: str, sha: str) -> None:
+def push(plan: Plan, git: Git, branch: str, sha: str) -> None:
     """Push exactly `sha` to the branch; never force. A refusal says the remote's words."""
     if not git.has_remote(plan.remote):
         raise WtrunError(

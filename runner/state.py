@@ -125,6 +125,11 @@ class TaskRecord:
     base_conflicts: list[str] = field(default_factory=list)
     behind: int | None = None
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # `wtrun revise`: the feedback keys already given to the agent, its follow-up runs,
+    # and when it last pushed one (feedback older than that is not read again).
+    addressed: list[str] = field(default_factory=list)
+    revisions: int = 0
+    revised_at: float | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TaskRecord:
@@ -350,6 +355,15 @@ class Reviewed(Ledger):
         """A task rebased by `wtrun sync`."""
         with self._edit(task_id, durable=pushed_head is not None) as r:
             r.head, r.pushed_head, r.start_commit = head, pushed_head, start_commit
+
+    def revised(self, task_id: str, *, addressed: list[str], head: str | None) -> None:
+        """A follow-up run of `wtrun revise` that addressed `addressed`; `head` is what it
+        pushed (None: the agent changed nothing, nothing was pushed)."""
+        with self._edit(task_id, durable=True) as r:
+            r.addressed = [*r.addressed, *(k for k in addressed if k not in r.addressed)]
+            r.revisions += 1
+            if head is not None:
+                r.head, r.pushed_head, r.revised_at = head, head, time.time()
 
     def worktree_removed(self, task_id: str) -> None:
         with self._edit(task_id) as r:

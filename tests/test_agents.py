@@ -724,7 +724,7 @@ def test_command_argv_renders_each_item(tmp_path: Path) -> None:
         "Auth timeout: Fix the session timeout.",
         "--verbose",
     ]
-    assert agents.get("command").env(run) == {}
+    assert agents.get("command").env(run) == {"WTRUN_PROMPT": run.prompt}
 
 
 def test_command_argv_unknown_variable(tmp_path: Path) -> None:

@@ -41,6 +41,26 @@ class PrStatus:
     base: str | None
 
 
+@dataclass(frozen=True)
+class Feedback:
+    """One piece of feedback on a PR: a review comment on a line, a review's body, a
+    conversation comment, or a failed check. `key` names it for good (to address it once);
+    `trusted` says that its author may write to the repository (checks are the
+    repository's own)."""
+
+    key: str
+    kind: str  # line | review | comment | check | status
+    author: str | None
+    body: str
+    created: str | None = None  # ISO 8601, as the forge wrote it
+    path: str | None = None
+    line: int | None = None
+    check: str | None = None  # the failed check's name (a check run's, a status's context)
+    url: str | None = None
+    bot: bool = False
+    trusted: bool = False
+
+
 class Provider(Protocol):
     name: str
     makes_prs: bool
@@ -66,6 +86,17 @@ class Provider(Protocol):
 
     def delete_branch(self, branch: str) -> bool:
         """Delete `branch` on the remote; False when it was already gone."""
+
+    # -- used by `wtrun revise` -----------------------------------------------------------
+
+    def feedback(
+        self, task_id: str, number: int, head: str, *, since: str, reviews: bool, checks: bool
+    ) -> list[Feedback]:
+        """Review feedback on the PR made at or after `since` (ISO 8601, UTC), and the failed
+        checks of commit `head`; each says whether its author may write to the repository."""
+
+    def comment(self, task_id: str, number: int, body: str) -> str | None:
+        """Add a comment to the PR's conversation; returns its URL (or where it was kept)."""
 
 
 def make(plan: Plan, git: Git, records: Path) -> Provider:

@@ -26,6 +26,8 @@ _NAME = re.compile(r"[A-Za-z0-9._-]+")
 _STATUS_LINE = re.compile(r"HTTP/[0-9.]+ (\d{3})(?: (.*))?")
 _SCP_URL = re.compile(r"(?:[^@/:]+@)?(?P<host>[^@/:]+):(?P<path>(?!/).+)")
 _URL_SCHEMES = ("https", "http", "ssh", "git", "git+ssh", "ssh+git")
+_WRITERS = ("admin", "maintain", "write")
+_MAX_PAGES = 10
 # gh's exit code when it has no token for the host: it sends no request at all.
 _GH_NOT_LOGGED_IN = 4
 
@@ -242,6 +244,93 @@ class GitHubApi:
                 return False
             raise
         return True
+
+    # -- review feedback (`wtrun revise`) -------------------------------------------------
+
+    def review_comments(self, number: int, since: str) -> list[dict[str, Any]]:
+        """Review comments on the PR's lines, updated at or after `since`."""
+        return self._pages(
+            f"repos/{self.repository}/pulls/{number}/comments",
+            {"since": since, "sort": "created", "direction": "asc"},
+            self._in(f"cannot read the review comments of pull request #{number}"),
+        )
+
+    def reviews(self, number: int) -> list[dict[str, Any]]:
+        return self._pages(
+            f"repos/{self.repository}/pulls/{number}/reviews",
+            {},
+            self._in(f"cannot read the reviews of pull request #{number}"),
+        )
+
+    def issue_comments(self, number: int, since: str) -> list[dict[str, Any]]:
+        """The PR's conversation comments, updated at or after `since`."""
+        return self._pages(
+            f"repos/{self.repository}/issues/{number}/comments",
+            {"since": since},
+            self._in(f"cannot read the comments of pull request #{number}"),
+        )
+
+    def add_comment(self, number: int, body: str) -> str:
+        """Comments on the PR's conversation; returns the comment's web URL."""
+        data = self._call(
+            "POST",
+            f"repos/{self.repository}/issues/{number}/comments",
+            {"body": body},
+            action=self._in(f"cannot comment on pull request #{number}"),
+        )
+        return _str(data, "html_url")
+
+    def check_runs(self, ref: str) -> list[dict[str, Any]]:
+        query = urlencode({"per_page": "100"})
+        data = self._call(
+            "GET",
+            f"repos/{self.repository}/commits/{quote(ref)}/check-runs?{query}",
+            action=self._in(f"cannot read the check runs of {ref[:12]}"),
+        )
+        if not isinstance(data, dict) or not isinstance(data.get("check_runs"), list):
+            raise self._unexpected("a list of check runs", data)
+        return [run for run in data["check_runs"] if isinstance(run, dict)]
+
+    def statuses(self, ref: str) -> list[dict[str, Any]]:
+        """The latest status of each context on `ref` (the combined status)."""
+        query = urlencode({"per_page": "100"})
+        data = self._call(
+            "GET",
+            f"repos/{self.repository}/commits/{quote(ref)}/status?{query}",
+            action=self._in(f"cannot read the commit statuses of {ref[:12]}"),
+        )
+        if not isinstance(data, dict) or not isinstance(data.get("statuses"), list):
+            raise self._unexpected("a combined status", data)
+        return [status for status in data["statuses"] if isinstance(status, dict)]
+
+    def can_write(self, login: str) -> bool:
+        """Whether `login` has write, maintain or admin permission on the repository."""
+        try:
+            data = self._call(
+                "GET",
+                f"repos/{self.repository}/collaborators/{quote(login)}/permission",
+                action=self._in(f"cannot read the permission of {_q(login)}"),
+            )
+        except GitHubError as e:
+            if e.status == 404:  # not a user GitHub knows, or not a collaborator
+                return False
+            raise
+        if not isinstance(data, dict):
+            return False
+        # `permission` folds maintain into write; `role_name` is the role itself.
+        return data.get("role_name") in _WRITERS or data.get("permission") in _WRITERS
+
+    def _pages(self, endpoint: str, params: dict[str, str], action: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        for page in range(1, _MAX_PAGES + 1):
+            query = urlencode({**params, "per_page": "100", "page": str(page)})
+            data = self._call("GET", f"{endpoint}?{query}", action=action)
+            if not isinstance(data, list):
+                raise self._unexpected("a list", data)
+            items += [item for item in data if isinstance(item, dict)]
+            if len(data) < 100:
+                break
+        return items
 
     # -- one call, with retries ----------------------------------------------------------
 

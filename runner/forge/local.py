@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import WtrunError
 from ..state import write_atomic
-from . import PrRef, PrRequest, PrStatus
+from . import Feedback, PrRef, PrRequest, PrStatus
 
 if TYPE_CHECKING:
     from ..git import Git
@@ -166,6 +166,18 @@ class LocalProvider:
     def delete_branch(self, branch: str) -> bool:
         return _delete_remote_branch(self.git, self.remote, branch)
 
+    def feedback(
+        self, task_id: str, number: int, head: str, *, since: str, reviews: bool, checks: bool
+    ) -> list[Feedback]:
+        return []  # nobody reviews a local PR through wtrun
+
+    def comment(self, task_id: str, number: int, body: str) -> str | None:
+        """Kept beside the PR's text, in `prs/<number>.comments.md`, newest last."""
+        path = self.prs.folder / f"{number}.comments.md"
+        old = path.read_text(encoding="utf-8") if path.exists() else ""
+        write_atomic(path, old + ("\n---\n\n" if old else "") + body.rstrip("\n") + "\n")
+        return path.as_uri()
+
 
 class NoProvider:
     """`none`: branches are pushed; no PR is opened or recorded."""
@@ -197,3 +209,11 @@ class NoProvider:
 
     def delete_branch(self, branch: str) -> bool:
         return _delete_remote_branch(self.git, self.remote, branch)
+
+    def feedback(
+        self, task_id: str, number: int, head: str, *, since: str, reviews: bool, checks: bool
+    ) -> list[Feedback]:
+        return []
+
+    def comment(self, task_id: str, number: int, body: str) -> str | None:
+        return None

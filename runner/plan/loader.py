@@ -20,7 +20,7 @@ from typing import Any
 from ..errors import Position, UsageError
 from . import checks, schema
 from .diagnostics import Diagnostic, PlanError
-from .model import AgentSpec, Plan, PrSpec, Step, Task
+from .model import AgentSpec, Plan, PrSpec, ReviseSpec, Step, Task
 from .yaml_source import MAX_BYTES, Document, NodePath, too_big
 from .yaml_source import read as read_yaml
 
@@ -222,6 +222,13 @@ def _pr(raw: Mapping[str, Any]) -> PrSpec:
     return PrSpec(**given)
 
 
+def _revise(raw: Mapping[str, Any]) -> ReviseSpec:
+    given = _present(raw, reviews="reviews", checks="checks", max_rounds="max_rounds")
+    if "bots" in raw:
+        given["bots"] = tuple(raw["bots"])
+    return ReviseSpec(**given)
+
+
 def _task(doc: Document, raw: Mapping[str, Any], base: NodePath, plan: Plan) -> Task:
     ports = raw.get("ports", 0)
     m = doc.mark(base)
@@ -263,6 +270,7 @@ def _build(doc: Document, data: dict[str, Any], positions: Sequence[int], path: 
         name=data.get("name", path.stem),
         version=KNOWN_VERSIONS[-1],  # only plans of a known version are built
         pr=_pr(data.get("pr", {})),
+        revise=_revise(data.get("revise", {})),
         agent=_agent(data.get("agent", {}), AgentSpec()),
         env=tuple(_env(data.get("env", {})).items()),
         setup=_steps(data.get("setup", []), doc, ("setup",)),

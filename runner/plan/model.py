@@ -58,6 +58,16 @@ class PrSpec:
 
 
 @dataclass(frozen=True)
+class ReviseSpec:
+    """What `wtrun revise` reads from open PRs and sends back to the agent."""
+
+    reviews: bool = True  # review comments, review bodies, PR conversation comments
+    checks: bool = True  # failed check runs and commit statuses on the PR's head
+    max_rounds: int = 3  # follow-up runs per task, in all
+    bots: tuple[str, ...] = ()  # bot logins whose feedback counts
+
+
+@dataclass(frozen=True)
 class Task:
     id: str
     title: str
@@ -88,6 +98,7 @@ class Plan:
     conventions: str = ""
     commit_message: str = "feat({{ task.id }}): {{ task.title }}"
     pr: PrSpec = field(default_factory=PrSpec)
+    revise: ReviseSpec = field(default_factory=ReviseSpec)
     tasks: tuple[Task, ...] = ()
     # What tasks inherit (each task holds its merged copy); kept for the plan's own diff.
     agent: AgentSpec = field(default_factory=AgentSpec)

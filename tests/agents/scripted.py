@@ -8,6 +8,8 @@ crash      write PATH, then exit 3
 hang       start a child that sleeps, then sleep (for timeouts; the child's pid goes to PATH)
 nothing    change nothing
 env        write the environment it sees, as JSON, to PATH (uncommitted)
+append     COUNTER PROMPT PATH...: add a JSON line with PROMPT to COUNTER (outside the
+           worktree: it counts the runs), add a line to each PATH and commit them
 """
 
 from __future__ import annotations
@@ -34,6 +36,17 @@ def main() -> int:
         write(paths)
         subprocess.run(["git", "add", "--", *paths], check=True)
         subprocess.run(["git", "commit", "-q", "-m", "agent: edit"], check=True)
+    elif mode == "append":
+        counter, prompt, files = paths[0], paths[1], paths[2:]
+        with open(counter, "a") as f:
+            f.write(json.dumps({"prompt": prompt}) + "\n")
+        for rel in files:
+            p = Path(rel)
+            p.parent.mkdir(parents=True, exist_ok=True)
+            with p.open("a") as f:
+                f.write(f"run {len(Path(counter).read_text().splitlines())}\n")
+        subprocess.run(["git", "add", "--", *files], check=True)
+        subprocess.run(["git", "commit", "-q", "-m", "agent: append"], check=True)
     elif mode == "leave":
         write(paths)
     elif mode == "crash":

@@ -161,6 +161,15 @@ class FakeGitHub:
                 else {b: _fake_sha(b) for b in branches}
             )
         self._faults: list[_Fault] = []
+        # Review feedback, as GitHub's JSON: pull number -> items; commit sha -> checks.
+        self.review_comments: dict[int, list[dict[str, Any]]] = {}
+        self.reviews: dict[int, list[dict[str, Any]]] = {}
+        self.issue_comments: dict[int, list[dict[str, Any]]] = {}
+        self.check_runs: dict[str, list[dict[str, Any]]] = {}
+        self.statuses: dict[str, list[dict[str, Any]]] = {}
+        # login -> role (admin, maintain, write, triage, read); anyone else reads (public).
+        self.roles: dict[str, str] = {login.lower(): "admin"}
+        self._next_id = 7000
         self._next_number = 1
         self._lock = threading.RLock()
         self._dir = Path(tempfile.mkdtemp(prefix="fakegh-", dir=_short_tmp()))
@@ -295,6 +304,151 @@ class FakeGitHub:
             raise AssertionError(f"merge of #{number} refused: {reply.body}")
         return str(reply.body["sha"])
 
+    # -- review feedback (test controls) -------------------------------------------------
+
+    def set_role(self, login: str, role: str) -> None:
+        self.roles[login.lower()] = role
+
+    def _id(self) -> int:
+        self._next_id += 1
+        return self._next_id
+
+    def add_review_comment(
+        self, number: int, user: str, body: str, path: str, line: int, *, bot: bool = False
+    ) -> dict[str, Any]:
+        """A comment on a line of the pull request's diff, on its head commit."""
+        with self._lock:
+            pull, cid, now = self.pulls[number], self._id(), _now()
+            head = self._branches().get(pull.head, pull.head_sha)
+            api = f"{self._api}/repos/{self.owner}/{self.repo}"
+            html = f"{self._web}/{self.owner}/{self.repo}/pull/{number}"
+            item = {
+                "url": f"{api}/pulls/comments/{cid}",
+                "pull_request_review_id": cid + 1,
+                "id": cid,
+                "node_id": f"PRRC_fake{cid}",
+                "diff_hunk": f"@@ -0,0 +1,{line} @@",
+                "path": path,
+                "commit_id": head,
+                "original_commit_id": head,
+                "user": self._user_json(user, kind="Bot" if bot else "User"),
+                "body": body,
+                "created_at": now,
+                "updated_at": now,
+                "html_url": f"{html}#discussion_r{cid}",
+                "pull_request_url": f"{api}/pulls/{number}",
+                "author_association": self._association(user),
+                "start_line": None,
+                "original_start_line": None,
+                "start_side": None,
+                "line": line,
+                "original_line": line,
+                "side": "RIGHT",
+                "subject_type": "line",
+            }
+            self.review_comments.setdefault(number, []).append(item)
+            return item
+
+    def add_review(self, number: int, user: str, body: str, state: str = "COMMENTED") -> None:
+        with self._lock:
+            pull, rid = self.pulls[number], self._id()
+            api = f"{self._api}/repos/{self.owner}/{self.repo}"
+            html = f"{self._web}/{self.owner}/{self.repo}/pull/{number}"
+            self.reviews.setdefault(number, []).append(
+                {
+                    "id": rid,
+                    "node_id": f"PRR_fake{rid}",
+                    "user": self._user_json(user),
+                    "body": body,
+                    "state": state,
+                    "html_url": f"{html}#pullrequestreview-{rid}",
+                    "pull_request_url": f"{api}/pulls/{number}",
+                    "submitted_at": _now(),
+                    "commit_id": self._branches().get(pull.head, pull.head_sha),
+                    "author_association": self._association(user),
+                }
+            )
+
+    def add_issue_comment(self, number: int, user: str, body: str) -> dict[str, Any]:
+        with self._lock:
+            return self._issue_comment(number, user, body)
+
+    def add_check_run(
+        self, sha: str, name: str, conclusion: str, title: str = "", summary: str = ""
+    ) -> None:
+        """A completed check run on commit `sha`."""
+        with self._lock:
+            rid, now = self._id(), _now()
+            self.check_runs.setdefault(sha, []).append(
+                {
+                    "id": rid,
+                    "head_sha": sha,
+                    "node_id": f"CR_fake{rid}",
+                    "external_id": "",
+                    "url": f"{self._api}/repos/{self.owner}/{self.repo}/check-runs/{rid}",
+                    "html_url": f"{self._web}/{self.owner}/{self.repo}/runs/{rid}",
+                    "details_url": f"{self._web}/{self.owner}/{self.repo}/runs/{rid}",
+                    "status": "completed",
+                    "conclusion": conclusion,
+                    "started_at": now,
+                    "completed_at": now,
+                    "output": {
+                        "title": title or None,
+                        "summary": summary or None,
+                        "text": None,
+                        "annotations_count": 0,
+                        "annotations_url": f"{self._api}/repos/{self.owner}/{self.repo}"
+                        f"/check-runs/{rid}/annotations",
+                    },
+                    "name": name,
+                    "check_suite": {"id": rid + 1},
+                    "app": {"id": 15368, "slug": "github-actions", "name": "GitHub Actions"},
+                    "pull_requests": [],
+                }
+            )
+
+    def add_status(self, sha: str, context: str, state: str, description: str = "") -> None:
+        with self._lock:
+            sid, now = self._id(), _now()
+            self.statuses.setdefault(sha, []).insert(
+                0,
+                {
+                    "url": f"{self._api}/repos/{self.owner}/{self.repo}/statuses/{sha}",
+                    "avatar_url": None,
+                    "id": sid,
+                    "node_id": f"SC_fake{sid}",
+                    "state": state,
+                    "description": description or None,
+                    "target_url": None,
+                    "context": context,
+                    "created_at": now,
+                    "updated_at": now,
+                },
+            )
+
+    def _association(self, login: str) -> str:
+        role = self.roles.get(login.lower())
+        return "NONE" if role is None else "COLLABORATOR"
+
+    def _issue_comment(self, number: int, user: str, body: str) -> dict[str, Any]:
+        cid, now = self._id(), _now()
+        api = f"{self._api}/repos/{self.owner}/{self.repo}"
+        item = {
+            "id": cid,
+            "node_id": f"IC_fake{cid}",
+            "url": f"{api}/issues/comments/{cid}",
+            "html_url": f"{self._web}/{self.owner}/{self.repo}/pull/{number}#issuecomment-{cid}",
+            "body": body,
+            "user": self._user_json(user),
+            "created_at": now,
+            "updated_at": now,
+            "issue_url": f"{api}/issues/{number}",
+            "author_association": self._association(user),
+            "performed_via_github_app": None,
+        }
+        self.issue_comments.setdefault(number, []).append(item)
+        return item
+
     def paths(self) -> list[tuple[str, str]]:
         """(method, path) of every request so far, for compact assertions."""
         return [(r.method, r.path) for r in self.requests]
@@ -425,7 +579,100 @@ class FakeGitHub:
             ("POST", repo + r"/pulls/(?P<n>\d+)/requested_reviewers", self._request_reviewers),
             ("POST", repo + r"/issues/(?P<n>\d+)/labels", self._add_labels),
             ("DELETE", repo + r"/git/refs/heads/(?P<b>.+)", self._delete_ref),
+            (
+                "GET",
+                repo + r"/pulls/(?P<n>\d+)/comments",
+                lambda m, q, b: self._listing(m, q, self.review_comments, since=True),
+            ),
+            (
+                "GET",
+                repo + r"/pulls/(?P<n>\d+)/reviews",
+                lambda m, q, b: self._listing(m, q, self.reviews, since=False),
+            ),
+            (
+                "GET",
+                repo + r"/issues/(?P<n>\d+)/comments",
+                lambda m, q, b: self._listing(m, q, self.issue_comments, since=True),
+            ),
+            ("POST", repo + r"/issues/(?P<n>\d+)/comments", self._post_comment),
+            ("GET", repo + r"/commits/(?P<ref>[^/]+)/check-runs", self._list_check_runs),
+            ("GET", repo + r"/commits/(?P<ref>[^/]+)/status", self._combined_status),
+            ("GET", repo + r"/collaborators/(?P<u>[^/]+)/permission", self._permission),
         ]
+
+    # -- review feedback (endpoints) -----------------------------------------------------
+
+    def _listing(
+        self,
+        match: re.Match[str],
+        query: dict[str, str],
+        items: dict[int, list[dict[str, Any]]],
+        *,
+        since: bool,
+    ) -> _Reply:
+        number = int(match["n"])
+        if number not in self.pulls:
+            raise _ApiError(404, "Not Found")
+        found = items.get(number, [])
+        if since and query.get("since"):
+            found = [i for i in found if i["updated_at"] >= query["since"]]
+        per_page = min(int(query.get("per_page", "30")), 100)
+        page = int(query.get("page", "1"))
+        return _Reply(200, found[(page - 1) * per_page : page * per_page])
+
+    def _post_comment(self, match: re.Match[str], query: dict[str, str], body: Any) -> _Reply:
+        number = int(match["n"])
+        if number not in self.pulls:
+            raise _ApiError(
+                404, "Not Found", doc=f"{_DOCS}/issues/comments#create-an-issue-comment"
+            )
+        if not isinstance(body, dict) or not isinstance(body.get("body"), str):
+            raise _validation(
+                {"resource": "IssueComment", "field": "body", "code": "missing_field"}
+            )
+        item = self._issue_comment(number, self.login, body["body"])
+        return _Reply(201, item, {"Location": item["url"]})
+
+    def _sha_of(self, ref: str) -> str:
+        return self._branches().get(ref, ref)
+
+    def _list_check_runs(self, match: re.Match[str], query: dict[str, str], body: Any) -> _Reply:
+        runs = self.check_runs.get(self._sha_of(match["ref"]), [])
+        return _Reply(200, {"total_count": len(runs), "check_runs": runs})
+
+    def _combined_status(self, match: re.Match[str], query: dict[str, str], body: Any) -> _Reply:
+        sha = self._sha_of(match["ref"])
+        latest: dict[str, dict[str, Any]] = {}
+        for status in self.statuses.get(sha, []):  # newest first
+            latest.setdefault(status["context"], status)
+        states = [s["state"] for s in latest.values()]
+        if any(s in ("failure", "error") for s in states):
+            state = "failure"
+        elif not states or any(s == "pending" for s in states):
+            state = "pending"
+        else:
+            state = "success"
+        full_name = f"{self.owner}/{self.repo}"
+        return _Reply(
+            200,
+            {
+                "state": state,
+                "statuses": list(latest.values()),
+                "sha": sha,
+                "total_count": len(latest),
+                "repository": self._repo_json(),
+                "commit_url": f"{self._api}/repos/{full_name}/commits/{sha}",
+                "url": f"{self._api}/repos/{full_name}/commits/{sha}/status",
+            },
+        )
+
+    def _permission(self, match: re.Match[str], query: dict[str, str], body: Any) -> _Reply:
+        login = match["u"]
+        role = self.roles.get(login.lower(), "read")
+        # `permission` is the older scale: maintain reads as write, triage as read.
+        legacy = {"maintain": "write", "triage": "read"}.get(role, role)
+        user = self._user_json(login) | {"role_name": role}
+        return _Reply(200, {"permission": legacy, "role_name": role, "user": user})
 
     # -- git -----------------------------------------------------------------------------
 
