@@ -7,11 +7,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Protocol
 
-from . import ports, schedule
+from . import inputs, ports, schedule
 from .errors import WtrunError
 from .git import Git
 from .plan import Plan, base_branch, branch_of, format_duration
 from .preflight import preflight
+from .state import Store
 from .workspace import workspace
 
 _TYPICAL_S = 1.0
@@ -69,8 +70,14 @@ def describe(
         f"at most {max_parallel} at once, base {base}. Nothing is run (--dry-run).",
         "",
     ]
+    records = Store(git.common_dir(), plan.name).record.tasks
     for n, (tid, wave) in enumerate(_start_order(plan, selected, max_parallel), 1):
         lines += _task_lines(plan, git, n, tid, wave, allocated.get(tid, ()))
+        r = records.get(tid)
+        changed = inputs.stale(plan, plan.task(tid), r.inputs) if r is not None else []
+        if changed:
+            first = inputs.first_stage(changed)
+            lines.append(f"   changed:  {', '.join(changed)} (a run redoes it from {first})")
     lines += ["", *_pr_lines(plan, selected, options.no_pr)]
     return "\n".join(lines)
 

@@ -67,6 +67,8 @@ def test_a_verify_edit_reruns_verify_only_and_pushes_nothing(
     pushed = git(repo.parent / "origin.git", "rev-parse", "worktree-a")
     plan.write_text(plan.read_text().replace("  - run: true", "  - run: test -f src/a/x.py"))
     assert status(repo, plan, capsys)["a"]["stale"] == ["verify"]
+    assert wtrun("run", str(plan), "--dry-run", cwd=repo) == 0
+    assert "   changed:  verify (a run redoes it from verify)" in capsys.readouterr().out
     assert wtrun("run", str(plan), cwd=repo) == 0
     assert len(agent_runs(runs)) == 1
     assert git(repo.parent / "origin.git", "rev-parse", "worktree-a") == pushed
