@@ -69,6 +69,8 @@ class Sandbox:
         options = list(_BASE)
         for path, read_only in _mounts(writable):
             options += ["--ro-bind" if read_only else "--bind", str(path), str(path)]
+        for seen in _named_under_tmp(argv, env):
+            options += ["--ro-bind", str(seen), str(seen)]
         if env.get("TMPDIR", "/tmp") != "/tmp":
             options += ["--setenv", "TMPDIR", "/tmp"]
         options += ["--chdir", str(cwd)]
@@ -76,6 +78,23 @@ class Sandbox:
 
 
 NO_SANDBOX = Sandbox("none")
+
+
+def _named_under_tmp(argv: Sequence[str], env: Mapping[str, str]) -> list[Path]:
+    """What the command names under /tmp, which the private /tmp would hide, to be seen
+    read-only: the program's folder (a virtualenv made there brings its prefix) and the
+    files its arguments name by absolute path (a script)."""
+    seen = []
+    found = shutil.which(argv[0], path=env.get("PATH")) if argv and "/" not in argv[0] else None
+    program = Path(found or (argv[0] if argv else "/"))
+    folder = program.parent.parent if program.parent.name == "bin" else program.parent
+    if folder.is_relative_to("/tmp") and folder != Path("/tmp") and folder.is_dir():
+        seen.append(folder)
+    for arg in argv[1:]:
+        path = Path(arg)
+        if path.is_absolute() and path.is_relative_to("/tmp") and path.is_file():
+            seen.append(path)
+    return seen
 
 
 def choose(mode: Mode) -> tuple[Sandbox, str | None]:

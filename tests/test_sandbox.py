@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
@@ -410,3 +411,23 @@ def test_auto_uses_bwrap_where_it_works() -> None:
     sandbox, warning = choose("auto")
 
     assert (sandbox.kind, warning) == ("bwrap", None)
+
+
+@needs_bwrap
+def test_a_program_and_a_script_under_tmp_are_seen_read_only(tmp_path: Path) -> None:
+    """A virtualenv or a script made under /tmp (CI often makes them there) still runs,
+    though the sandbox's /tmp is private; it cannot be changed from inside."""
+    folder = Path(tempfile.mkdtemp(dir="/tmp"))
+    try:
+        venv = folder / "venv"
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+        script = folder / "agent.py"
+        script.write_text("import sys; print('ran in', sys.prefix); open(__file__, 'a')\n")
+        argv = bwrap().wrap(
+            [str(venv / "bin" / "python"), str(script)], cwd=tmp_path, writable=[], env={}
+        )
+        r = subprocess.run(argv, capture_output=True, text=True, check=False)
+        assert f"ran in {venv}" in r.stdout
+        assert "Read-only file system" in r.stderr  # seen, not writable
+    finally:
+        shutil.rmtree(folder)
