@@ -192,19 +192,41 @@ def test_fanout_prs_job_fetches_only_the_plans_branches_from_the_bundles(
     assert "evil.yml" not in git(remote, "log", "--all", "--name-only", "--format=")
 
 
-def action_check(cwd: Path, command: str) -> subprocess.CompletedProcess[str]:
-    """The composite action's check of git's config, as the runner runs it."""
+def action_step(cwd: Path, marker: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """The composite action's step whose script holds `marker`, as the runner runs it."""
     steps = load(ACTION)["runs"]["steps"]
-    step = next((s for s in steps if "extraheader" in s.get("run", "")), None)
-    assert step is not None, "no step of the action checks git's config for a token"
+    step = next((s for s in steps if marker in s.get("run", "")), None)
+    assert step is not None, f"no step of the action runs {marker!r}"
     return subprocess.run(
         ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
         cwd=cwd,
-        env={**os.environ, "WTRUN_COMMAND": command},
+        env={**os.environ, **env},
         capture_output=True,
         text=True,
         check=False,
     )
+
+
+def action_check(cwd: Path, command: str) -> subprocess.CompletedProcess[str]:
+    """The composite action's check of git's config."""
+    return action_step(cwd, "extraheader", WTRUN_COMMAND=command)
+
+
+def test_the_action_sets_up_git_again_when_used_twice_in_a_job(repo: Path) -> None:
+    for _ in range(2):
+        done = action_step(repo, "credential.https://github.com.helper")
+        assert done.returncode == 0, done.stderr
+    helpers = git(repo, "config", "--global", "--get-all", "credential.https://github.com.helper")
+    assert helpers == "\n!gh auth git-credential\n"
+
+
+def test_the_agent_cli_is_pinned() -> None:
+    default = load(ACTION)["inputs"]["agent-cli"]["default"]
+    assert default.startswith("@anthropic-ai/claude-code@2.")
+    for workflow in WORKFLOWS:
+        for line in workflow.read_text().splitlines():
+            if "npm install" in line:
+                assert "$AGENT_CLI" in line, f"{workflow.name}: {line.strip()}"
 
 
 def test_the_action_refuses_to_run_agents_while_git_config_holds_a_token(repo: Path) -> None:
@@ -232,3 +254,24 @@ def test_every_checkout_keeps_no_credentials(workflow: Path) -> None:
         for step in job["steps"]:
             if str(step.get("uses", "")).startswith("actions/checkout@"):
                 assert step.get("with", {}).get("persist-credentials") is False, name
+
+
+def test_plan_review_tells_an_invalid_plan_once(tmp_path: Path, repo: Path) -> None:
+    write_plan(repo, "version: 1\nname: p\ntasks:\n  - id: a\n    prompt: A.\n    scope: [a/]\n")
+    git(repo, "add", "plans")
+    git(repo, "commit", "-qm", "plan")
+    git(repo, "push", "-q", "origin", "main")
+    git(repo, "checkout", "-qb", "change")
+    write_plan(repo, "version: 1\nname: p\ntasks:\n  - id: a\n    prompt: A.\n    scopes: [a/]\n")
+    git(repo, "commit", "-qam", "break the plan")
+    git(repo, "push", "-q", "origin", "change")
+    runner = LocalRunner(
+        tmp_path / "actions", tmp_path / "origin.git", github={"base_ref": "main"}, head="change"
+    )
+
+    (review,) = runner.workflow(ROOT / ".github/workflows/plan-review.yml").jobs["review"]
+
+    failed = [s.name for s in review.steps if s.code]
+    assert failed == ["Validate the plans"]
+    summary = (review.workspace.parent / "temp" / "summary.md").read_text()
+    assert "Not diffed: the plan is invalid (see the validation step)." in summary

@@ -108,15 +108,21 @@ class LocalRunner:
         secrets: Mapping[str, str] | None = None,
         inputs: Mapping[str, str] | None = None,
         after: Mapping[str, Hook] | None = None,
+        github: Mapping[str, str] | None = None,
+        head: str | None = None,
     ) -> None:
         """`after` maps a step's name to a function called with the job's workspace once that
-        step ran (a process left behind by the agent, say)."""
+        step ran (a process left behind by the agent, say); `github` adds to the `github`
+        context (`base_ref`, `run_attempt`); `head` is the branch checkout checks out (a pull
+        request's)."""
         self.root = root
         self.remote = remote
         self.token = token
         self.secrets = dict(secrets or {})
         self.inputs = dict(inputs or {})
         self.after = dict(after or {})
+        self.github = dict(github or {})
+        self.head = head
         self.artifacts = root / "artifacts"
         self.caches = root / "caches"
         self._jobs = 0
@@ -143,7 +149,7 @@ class LocalRunner:
 
     def _context(self, data: dict[str, Any], needs: dict[str, Any]) -> dict[str, Any]:
         ctx: dict[str, Any] = {
-            "github": {"token": self.token, "run_id": "7", "run_attempt": "1"},
+            "github": {"token": self.token, "run_id": "7", "run_attempt": "1", **self.github},
             "secrets": self.secrets,
             "inputs": self.inputs,
             "needs": needs,
@@ -236,6 +242,8 @@ class LocalRunner:
     def _uses(self, action: str, with_: dict[str, Any], workspace: Path) -> None:
         if action == "actions/checkout":
             subprocess.run(["git", "clone", "-q", str(self.remote), str(workspace)], check=True)
+            if self.head:
+                subprocess.run(["git", "checkout", "-q", self.head], cwd=workspace, check=True)
             if str(with_.get("persist-credentials", "true")).lower() != "false":
                 basic = base64.b64encode(f"x-access-token:{self.token}".encode()).decode()
                 subprocess.run(
