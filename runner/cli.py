@@ -30,6 +30,7 @@ COMMANDS = (
     "sync",
     "matrix",
     "pr",
+    "records",
     "schema",
     "demo",
     "help",
@@ -137,6 +138,16 @@ def _parser() -> tuple[argparse.ArgumentParser, Mapping[str, argparse.ArgumentPa
         metavar="STATE_JSON",
         help="first fold in records of other runs of this plan (fan-out jobs)",
     )
+    rec = sub.add_parser(
+        "records",
+        help="pull or push the plan's records on the remote (refs/wtrun/PLAN_NAME)",
+        description="Pull the plan's records from the remote and merge them into this "
+        "clone's, or push this clone's records there (merged with the remote's, with a "
+        "lease). They live under refs/wtrun/PLAN_NAME: a state.json, no logs.",
+    )
+    rec.add_argument("action", choices=("pull", "push"))
+    rec.add_argument("plan", metavar="PLAN")
+    rec.add_argument("--remote", metavar="NAME", help="the remote (default: the plan's)")
     sub.add_parser("schema", help="print the plan JSON Schema")
     demo = sub.add_parser("demo", help="the whole pipeline offline in a throwaway repository")
     demo.add_argument("--keep", metavar="DIR", help="build the sandbox in DIR and keep it")
@@ -196,6 +207,10 @@ def _dispatch(argv: Sequence[str]) -> int:
         from .prs import pr_command
 
         return pr_command(args.plan, args.task, args.merge_records)
+    if command == "records":
+        from .commands.records import records
+
+        return records(args.action, args.plan, args.remote)
     if command == "logs":
         from .commands.logs import logs
 
