@@ -75,9 +75,9 @@ def remote(tmp_path: Path, github: tuple[Path, FakeGitHub]) -> Path:
     return tmp_path / "origin.git"
 
 
-def local_runner(tmp_path: Path, remote: Path, **kwargs: Any) -> LocalRunner:
+def local_runner(tmp_path: Path, remote: Path, name: str = "actions", **kwargs: Any) -> LocalRunner:
     return LocalRunner(
-        tmp_path / "actions",
+        tmp_path / name,
         remote,
         token=WRITE_TOKEN,
         secrets={"ANTHROPIC_API_KEY": MODEL_KEY},
@@ -147,10 +147,14 @@ def test_scheduled_agents_run_read_only_and_only_the_plans_branches_are_pushed(
     # Only what wtrun wrote travels: records, step logs, the bundle.
     uploaded = sorted(str(p.relative_to(artifacts)) for p in artifacts.rglob("*") if p.is_file())
     assert [p for p in uploaded if not p.endswith((".log", "state.json", ".bundle"))] == []
-    # The next run starts from the records the prs job saved.
-    (cache,) = (tmp_path / "actions" / "caches").iterdir()
-    records = json.loads((cache / ".git/wtrun/nightly/state.json").read_text())
-    assert {t: r["state"] for t, r in records["tasks"].items()} == {"api": "done", "spy": "done"}
+    # The next run starts from the records the prs job pushed.
+    assert remote_states(remote) == {"api": "done", "spy": "done"}
+
+
+def remote_states(remote: Path) -> dict[str, str]:
+    """Each task's state in the records on the remote."""
+    records = json.loads(git(remote, "show", "refs/wtrun/nightly:state.json"))
+    return {t: r["state"] for t, r in records["tasks"].items()}
 
 
 def lie_in_the_records(workspace: Path) -> None:
@@ -170,6 +174,42 @@ def lie_in_the_records(workspace: Path) -> None:
     git(workspace, "add", ".github")
     git(workspace, "commit", "-qm", "evil")
     git(workspace, "checkout", "-q", "-")
+
+
+def agent_commits(remote: Path) -> dict[str, int]:
+    """How many commits the agents made on each of the remote's task branches."""
+    counts = {}
+    for branch in remote_branches(remote):
+        if branch != "main":
+            counts[branch] = int(git(remote, "rev-list", "--count", f"main..{branch}"))
+    return counts
+
+
+def assert_ran(run: WorkflowRun) -> None:
+    for jobs in run.jobs.values():
+        for job in jobs:
+            assert not job.failed, [(s.name, s.output) for s in job.steps if s.code]
+
+
+@needs_gh
+def test_a_rerun_a_fanout_and_the_next_scheduled_run_continue_where_the_last_stopped(
+    tmp_path: Path, remote: Path, github: tuple[Path, FakeGitHub]
+) -> None:
+    _, fake = github
+    scheduled = ROOT / ".github/workflows/scheduled-plans.yml"
+    fanout = ROOT / ".github/workflows/fanout.yml"
+
+    assert_ran(local_runner(tmp_path, remote, "first").workflow(scheduled))
+    assert remote_states(remote) == {"api": "done", "spy": "done"}
+    rerun = local_runner(tmp_path, remote, "rerun", github={"run_attempt": "2"})
+    assert_ran(rerun.workflow(scheduled))
+    assert_ran(local_runner(tmp_path, remote, "fanout").workflow(fanout))
+    assert_ran(local_runner(tmp_path, remote, "second").workflow(scheduled))
+
+    # Each agent ran once (one commit per branch), each PR was opened once.
+    assert agent_commits(remote) == {"worktree-api": 1, "worktree-spy": 1}
+    assert sorted(pr.head for pr in fake.pulls.values()) == ["worktree-api", "worktree-spy"]
+    assert remote_states(remote) == {"api": "done", "spy": "done"}
 
 
 @needs_gh

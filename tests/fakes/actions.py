@@ -1,6 +1,6 @@
 """GitHub Actions workflows run locally, for tests: each job in a fresh clone of a bare remote
 with its own HOME, its `run:` steps run with bash as a runner would, and the few `uses:` steps
-the workflows need done on local folders (checkout, cache, artifacts; setup-* do nothing).
+the workflows need done on local folders (checkout, artifacts; setup-* do nothing).
 
     runner = LocalRunner(tmp_path, bare, secrets={...}, inputs={"plan": "plans/p.yaml"})
     run = runner.workflow(".github/workflows/fanout.yml")
@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
+READ_TOKEN = "ghs_read_only_token_for_tests"
 TOKEN_VARIABLES = ("GH_TOKEN", "GITHUB_TOKEN", "GH_ENTERPRISE_TOKEN", "GITHUB_ENTERPRISE_TOKEN")
 _EXPR = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
 
@@ -124,7 +125,6 @@ class LocalRunner:
         self.github = dict(github or {})
         self.head = head
         self.artifacts = root / "artifacts"
-        self.caches = root / "caches"
         self._jobs = 0
 
     # ------------------------------------------------------------ workflows and jobs
@@ -140,6 +140,7 @@ class LocalRunner:
                 needs[name] = {"result": "skipped", "outputs": {}}
                 continue
             ctx = self._context(data, {n: needs[n] for n in wanted})
+            ctx["github"]["token"] = self._token(job.get("permissions", data.get("permissions")))
             runs = [self._job(name, job, ctx, m) for m in self._matrix(job, ctx)]
             run.jobs[name] = runs
             failed = any(j.failed for j in runs)
@@ -157,6 +158,11 @@ class LocalRunner:
         }
         ctx["env"] = self._env(data.get("env", {}), ctx)
         return ctx
+
+    def _token(self, permissions: Any) -> str:
+        """`github.token` has the job's permissions: the write token only where one is granted."""
+        grants = permissions.values() if isinstance(permissions, dict) else [permissions]
+        return self.token if any(g in ("write", "write-all") for g in grants) else READ_TOKEN
 
     def _matrix(self, job: dict[str, Any], ctx: dict[str, Any]) -> list[dict[str, Any]]:
         matrix = job.get("strategy", {}).get("matrix")
@@ -251,38 +257,12 @@ class LocalRunner:
                     cwd=workspace,
                     check=True,
                 )
-        elif action == "actions/cache/restore":
-            self._restore(with_, workspace)
-        elif action == "actions/cache/save":
-            self._copy_paths(with_["path"], workspace, self._cache(with_["key"]), overwrite=False)
         elif action == "actions/upload-artifact":
             source = workspace / with_["path"]
             if source.is_dir():
                 shutil.copytree(source, self.artifacts / with_["name"], symlinks=True)
         elif action == "actions/download-artifact":
             self._download(with_, workspace)
-
-    def _restore(self, with_: dict[str, Any], workspace: Path) -> None:
-        exact = self._cache(with_["key"])
-        prefix = self._cache(with_.get("restore-keys", "")).name
-        found = exact if exact.is_dir() else None
-        if found is None and prefix and self.caches.is_dir():
-            candidates = [p for p in self.caches.iterdir() if p.name.startswith(prefix)]
-            found = max(candidates, key=lambda p: p.stat().st_mtime, default=None)
-        if found is not None:
-            self._copy_paths(with_["path"], found, workspace, overwrite=True)
-
-    def _cache(self, key: str) -> Path:
-        return self.caches / key.replace("/", "%2F")
-
-    @staticmethod
-    def _copy_paths(paths: str, source: Path, target: Path, *, overwrite: bool) -> None:
-        if target.exists() and not overwrite:
-            return
-        for rel in paths.split():
-            if (source / rel).is_file():
-                (target / rel).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(source / rel, target / rel)
 
     def _download(self, with_: dict[str, Any], workspace: Path) -> None:
         path = workspace / with_.get("path", ".")
