@@ -33,6 +33,7 @@ COMMANDS = (
     "records",
     "schema",
     "demo",
+    "init",
     "help",
 )
 
@@ -148,7 +149,25 @@ def _parser() -> tuple[argparse.ArgumentParser, Mapping[str, argparse.ArgumentPa
     rec.add_argument("action", choices=("pull", "push"))
     rec.add_argument("plan", metavar="PLAN")
     rec.add_argument("--remote", metavar="NAME", help="the remote (default: the plan's)")
-    sub.add_parser("schema", help="print the plan JSON Schema")
+    schema = sub.add_parser("schema", help="print the plan JSON Schema")
+    schema.add_argument(
+        "--write",
+        action="store_true",
+        help="write it to .wtrun/plan-v1.json in this repository (where plans' modelines point)",
+    )
+    init = sub.add_parser(
+        "init",
+        help="adopt wtrun here: a starter plan, the schema, three workflows, a pre-commit entry",
+        description="Write into this repository a starter plan (its schema modeline pointing at "
+        ".wtrun/plan-v1.json), the plan schema, three GitHub Actions workflows using wtrun's "
+        "action pinned to this version, and a pre-commit entry; then print the secrets to set.",
+    )
+    init.add_argument("--force", action="store_true", help="overwrite files that differ")
+    init.add_argument(
+        "--repository",
+        metavar="OWNER/NAME",
+        help="where wtrun's action and hooks come from (default: wtrun's own repository)",
+    )
     demo = sub.add_parser("demo", help="the whole pipeline offline in a throwaway repository")
     demo.add_argument("--keep", metavar="DIR", help="build the sandbox in DIR and keep it")
     helper = sub.add_parser("help", help="print this help, or a command's")
@@ -174,7 +193,15 @@ def _dispatch(argv: Sequence[str]) -> int:
 
         fmt = args.format or ("github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text")
         return validate(args.plans, fmt)
+    if command == "init":
+        from .commands.init import REPOSITORY, init
+
+        return init(args.force, args.repository or REPOSITORY)
     if command == "schema":
+        if args.write:
+            from .commands.init import write_schema
+
+            return write_schema()
         from .plan.schema import schema_text
 
         sys.stdout.write(schema_text())
