@@ -16,6 +16,7 @@ import pytest
 from fakes.actions import ROOT, LocalRunner, WorkflowRun, load
 from fakes.github import FakeGitHub
 from testing import agent, git, needs_gh, remote_branches, write_plan
+from wtrun import __version__ as wtrun_version
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 ACTION = ROOT / ".github" / "actions" / "wtrun" / "action.yml"
@@ -315,3 +316,17 @@ def test_plan_review_tells_an_invalid_plan_once(tmp_path: Path, repo: Path) -> N
     assert failed == ["Validate the plans"]
     summary = (review.workspace.parent / "temp" / "summary.md").read_text()
     assert "Not diffed: the plan is invalid (see the validation step)." in summary
+
+
+def test_the_action_runs_a_two_word_command_or_only_sets_up(tmp_path: Path, repo: Path) -> None:
+    write_plan(repo, "version: 1\nname: p\ntasks:\n  - id: a\n    prompt: A.\n    scope: [a/]\n")
+    output = tmp_path / "output"
+    env = {"GITHUB_OUTPUT": str(output), "WTRUN_PLAN": "plans/plan.yaml", "WTRUN_ARGS": ""}
+
+    pulled = action_step(repo, "WTRUN_ARGS", WTRUN_COMMAND="records pull", **env)
+    assert pulled.returncode == 0, pulled.stderr
+    assert "wtrun: origin has no records of plan 'p' (refs/wtrun/p) yet\n" in pulled.stdout
+    assert "has no records" in output.read_text()
+
+    setup = action_step(repo, "WTRUN_ARGS", WTRUN_COMMAND="setup", **{**env, "WTRUN_PLAN": ""})
+    assert (setup.returncode, setup.stdout) == (0, f"wtrun {wtrun_version}\n")
