@@ -23,6 +23,7 @@ COMMANDS = (
     "prepare",
     "validate",
     "diff",
+    "review",
     "status",
     "logs",
     "clean",
@@ -105,6 +106,18 @@ def _parser() -> tuple[argparse.ArgumentParser, Mapping[str, argparse.ArgumentPa
     diff.add_argument("old", metavar="OLD")
     diff.add_argument("new", metavar="NEW", nargs="?")
     diff.add_argument("--against", metavar="REF", help="compare PLAN with its version at REF")
+
+    rev = sub.add_parser(
+        "review",
+        help="the plan review of a pull request, as Markdown",
+        description="For each plan: validation (problems linked to their lines), what it can "
+        "cost and do (budgets, tasks, waves, max_parallel) and its semantic diff against REF.",
+    )
+    rev.add_argument("plans", nargs="*", metavar="PLAN")
+    rev.add_argument("--against", required=True, metavar="REF", help="the base to diff against")
+    rev.add_argument(
+        "--link", metavar="URL", help="link problems to URL/FILE#LINE (a blob URL at the head)"
+    )
 
     st = plan_cmd("status", "one row per task: state, branch, worktree, cost, PR")
     st.add_argument("--json", action="store_true", help="one JSON object (a stable contract)")
@@ -222,6 +235,10 @@ def _dispatch(argv: Sequence[str]) -> int:
         from .commands.diff import diff
 
         return diff(args.old, args.new, args.against)
+    if command == "review":
+        from .commands.review import review
+
+        return review(args.plans, args.against, args.link)
     if command == "matrix":
         from .commands.matrix import matrix
 

@@ -16,8 +16,14 @@ from testing import make_repo, wtrun
 from wtrun import __version__
 from wtrun.commands.init import AGENT_CLI
 
+INSTALLING = [
+    ".github/workflows/wtrun-fanout.yml",
+    ".github/workflows/wtrun-plan-review.yml",
+    ".github/workflows/wtrun-scheduled-plans.yml",
+]
 WRITTEN = [
     ".github/workflows/wtrun-fanout.yml",
+    ".github/workflows/wtrun-plan-review-comment.yml",
     ".github/workflows/wtrun-plan-review.yml",
     ".github/workflows/wtrun-scheduled-plans.yml",
     ".pre-commit-config.yaml",
@@ -56,11 +62,11 @@ def test_init_writes_a_plan_that_validates_and_workflows_pinned_to_this_version(
     assert capsys.readouterr().out == schema.read_text()
 
     action = f"wtrun/wtrun/.github/actions/wtrun@v{__version__}"
-    for rel in WRITTEN[:3]:
+    for rel in INSTALLING:
         text = (fresh / rel).read_text()
         assert "pip install" not in text and "__WTRUN" not in text
         assert f"uses: {action}\n" in text, rel
-    assert f'AGENT_CLI: "{AGENT_CLI}"' in (fresh / WRITTEN[2]).read_text()
+    assert f'AGENT_CLI: "{AGENT_CLI}"' in (fresh / INSTALLING[2]).read_text()
     hooks = yaml.safe_load((fresh / ".pre-commit-config.yaml").read_text())
     assert hooks["repos"][0]["rev"] == f"v{__version__}"
     assert hooks["repos"][0]["hooks"] == [{"id": "wtrun-validate"}]
@@ -80,7 +86,7 @@ def test_actionlint_accepts_the_written_workflows(fresh: Path) -> None:
         check=False,
     )
     assert lint.returncode == 0, lint.stdout + lint.stderr
-    assert "Checking 3 workflow file(s)" in lint.stdout
+    assert "Checking 4 workflow file(s)" in lint.stdout
 
 
 def test_init_never_overwrites_without_force(
@@ -131,7 +137,9 @@ def test_init_outside_a_repository_says_so(
     assert "is not inside a git repository" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("name", ["plan-review.yml", "scheduled-plans.yml", "fanout.yml"])
+@pytest.mark.parametrize(
+    "name", ["plan-review.yml", "plan-review-comment.yml", "scheduled-plans.yml", "fanout.yml"]
+)
 def test_the_written_workflows_run_the_same_shell_as_wtruns_own(name: str) -> None:
     """The templates are wtrun's own workflows with the action in place of `pip install .`:
     the shell tested in test_workflows.py is the shell users get."""

@@ -297,25 +297,87 @@ def test_every_checkout_keeps_no_credentials(workflow: Path) -> None:
                 assert step.get("with", {}).get("persist-credentials") is False, name
 
 
-def test_plan_review_tells_an_invalid_plan_once(tmp_path: Path, repo: Path) -> None:
-    write_plan(repo, "version: 1\nname: p\ntasks:\n  - id: a\n    prompt: A.\n    scope: [a/]\n")
+REVIEWED = """\
+version: 1
+name: p
+max_parallel: 2
+tasks:
+  - id: a
+    prompt: A.
+    scope: [a/]
+    agent:
+      budget_usd: 4
+"""
+
+
+def push_change(repo: Path, text: str, message: str) -> str:
+    write_plan(repo, text)
+    git(repo, "commit", "-qam", message)
+    git(repo, "push", "-q", "origin", "change")
+    return git(repo, "rev-parse", "HEAD").strip()
+
+
+def review_and_comment(tmp_path: Path, name: str, sha: str) -> tuple[WorkflowRun, WorkflowRun]:
+    """plan-review.yml on the pull request at `sha`, then plan-review-comment.yml after it."""
+    event = {
+        "base_ref": "main",
+        "server_url": "https://github.com",
+        "repository": "acme/shop",
+        "event": {
+            "pull_request": {"head": {"sha": sha}},
+            "workflow_run": {
+                "event": "pull_request",
+                "head_repository": {"owner": {"login": "acme"}},
+                "head_branch": "change",
+                "head_sha": sha,
+            },
+        },
+    }
+    runner = LocalRunner(tmp_path / name, tmp_path / "origin.git", github=event, head="change")
+    review = runner.workflow(ROOT / ".github/workflows/plan-review.yml")
+    comment = runner.workflow(ROOT / ".github/workflows/plan-review-comment.yml")
+    return review, comment
+
+
+@needs_gh
+def test_a_pull_request_gets_one_review_comment_edited_on_each_push(
+    tmp_path: Path, github: tuple[Path, FakeGitHub]
+) -> None:
+    repo, fake = github
+    fake.login, fake.token = "github-actions[bot]", WRITE_TOKEN
+    write_plan(repo, REVIEWED)
     git(repo, "add", "plans")
     git(repo, "commit", "-qm", "plan")
     git(repo, "push", "-q", "origin", "main")
     git(repo, "checkout", "-qb", "change")
-    write_plan(repo, "version: 1\nname: p\ntasks:\n  - id: a\n    prompt: A.\n    scopes: [a/]\n")
-    git(repo, "commit", "-qam", "break the plan")
-    git(repo, "push", "-q", "origin", "change")
-    runner = LocalRunner(
-        tmp_path / "actions", tmp_path / "origin.git", github={"base_ref": "main"}, head="change"
-    )
+    added = REVIEWED + "  - id: b\n    after: a\n    prompt: B.\n    scope: [b/]\n"
+    first = push_change(repo, added, "add b")
+    pull = fake.add_pull("change", "main", "more tasks", user="alice")
 
-    (review,) = runner.workflow(ROOT / ".github/workflows/plan-review.yml").jobs["review"]
+    review, comment = review_and_comment(tmp_path, "first", first)
+    assert_ran(review)
+    assert_ran(comment)
+    (posted,) = fake.comments.values()
+    assert posted["issue"] == pull.number
+    body = posted["body"]
+    assert body.startswith("<!-- wtrun-plan-review -->\n## wtrun plan review\n")
+    assert "**unbounded**: the plan has no `budget_usd` and 1 task no budget (`b`)" in body
+    assert "2 tasks in 2 waves, at most 2 at once (`max_parallel`)" in body
+    assert "Tasks added (1)" in body
+    summary = (review.jobs["review"][0].workspace.parent / "temp" / "summary.md").read_text()
+    assert body.strip() in summary
 
-    failed = [s.name for s in review.steps if s.code]
-    assert failed == ["Validate the plans"]
-    summary = (review.workspace.parent / "temp" / "summary.md").read_text()
-    assert "Not diffed: the plan is invalid (see the validation step)." in summary
+    # The next push breaks the plan: the same comment says so, with a link to the line.
+    broken = push_change(repo, added.replace("scope: [b/]", "scopes: [b/]"), "typo")
+    review, comment = review_and_comment(tmp_path, "second", broken)
+    assert [s.name for j in review.jobs.values() for s in j[0].steps if s.code] == [
+        "Validate the plans"
+    ]
+    assert_ran(comment)
+    (edited,) = fake.comments.values()
+    assert "**Invalid**: " in edited["body"] and "not diffed" in edited["body"]
+    link = f"https://github.com/acme/shop/blob/{broken}/plans/plan.yaml#L13"
+    assert f"[`plans/plan.yaml:13:5`]({link})" in edited["body"]
 
 
 def test_the_action_runs_a_two_word_command_or_only_sets_up(tmp_path: Path, repo: Path) -> None:

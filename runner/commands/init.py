@@ -26,6 +26,7 @@ PRE_COMMIT = ".pre-commit-config.yaml"
 _TEMPLATES = {
     "plans/example.yaml": "plan.yaml",
     ".github/workflows/wtrun-plan-review.yml": "plan-review.yml",
+    ".github/workflows/wtrun-plan-review-comment.yml": "plan-review-comment.yml",
     ".github/workflows/wtrun-scheduled-plans.yml": "scheduled-plans.yml",
     ".github/workflows/wtrun-fanout.yml": "fanout.yml",
 }

@@ -90,7 +90,7 @@ def _term(term: str, ctx: Mapping[str, Any]) -> Any:
 def interpolate(text: str, ctx: Mapping[str, Any]) -> Any:
     """A string with `${{ }}` replaced; a whole-string expression keeps its type."""
     whole = _EXPR.fullmatch(text.strip())
-    if whole:
+    if whole and "}}" not in whole.group(1):
         return evaluate(whole.group(1), ctx)
     return _EXPR.sub(lambda m: str(evaluate(m.group(1), ctx)), text)
 
@@ -109,7 +109,7 @@ class LocalRunner:
         secrets: Mapping[str, str] | None = None,
         inputs: Mapping[str, str] | None = None,
         after: Mapping[str, Hook] | None = None,
-        github: Mapping[str, str] | None = None,
+        github: Mapping[str, Any] | None = None,
         head: str | None = None,
     ) -> None:
         """`after` maps a step's name to a function called with the job's workspace once that
@@ -177,7 +177,7 @@ class LocalRunner:
         self._jobs += 1
         folder = self.root / f"job-{self._jobs}-{name}"
         home, temp, workspace = folder / "home", folder / "temp", folder / "workspace"
-        for d in (home, temp):
+        for d in (home, temp, workspace):  # a workspace is there before any checkout
             d.mkdir(parents=True)
         (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n")
         ctx = {**ctx, "matrix": matrix, "steps": {}, "runner": {"temp": str(temp)}}

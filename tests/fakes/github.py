@@ -147,6 +147,7 @@ class FakeGitHub:
         self.repo = repo
         self.token: str | None = token
         self.login = login
+        self.comments: dict[int, dict[str, Any]] = {}  # issue comments by id
         self.default_branch = default_branch
         self.collaborators = None if collaborators is None else {c.lower() for c in collaborators}
         self.delete_branch_on_merge = delete_branch_on_merge
@@ -424,6 +425,9 @@ class FakeGitHub:
             ),
             ("POST", repo + r"/pulls/(?P<n>\d+)/requested_reviewers", self._request_reviewers),
             ("POST", repo + r"/issues/(?P<n>\d+)/labels", self._add_labels),
+            ("GET", repo + r"/issues/(?P<n>\d+)/comments", self._list_comments),
+            ("POST", repo + r"/issues/(?P<n>\d+)/comments", self._create_comment),
+            ("PATCH", repo + r"/issues/comments/(?P<id>\d+)", self._edit_comment),
             ("DELETE", repo + r"/git/refs/heads/(?P<b>.+)", self._delete_ref),
         ]
 
@@ -781,6 +785,40 @@ class FakeGitHub:
             pull.closed_at = _now() if state == "closed" else None
         pull.updated_at = _now()
         return _Reply(200, self._pull_json(pull, full=True))
+
+    def _list_comments(self, match: re.Match[str], query: dict[str, str], body: Any) -> _Reply:
+        found = [c for c in self.comments.values() if c["issue"] == int(match["n"])]
+        return _Reply(200, [self._comment_json(c) for c in found])
+
+    def _create_comment(self, match: re.Match[str], query: dict[str, str], body: Any) -> _Reply:
+        if int(match["n"]) not in self.pulls:
+            raise _ApiError(404, "Not Found")
+        text = body.get("body") if isinstance(body, dict) else None
+        if not isinstance(text, str) or not text:
+            raise _validation({"resource": "IssueComment", "field": "body", "code": "missing"})
+        number = len(self.comments) + 1
+        self.comments[number] = {"id": number, "issue": int(match["n"]), "body": text}
+        self.comments[number]["user"] = self.login
+        return _Reply(201, self._comment_json(self.comments[number]))
+
+    def _edit_comment(self, match: re.Match[str], query: dict[str, str], body: Any) -> _Reply:
+        comment = self.comments.get(int(match["id"]))
+        if comment is None:
+            raise _ApiError(404, "Not Found")
+        text = body.get("body") if isinstance(body, dict) else None
+        if not isinstance(text, str) or not text:
+            raise _validation({"resource": "IssueComment", "field": "body", "code": "missing"})
+        comment["body"] = text
+        return _Reply(200, self._comment_json(comment))
+
+    def _comment_json(self, comment: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": comment["id"],
+            "body": comment["body"],
+            "user": self._user_json(
+                comment["user"], kind="Bot" if "[bot]" in comment["user"] else "User"
+            ),
+        }
 
     def _add_labels(self, match: re.Match[str], query: dict[str, str], body: Any) -> _Reply:
         pull = self.pulls.get(int(match["n"]))
