@@ -133,6 +133,12 @@ def _parser() -> tuple[argparse.ArgumentParser, Mapping[str, argparse.ArgumentPa
     clean.add_argument(
         "--force", action="store_true", help="also drop unpushed or uncommitted work"
     )
+    clean.add_argument(
+        "--forget",
+        action="store_true",
+        help="also drop the records of pushed tasks, so a later run redoes them "
+        "(refused while their PR is open, unless --force)",
+    )
 
     render = sub.add_parser("render", help="print a task's instructions file and PR text")
     render.add_argument("plan", metavar="PLAN")
@@ -152,6 +158,14 @@ def _parser() -> tuple[argparse.ArgumentParser, Mapping[str, argparse.ArgumentPa
         metavar="STATE_JSON",
         help="first fold in records of other runs of this plan (fan-out jobs)",
     )
+    for state in ("merged", "closed"):
+        pr.add_argument(
+            f"--{state}",
+            action="append",
+            default=[],
+            metavar="ID",
+            help=f"with pr.provider local: mark the task's PR {state}, as a reviewer would",
+        )
     rec = sub.add_parser(
         "records",
         help="pull or push the plan's records on the remote (refs/wtrun/PLAN_NAME)",
@@ -250,7 +264,8 @@ def _dispatch(argv: Sequence[str]) -> int:
     if command == "pr":
         from .prs import pr_command
 
-        return pr_command(args.plan, args.task, args.merge_records)
+        marks = {**dict.fromkeys(args.merged, "merged"), **dict.fromkeys(args.closed, "closed")}
+        return pr_command(args.plan, args.task, args.merge_records, marks)
     if command == "records":
         from .commands.records import records
 
@@ -262,7 +277,7 @@ def _dispatch(argv: Sequence[str]) -> int:
     if command == "clean":
         from .commands.clean import clean
 
-        return clean(args.plan, args.task, args.force)
+        return clean(args.plan, args.task, args.force, forget=args.forget)
     if command == "sync":
         from .sync import sync
 
@@ -323,15 +338,20 @@ def _print_error(e: WtrunError) -> None:
 
 
 def _crash() -> int:
-    import tempfile
-    import time
     import traceback
 
-    folder = os.path.join(tempfile.gettempdir(), "wtrun-crashes")
-    os.makedirs(folder, exist_ok=True)
-    path = os.path.join(folder, f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log")
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(f"wtrun {__version__}\nargv: {sys.argv!r}\n\n")
-        traceback.print_exc(file=f)
+    from . import crashlog, redact
+
+    text = redact.text(f"wtrun {__version__}\nargv: {sys.argv!r}\n\n{traceback.format_exc()}")
+    try:
+        path, refused = crashlog.write(text)
+    except OSError as e:
+        print(
+            f"wtrun: internal error (a bug in wtrun); no log could be written ({e}):\n{text}",
+            file=sys.stderr,
+        )
+        return 3
+    if refused:
+        print(f"wtrun: crash logs do not go to {refused}; remove it", file=sys.stderr)
     print(f"wtrun: internal error (a bug in wtrun); details written to {path}", file=sys.stderr)
     return 3

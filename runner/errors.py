@@ -7,6 +7,7 @@ whose cause is in the plan carries that place (`Position`).
 
 from __future__ import annotations
 
+import errno
 import json
 from dataclasses import dataclass
 
@@ -57,6 +58,18 @@ class UsageError(WtrunError):
     """The command line itself is wrong (no such file, bad flag): exit 2."""
 
     exit_code = 2
+
+
+class DiskFull(WtrunError):
+    """A write failed for want of space (or quota): nothing wtrun can do but say so."""
+
+    def __init__(self, path: object) -> None:
+        super().__init__(f"no space left on device while writing {path}; free space and run again")
+        self.path = path
+
+    @staticmethod
+    def caused(error: OSError) -> bool:
+        return error.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def _escape_data(text: str) -> str:

@@ -11,20 +11,18 @@ the records what they found.
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import agents, instructions, render, report, steps, tasklock, worktrees
+from . import agents, followups, inputs, instructions, render, report, steps, tasklock, worktrees
 from .agents.launch import AgentFailed, launch
 from .commit import ScopeViolation, check_scope, commit_leftovers, owned_by, resolve_head
-from .errors import WtrunError
+from .errors import DiskFull, WtrunError
 from .git import Git
 from .plan import Plan, Task, base_branch, task_context
 from .sandbox import NO_SANDBOX, Sandbox, writable_paths
@@ -87,6 +85,8 @@ class Job:
     preset: agents.Preset
     env: dict[str, str]
     lock: TaskLock
+    prompt: str = ""  # what the agent is asked this time: the task's prompt, or a follow-up
+    resume: str | None = None  # the CLI session to continue, when there is one
 
     @property
     def record(self) -> TaskRecord:
@@ -145,6 +145,15 @@ def _setup(job: Job) -> None:
     )
     if failure:
         raise WtrunError(failure.message, failure.position)
+    # What setup made and git does not ignore (a virtualenv, a build folder) is the
+    # worktree's, not the agent's: hidden like copied files, never committed or blamed.
+    made = job.session.git(
+        "ls-files", "--others", "--exclude-standard", "--directory", "-z", cwd=job.ws.worktree
+    )
+    paths = ["/" + p.rstrip("/") for p in made.split("\0") if p]
+    if paths:
+        worktrees.hide_more(job.ws.worktree, paths)
+        job.say(f"setup made {', '.join(p[1:] for p in paths[:5])}: kept out of the task's commits")
 
 
 def _instructions(job: Job) -> None:
@@ -167,11 +176,13 @@ def _agent(job: Job) -> None:
     run = agents.AgentRun(
         plan=session.plan,
         task=job.task,
-        prompt=job.task.prompt,
+        prompt=job.prompt or job.task.prompt,
         worktree=job.ws.worktree,
         instructions=job.ws.instructions,
         env=job.env,
         sandboxed=job.sandbox.kind != "none",
+        resume=job.resume,
+        budget_usd=_budget_left(job),
     )
     attempt = session.store.agent_started(tid, job.sandbox.kind)
     try:
@@ -185,11 +196,11 @@ def _agent(job: Job) -> None:
         )
     except AgentFailed as e:
         if e.result is not None:
-            _spent(job, e.result)
+            _spent(job, run.prompt, e.result)
         raise
     finally:
         job.lock.agent_ended()
-    cost = _spent(job, launched.result)
+    cost = _spent(job, run.prompt, launched.result)
     job.say(
         f"agent finished in {launched.seconds:.1f}s"
         + (f", ${cost:.2f}" if cost is not None else ""),
@@ -275,9 +286,21 @@ PREPARED_AFTER = Step.INSTRUCTIONS
 
 
 def run_stages(job: Job) -> TaskState:
-    """Run the task's remaining stages; returns the state it ends in."""
+    """Run the task's remaining stages; returns the state it ends in. A stage whose inputs
+    changed since it ran is redone, with those after it; a verify failure goes back to the
+    agent while the task has attempts and budget left."""
     _recover_lost_worktree(job)
+    _replan(job)
     _claim(job)
+    while True:
+        try:
+            return _stages(job)
+        except StageFailed as e:
+            if not _another_attempt(job, e):
+                raise
+
+
+def _stages(job: Job) -> TaskState:
     for stage in STAGES:
         if job.record.done(stage.step):
             pass
@@ -286,6 +309,55 @@ def run_stages(job: Job) -> TaskState:
         if job.session.prepare_only and stage.step is PREPARED_AFTER:
             return TaskState.PREPARED
     return TaskState.READY
+
+
+def _another_attempt(job: Job, failure: StageFailed) -> bool:
+    """After a verify failure: the agent again, in the same worktree, told what failed."""
+    record, spec = job.record, job.task.agent
+    left = _budget_left(job)
+    if failure.step is not Step.VERIFY or record.attempts >= spec.attempts:
+        return False
+    if (left is not None and left <= 0) or job.session.stopping.is_set():
+        return False
+    job.prompt = followups.after_verify(job.task, failure.reason)
+    job.resume = job.preset.session(record.agent)
+    job.session.store.undo_steps(job.task.id, [Step.AGENT, Step.COMMIT, Step.SCOPE, Step.VERIFY])
+    job.say(f"verify failed: attempt {record.attempts + 1} of {spec.attempts}, back to the agent")
+    return True
+
+
+def _replan(job: Job) -> None:
+    """Undo the stages whose inputs changed in the plan since they ran (and those after
+    them). Work that was pushed is kept: the agent follows up on top of it, told what
+    changed; work that was not is kept under a backup ref, and the agent starts afresh."""
+    record = job.record
+    changed = [f for f in inputs.stale(job.session.plan, job.task, record.inputs) if f != "pr"]
+    first = inputs.first_stage(changed)
+    if first is None or not record.steps:
+        return
+    order = list(Step)
+    redo = [s for s in order if order.index(first) <= order.index(s) < order.index(Step.PR)]
+    given = [f for f in changed if f in inputs.AGENT_INPUTS]
+    if given and record.done(Step.AGENT):
+        if record.pushed_head:
+            job.prompt = followups.after_change(job.task, given, record.prompt)
+        else:
+            _back_up_and_reset(job)
+    job.session.store.undo_steps(job.task.id, redo)
+    job.say(f"{', '.join(changed)} changed in the plan: {' -> '.join(redo)} again")
+
+
+def _back_up_and_reset(job: Job) -> None:
+    """Unpushed work of an agent that was given something else: kept under a ref the
+    output names, and the worktree back at the task's start."""
+    git, record = job.session.git, job.record
+    if record.start_commit is None or record.head is None:
+        return
+    ref = f"refs/wtrun/backup/{job.session.plan.name}/{job.task.id}"
+    git("update-ref", ref, record.head)
+    git("reset", "--quiet", "--hard", record.start_commit, cwd=job.ws.worktree)
+    job.session.store.committed(job.task.id, record.start_commit)
+    job.say(f"its earlier work is kept at {ref} ({record.head[:12]}); the agent starts afresh")
 
 
 def _run_stage(job: Job, stage: Stage) -> TaskState | None:
@@ -309,22 +381,6 @@ def _run_stage(job: Job, stage: Stage) -> TaskState | None:
 # ---------------------------------------------------------------- before the stages
 
 
-def fingerprint(plan: Plan, task: Task) -> str:
-    """What the task's work depends on; a change means old work does not fit any more."""
-    data = {
-        "prompt": task.prompt,
-        "scope": task.scope,
-        "after": task.after,
-        # Where the agent runs is not what it is given: no rerun for a change of sandbox.
-        "agent": {k: v for k, v in asdict(task.agent).items() if k != "sandbox"},
-        "setup": [asdict(s) | {"line": 0} for s in task.setup],
-        "verify": [asdict(s) | {"line": 0} for s in task.verify],
-        "env": task.env,
-        "conventions": plan.conventions,
-    }
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
 def _claim(job: Job) -> None:
     session, ws = job.session, job.ws
     new = not job.record.done(Step.WORKTREE)
@@ -333,7 +389,7 @@ def _claim(job: Job) -> None:
         branch=ws.branch,
         worktree=str(ws.worktree),
         ports=list(ws.ports),
-        fingerprint=fingerprint(session.plan, job.task),
+        inputs=inputs.fingerprints(session.plan, job.task),
         created_branch=new and not session.git.branch_exists(ws.branch),
         created_worktree=new and ws.worktree.resolve() not in session.existing_worktrees,
     )
@@ -387,12 +443,18 @@ def _hidden_paths(job: Job) -> list[str]:
     return ["/" + p.strip("/") for p in paths]
 
 
-def _spent(job: Job, result: agents.AgentResult) -> float | None:
+def _spent(job: Job, prompt: str, result: agents.AgentResult) -> float | None:
     cost = result.cost_usd
     if cost is not None:
         job.session.spend.add(cost)
-    job.session.store.agent_ran(job.task.id, cost, dict(result.details))
+    job.session.store.agent_ran(job.task.id, prompt, cost, dict(result.details))
     return cost
+
+
+def _budget_left(job: Job) -> float | None:
+    """What the task may still spend: its attempts and follow-ups share its budget."""
+    budget = job.task.agent.budget_usd
+    return None if budget is None else max(budget - (job.record.cost_usd or 0.0), 0.0)
 
 
 # ---------------------------------------------------------------- one task, whole
@@ -414,6 +476,9 @@ def run_task(session: Session, task: Task) -> TaskState:
     except WtrunError as e:
         return _ended(session, tid, TaskState.FAILED, str(e), f"failed: {e}")
     except Exception as e:
+        if isinstance(e, OSError) and DiskFull.caused(e):
+            full = str(DiskFull(e.filename or "a file"))
+            return _ended(session, tid, TaskState.FAILED, full, f"failed: {full}")
         log = store.log_path(tid, "wtrun-error")
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text(traceback.format_exc(), encoding="utf-8")

@@ -1,5 +1,6 @@
 """What a run refuses before it makes any worktree: a missing agent CLI, a literal scope
-that names a directory. The dry-run reports the same refusals."""
+that names a directory, a worktrees folder that is not the plan's own. The dry-run reports
+the same refusals."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ def preflight(plan: Plan, git: Git | None, selected: Sequence[str], *, agents_ne
             )
     if git is None:
         return
+    _worktrees_folder(plan, git)
     for tid in selected:
         for pattern in plan.task(tid).scope:
             if scopes.is_literal(pattern) and (git.root / pattern).is_dir():
@@ -42,3 +44,29 @@ def preflight(plan: Plan, git: Git | None, selected: Sequence[str], *, agents_ne
                     f'scope "{pattern}" of task "{tid}" names a directory, but a scope matches '
                     f'whole paths; write "{pattern.rstrip("/")}/" to mean everything below it'
                 )
+
+
+def _worktrees_folder(plan: Plan, git: Git) -> None:
+    """The folder must be inside the repository (symlinks followed), outside `.git`, and
+    hold no tracked file: wtrun hides it from `git status`, and would hide the user's files."""
+    folder = plan.worktrees
+    fix = 'set `worktrees:` in the plan to a folder of its own, e.g. ".claude/worktrees"'
+    resolved = (git.root / folder).resolve()
+    if not resolved.is_relative_to(git.root.resolve()):
+        raise WtrunError(
+            f'the worktrees folder "{folder}" leads to {resolved}, outside the repository '
+            f"(through a symbolic link); {fix}"
+        )
+    if resolved.is_relative_to(git.common_dir().resolve()):
+        raise WtrunError(
+            f'the worktrees folder "{folder}" leads into git\'s own folder ({resolved}); {fix}'
+        )
+    if resolved.exists() and not resolved.is_dir():
+        raise WtrunError(f'the worktrees folder "{folder}" is a file, not a folder; {fix}')
+    tracked = sorted(git.tracked([f":(literal){folder}"], cwd=git.root))
+    if tracked:
+        raise WtrunError(
+            f'the worktrees folder "{folder}" holds files git tracks (e.g. "{tracked[0]}"), and '
+            "wtrun hides that folder from `git status`, which would hide your own new files "
+            f"there too; {fix}"
+        )

@@ -3,14 +3,15 @@
 Short commands go through `run`, which captures output and turns a failure into a
 `CommandError` naming the command, its exit code and the tail of its output.
 Long ones (setup, agents, verify) go through `run_logged`: their own process group,
-stdin from /dev/null, output appended to a log file, and on timeout SIGTERM then
-SIGKILL to the whole group, so grandchildren die too.
+stdin from /dev/null, output read through a pipe into a capped log file with secrets
+masked, and on timeout SIGTERM then SIGKILL to the whole group, so grandchildren die too.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import select
 import shlex
 import signal
 import subprocess
@@ -20,12 +21,18 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import WtrunError
+from . import redact
+from .errors import DiskFull, WtrunError
 
 # Hooks and `git worktree` set these; inherited, they point git at the wrong repository.
 _GIT_LEAKS = ("GIT_DIR", "GIT_INDEX_FILE", "GIT_WORK_TREE", "GIT_COMMON_DIR", "GIT_PREFIX")
 _TAIL_LINES = 15
 KILL_GRACE_S = 5.0
+# What one command may leave in its log: its first and its last 8 MiB.
+LOG_CAP = 16 * 2**20
+TAIL_BYTES = 4 * 2**20  # the end of the output kept in memory for the caller
+_CHUNK = 64 * 1024
+_DRAIN_S = 2.0  # for the rest of the output once the command's group is gone
 
 
 class CommandError(WtrunError):
@@ -34,9 +41,12 @@ class CommandError(WtrunError):
         self.returncode = returncode
         self.output = output
         where = f" (in {cwd})" if cwd else ""
+        # A remote's URL in the command or in git's answer may carry a token.
         super().__init__(
-            f"command failed with exit code {returncode}{where}: {shlex.join(self.argv)}"
-            + tail(output)
+            redact.text(
+                f"command failed with exit code {returncode}{where}: {shlex.join(self.argv)}"
+                + tail(output)
+            )
         )
 
 
@@ -122,10 +132,12 @@ class Outcome:
     returncode: int | None  # None when killed for the timeout
     timed_out: bool
     seconds: float
+    output_tail: str = ""  # the last `TAIL_BYTES` of the output, secrets masked
+    log_error: str | None = None  # the log could not be written (a full disk)
 
     @property
     def ok(self) -> bool:
-        return self.returncode == 0 and not self.timed_out
+        return self.returncode == 0 and not self.timed_out and self.log_error is None
 
 
 class _Groups:
@@ -183,45 +195,183 @@ def run_logged(
     grace: float = KILL_GRACE_S,
     started: Callable[[int], None] | None = None,
 ) -> Outcome:
-    """Run a long command in its own process group, output appended to `log`."""
-    log.parent.mkdir(parents=True, exist_ok=True)
+    """Run a long command in its own process group, its output appended to `log` through
+    a pipe: secrets masked, at most `LOG_CAP` bytes of it, its end kept in memory."""
     start = time.monotonic()
-    with log.open("ab") as out:
-        try:
-            proc = subprocess.Popen(
-                list(argv),
-                cwd=cwd,
-                env=dict(env),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        except FileNotFoundError as e:
-            raise WtrunError(
-                f"{argv[0]!r} is not installed or not on PATH; install it, or fix PATH"
-            ) from e
-        RUNNING.add(proc.pid)
+    capture = _Capture(_open_log(log), redact.current())
+    try:
+        proc = _spawn(argv, cwd, env)
+    except BaseException:
+        capture.close()
+        raise
+    RUNNING.add(proc.pid)
+    assert proc.stdout is not None
+    pump = _Pump(proc.stdout.fileno(), capture)
+    try:
         if started is not None:
             started(proc.pid)  # the pid is the process group's id too
-        timed_out = False
-        try:
+        timed_out = _wait(proc, timeout, grace)
+        pump.finish(_DRAIN_S)
+    except BaseException:
+        _kill_group(proc.pid, signal.SIGKILL)  # never left running unwatched
+        proc.wait()
+        raise
+    finally:
+        RUNNING.discard(proc.pid)
+        pump.finish(0)
+        proc.stdout.close()
+        capture.close()
+    if capture.error is not None and not DiskFull.caused(capture.error):
+        raise WtrunError(f"cannot write the log {log}: {capture.error.strerror}")
+    return Outcome(
+        None if timed_out else proc.returncode,
+        timed_out,
+        time.monotonic() - start,
+        capture.tail(),
+        str(DiskFull(log)) if capture.error is not None else None,
+    )
+
+
+def _open_log(log: Path) -> int:
+    try:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        # Not through a symlink: the logs lie in reach of whatever the agent ran.
+        return os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+    except OSError as e:
+        if DiskFull.caused(e):
+            raise DiskFull(log) from e
+        raise WtrunError(f"cannot write the log {log}: {e.strerror}; remove it") from e
+
+
+def _spawn(
+    argv: Sequence[str], cwd: str | os.PathLike[str], env: Mapping[str, str]
+) -> subprocess.Popen[bytes]:
+    try:
+        return subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    except FileNotFoundError as e:
+        raise WtrunError(
+            f"{argv[0]!r} is not installed or not on PATH; install it, or fix PATH"
+        ) from e
+
+
+def _wait(proc: subprocess.Popen[bytes], timeout: float | None, grace: float) -> bool:
+    """Wait for the command, then end what it left running; True when it timed out."""
+    timed_out = False
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        _kill_group(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=grace)
+    # The leader may be gone while its children still hold the group: end them too.
+    if _group_alive(proc.pid):
+        _kill_group(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while _group_alive(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        _kill_group(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return timed_out
+
+
+class _Pump:
+    """Reads the command's output into a `_Capture` on a thread of its own, so that a
+    command printing faster than the log is written never blocks on a full pipe."""
+
+    def __init__(self, fd: int, capture: _Capture) -> None:
+        self._fd = fd
+        self._capture = capture
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="wtrun-capture", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        poller = select.poll()
+        poller.register(self._fd, select.POLLIN)
+        while not self._stop.is_set():
+            if not poller.poll(100):
+                continue
+            chunk = os.read(self._fd, _CHUNK)
+            if not chunk:
+                return
+            self._capture.feed(chunk)
+
+    def finish(self, patience: float) -> None:
+        """Wait up to `patience` seconds for the end of the output, then stop reading: a
+        process that left the group (setsid) may hold the pipe open for ever."""
+        self._thread.join(patience)
+        self._stop.set()
+        self._thread.join()
+
+
+class _Capture:
+    """A command's output on its way to its log: secrets masked, then at most `LOG_CAP`
+    bytes written (the head as it comes, the rest held back until the end, when a line
+    saying how much was left out and the last bytes follow), and the last `TAIL_BYTES`
+    kept for the caller. Memory stays bounded whatever the command prints."""
+
+    def __init__(self, fd: int, redactor: redact.Redactor, cap: int = LOG_CAP) -> None:
+        self._fd = fd
+        self._redactor = redactor
+        self._head_room = cap // 2
+        # room for the line saying what was left out, and wtrun's own lines in the log
+        self._held_room = cap - self._head_room - 1024
+        self._pending = b""  # the end of the last chunk: maybe the start of a secret
+        self._held = bytearray()
+        self._end = bytearray()
+        self._skipped = 0
+        self.error: OSError | None = None
+
+    def feed(self, chunk: bytes) -> None:
+        clean, self._pending = self._redactor.split(self._pending + chunk)
+        self._take(clean)
+
+    def _take(self, data: bytes) -> None:
+        _keep_end(self._end, data, TAIL_BYTES)
+        if self._head_room > 0:
+            head, data = data[: self._head_room], data[self._head_room :]
+            self._head_room -= len(head)
+            self._write(head)
+        self._skipped += _keep_end(self._held, data, self._held_room)
+
+    def tail(self) -> str:
+        return self._end[-TAIL_BYTES:].decode("utf-8", errors="replace")
+
+    def close(self) -> None:
+        if self._fd < 0:
+            return
+        self._take(self._redactor.data(self._pending))
+        self._pending = b""
+        if self._skipped:
+            self._write(f"\n[wtrun: {self._skipped} bytes of output left out here]\n".encode())
+        self._write(bytes(self._held))
+        self._held.clear()
+        os.close(self._fd)
+        self._fd = -1
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view and self.error is None:
             try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                timed_out = True
-                _kill_group(proc.pid, signal.SIGTERM)
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(timeout=grace)
-            # The leader may be gone while its children still hold the group: end them too.
-            if _group_alive(proc.pid):
-                _kill_group(proc.pid, signal.SIGTERM)
-                deadline = time.monotonic() + grace
-                while _group_alive(proc.pid) and time.monotonic() < deadline:
-                    time.sleep(0.02)
-                _kill_group(proc.pid, signal.SIGKILL)
-            proc.wait()
-        finally:
-            RUNNING.discard(proc.pid)
-    seconds = time.monotonic() - start
-    return Outcome(None if timed_out else proc.returncode, timed_out, seconds)
+                view = view[os.write(self._fd, view) :]
+            except OSError as e:
+                self.error = e  # a full disk: the output is still read, so the command ends
+
+
+def _keep_end(buffer: bytearray, data: bytes, room: int) -> int:
+    """Append `data` to `buffer`, keeping its last `room` bytes; returns how many went."""
+    buffer += data
+    over = len(buffer) - room
+    if over <= 0:
+        return 0
+    del buffer[:over]
+    return over

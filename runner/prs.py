@@ -15,6 +15,7 @@ from typing import Any
 from . import agents, forge, render, report, schedule
 from .commit import ScopeViolation, out_of_scope, owned_by
 from .errors import UsageError, WtrunError
+from .forge.local import set_pr_state
 from .git import Git, find_repo, resolve_base
 from .plan import Plan, base_branch, branch_of, load, task_by_id, task_context
 from .state import PrOpened, RunRecord, Step, Store, TaskRecord, TaskState, read_records
@@ -61,7 +62,12 @@ def pr_context(plan: Plan, record: RunRecord, task_id: str) -> dict[str, Any]:
     )
 
 
-def pr_command(plan_path: str, task_ids: Sequence[str], merge: Sequence[str]) -> int:
+def pr_command(
+    plan_path: str,
+    task_ids: Sequence[str],
+    merge: Sequence[str],
+    marks: dict[str, str] | None = None,
+) -> int:
     """`wtrun pr PLAN`: PRs for ready tasks (after `run --no-pr`, or in the fan-out's final
     job, with the records of every stack merged in first)."""
     plan = load(plan_path)
@@ -72,6 +78,8 @@ def pr_command(plan_path: str, task_ids: Sequence[str], merge: Sequence[str]) ->
     with store.lock():
         store.reload()
         check_records(plan, git.root, store.record.tasks)
+        if marks:
+            return _mark_local_prs(plan, store, marks)
         if merge:
             merged = merge_records(plan, git.root, store, merge)
             print(
@@ -87,6 +95,24 @@ def pr_command(plan_path: str, task_ids: Sequence[str], merge: Sequence[str]) ->
     finished = (TaskState.DONE, TaskState.NO_CHANGES)
     bad = [t for t in selected if (r := store.get(t)) is None or r.state not in finished]
     return 1 if bad else 0
+
+
+def _mark_local_prs(plan: Plan, store: Store, marks: dict[str, str]) -> int:
+    """`wtrun pr PLAN --merged ID`: what a reviewer does on a forge, for the local provider."""
+    if plan.pr.provider != "local":
+        raise UsageError(
+            f"--merged and --closed are for pr.provider local; with {plan.pr.provider!r} "
+            "merge or close the PR where it lives, and `wtrun sync` reads it"
+        )
+    for tid, state in marks.items():
+        task_by_id(plan, [tid])
+        number = store.task(tid).pr_number
+        if number is None:
+            raise WtrunError(f'task "{tid}" has no PR yet; run the plan first')
+        set_pr_state(store.root / "prs", number, state)
+        store.pr_changed(tid, state=state)
+        print(f"{tid}: PR #{number} marked {state}")
+    return 0
 
 
 def _plural(n: int, word: str) -> str:
@@ -216,6 +242,15 @@ def _push_and_open(
         labels=tuple(plan.pr.labels),
         reviewers=tuple(plan.pr.reviewers),
     )
+    if record.pr_number is not None and (request.base, request.title, request.body) == (
+        record.pr_base,
+        record.pr_title,
+        record.pr_body,
+    ):
+        # Nothing new to say: no request (a rerun of verify on the same commit, say).
+        store.set_state(tid, TaskState.DONE, step=Step.PR.value)
+        reporter.event(tid, "task", f"PR #{record.pr_number} unchanged", state="done", step="pr")
+        return
     ref = provider.open_or_update(request)
     opened = PrOpened(
         number=ref.number,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from . import redact
 from .plan import Plan, Task, task_context, templates
 
 DEFAULT_PR_BODY = """\
@@ -79,8 +80,8 @@ def commit_message(plan: Plan, context: Mapping[str, Any]) -> str:
 
 
 def pr_title(plan: Plan, context: Mapping[str, Any]) -> str:
-    return " ".join(templates.render(plan.pr.title, context).split())
+    return redact.text(" ".join(templates.render(plan.pr.title, context).split()))
 
 
 def pr_body(plan: Plan, context: Mapping[str, Any]) -> str:
-    return templates.render(plan.pr.body or DEFAULT_PR_BODY, context).strip() + "\n"
+    return redact.text(templates.render(plan.pr.body or DEFAULT_PR_BODY, context).strip() + "\n")

@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import IO, Any
 
+from . import redact
 from .state import RunRecord, TaskRecord
 
 # C0 controls but newline, DEL, and C1 controls (a terminal may read \x9b as CSI).
@@ -292,4 +293,4 @@ def write_step_summary(text: str) -> None:
     path = os.environ.get("GITHUB_STEP_SUMMARY")
     if path:
         with open(path, "a", encoding="utf-8") as f:
-            f.write(text)
+            f.write(redact.text(text))

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
-from . import dryrun, ports, proc, report, schedule, worktrees
+from . import dryrun, inputs, ports, proc, report, schedule, worktrees
 from .errors import UsageError, WtrunError
 from .git import Git, find_repo, resolve_base
-from .pipeline import Session, Spend, fingerprint, run_task
+from .pipeline import Session, Spend, run_task
 from .plan import Plan, graph
 from .preflight import preflight
 from .sandbox import Mode as SandboxMode
@@ -210,19 +210,19 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 
 
 def _check_changed(plan: Plan, store: Store, selected: Sequence[str]) -> None:
-    changed = []
+    """A task that now builds on another task (or on none) cannot follow up on its work:
+    the only change a rerun cannot act on."""
+    moved = []
     for tid in selected:
-        r = store.record.tasks.get(tid)
-        if r is None or r.fingerprint is None or not r.steps:
-            continue
-        if r.fingerprint != fingerprint(plan, plan.task(tid)):
-            changed.append(tid)
-    if changed:
-        flags = " ".join(f"--restart {t}" for t in changed)
+        r = store.get(tid)
+        if r is not None and r.steps and "after" in inputs.stale(plan, plan.task(tid), r.inputs):
+            moved.append(tid)
+    if moved:
+        flags = " ".join(f"--restart {t}" for t in moved)
         raise WtrunError(
-            f"task{'s' if len(changed) > 1 else ''} {', '.join(changed)} changed in the plan "
-            "since they ran (prompt, scope, agent, setup, verify, env or conventions); their "
-            f"old work would not match. Run again with {flags} to discard it and start over"
+            f"`after` of task{'s' if len(moved) > 1 else ''} {', '.join(moved)} changed in the "
+            "plan since they ran: their work started from another commit. Run again with "
+            f"{flags} to discard it and start over"
         )
 
 
@@ -232,10 +232,7 @@ def _restart(plan: Plan, git: Git, store: Store, task_ids: Sequence[str]) -> Non
     for tid in task_ids:
         r = store.get(tid)
         if r is not None and r.pushed_head:
-            raise WtrunError(
-                f'task "{tid}" was already pushed ({r.branch}); --restart would lose reviewed '
-                "work. Close its PR and delete the branch first, or give the task a new id"
-            )
+            _still_under_review(plan, git, store, tid)
     for tid in task_ids:
         r = store.get(tid)
         if r is None:
@@ -247,6 +244,34 @@ def _restart(plan: Plan, git: Git, store: Store, task_ids: Sequence[str]) -> Non
             git("branch", "-D", ws.branch)
         git("worktree", "prune")
         store.forget(tid)
+
+
+def _still_under_review(plan: Plan, git: Git, store: Store, tid: str) -> None:
+    """Pushed work is discarded only once nothing of it is under review any more: its
+    remote branch gone and its PR closed. Otherwise: the exact commands to get there."""
+    r = store.task(tid)
+    branch = workspace(plan, plan.task(tid), git.root, ()).branch
+    remote = git.run("ls-remote", "--heads", plan.remote, f"refs/heads/{branch}", check=False)
+    steps = []
+    if r.pr_number is not None and plan.pr.provider != "none":
+        from .forge import make
+
+        status = make(plan, git, store.root).pr_status(tid, r.pr_number)
+        if status is not None and status.state == "open":
+            close = (
+                f"gh pr close {r.pr_number}"
+                if plan.pr.provider == "github"
+                else f"wtrun pr {plan.path} --closed {tid}"
+            )
+            steps.append(f"close its PR #{r.pr_number} (`{close}`)")
+    if remote.stdout.strip():
+        steps.append(f"delete its remote branch (`git push {plan.remote} --delete {branch}`)")
+    if steps:
+        raise WtrunError(
+            f'task "{tid}" was pushed and is under review; --restart would lose that work. '
+            f"To discard it, {' and '.join(steps)}, then run again with --restart {tid}; or "
+            "edit its prompt instead: the agent then follows up on the pushed work"
+        )
 
 
 class _Waves:
@@ -298,7 +323,8 @@ class _Waves:
             finished.add(TaskState.PREPARED)
         for tid in self.order.start():
             record = store.task(tid)
-            if record.state in finished:
+            changed = inputs.stale(plan, plan.task(tid), record.inputs)
+            if record.state in finished and not changed:
                 session.reporter.event(tid, "task", f"already {record.state}", state=record.state)
                 self.running[_done(record.state)] = tid
             elif plan.budget_usd is not None and session.spend.total >= plan.budget_usd:

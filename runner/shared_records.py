@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from . import redact
 from .errors import WtrunError
 from .git import Git
 from .plan import Plan
@@ -109,9 +110,10 @@ def _admitted(plan: Plan, git: Git, tip: str, remote: str) -> RunRecord:
 
 
 def shared(record: RunRecord) -> str:
-    """The records as they travel: no worktree paths (another machine's folders)."""
+    """The records as they travel: secrets masked as on disk, no worktree paths (another
+    machine's folders)."""
     tasks = {tid: dataclasses.replace(r, worktree=None) for tid, r in record.tasks.items()}
-    return records_json(dataclasses.replace(record, tasks=tasks))
+    return redact.text(records_json(dataclasses.replace(record, tasks=tasks)))
 
 
 def _commit(git: Git, record: RunRecord, parent: str | None) -> str | None:

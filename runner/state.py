@@ -26,7 +26,8 @@ from enum import Enum
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import WtrunError
+from . import redact
+from .errors import DiskFull, WtrunError
 
 
 class TaskState(str, Enum):
@@ -94,7 +95,8 @@ class TaskRecord:
     state: TaskState = TaskState.PENDING
     step: str | None = None  # the last step reached
     reason: str | None = None
-    fingerprint: str | None = None
+    inputs: dict[str, str] = field(default_factory=dict)  # plan field -> hash, when it ran
+    prompt: str | None = None  # what the agent was last asked (a follow-up says what changed)
     branch: str | None = None
     worktree: str | None = None
     start_commit: str | None = None  # what the branch started from (scope check base)
@@ -173,8 +175,8 @@ class Ledger:
         self.record = record
         self._lock = threading.Lock()
 
-    def _write(self, durable: bool) -> None:
-        """Persist the records; called holding the lock."""
+    def _save(self, task_id: str | None, durable: bool) -> None:
+        """Persist the records after a change of `task_id`'s; called holding the lock."""
 
     # ------------------------------------------------------------ reading
 
@@ -252,14 +254,14 @@ class Ledger:
         branch: str,
         worktree: str,
         ports: list[int],
-        fingerprint: str,
+        inputs: dict[str, str],
         created_branch: bool,
         created_worktree: bool,
     ) -> None:
         """The task's names, recorded before git makes them: a run killed in between still
         knows they are its own (to reuse, restart or clean them)."""
         with self._edit(task_id) as r:
-            r.branch, r.worktree, r.ports, r.fingerprint = branch, worktree, ports, fingerprint
+            r.branch, r.worktree, r.ports, r.inputs = branch, worktree, ports, inputs
             r.created_branch = r.created_branch or created_branch
             r.created_worktree = r.created_worktree or created_worktree
 
@@ -275,9 +277,15 @@ class Ledger:
             r.sandbox = sandbox
             return int(r.attempts)
 
-    def agent_ran(self, task_id: str, cost_usd: float | None, details: dict[str, Any]) -> None:
+    def agent_ran(
+        self, task_id: str, prompt: str, cost_usd: float | None, details: dict[str, Any]
+    ) -> None:
+        """An agent run ended: what it was asked, and what it reported. The costs of the
+        task's attempts and follow-ups add up."""
         with self._edit(task_id, save=False) as r:
-            r.cost_usd = cost_usd
+            r.prompt = prompt
+            if cost_usd is not None:
+                r.cost_usd = (r.cost_usd or 0.0) + cost_usd
             r.agent = details
 
     def committed(self, task_id: str, head: str | None) -> None:
@@ -302,79 +310,12 @@ class Ledger:
         with self._lock:
             yield self.record if task_id is None else self.record.task(task_id)
             if save:
-                self._write(durable)
+                self._save(task_id, durable)
 
 
-class Store(Ledger):
-    """The records and logs of one plan in one repository, on disk; the only writer of
-    the records file."""
-
-    def __init__(self, common_dir: Path, plan_name: str) -> None:
-        self.root = common_dir / "wtrun" / plan_name
-        self.path = self.root / "state.json"
-        super().__init__(self._read(plan_name))
-        if not self.lock().held():
-            self._settle()
-
-    def reload(self) -> None:
-        """Read the records again; call it holding the plan's lock, so that what another
-        run wrote before it let go is seen, and tasks it left "running" are settled."""
-        with self._lock:
-            self.record = self._read(self.record.plan)
-            self._settle()
-
-    def _settle(self) -> None:
-        # "running" in the records while no run holds the lock: that run was killed
-        # (kill -9, a crash, a lost machine) and its tasks were interrupted.
-        for r in self.record.tasks.values():
-            if r.state is TaskState.RUNNING:
-                r.state = TaskState.FAILED
-                r.reason = f"interrupted during {r.step}" if r.step else "interrupted"
-
-    def _read(self, plan_name: str) -> RunRecord:
-        try:
-            return replace(read_records(self.path), plan=plan_name)
-        except FileNotFoundError:
-            return RunRecord(plan_name)
-        except (OSError, ValueError, TypeError, AttributeError) as e:
-            raise WtrunError(
-                f"the run records at {self.path} cannot be read ({e}); move the file away "
-                "to start the plan's records afresh"
-            ) from None
-
-    def log_path(self, task_id: str, step: str) -> Path:
-        return self.root / "logs" / task_id / f"{step}.log"
-
-    def _forget_logs(self, task_id: str) -> None:
-        shutil.rmtree(self.root / "logs" / task_id, ignore_errors=True)
-
-    def save(self, *, durable: bool = False) -> None:
-        with self._lock:
-            self._write(durable)
-
-    def _write(self, durable: bool = False) -> None:
-        """Replace the records atomically (a rename: a killed process leaves the old or
-        the new file). Only `durable` saves fsync: an fsync while worktrees are being
-        checked out waits for all of their writes, which made preparing 8 worktrees
-        up to 1.5x slower than git alone."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        write_atomic(self.path, records_json(self.record), durable=durable)
-
-    # ------------------------------------------------------------ the run as a whole
-
-    def set_base(self, commit: str | None) -> None:
-        """The commit every task of the run starts from (None: forget it, for `clean`)."""
-        with self._edit(None) as run:
-            run.base_commit = commit
-            run.started = time.time() if commit else None
-
-    def forget(self, task_id: str) -> None:
-        """Drop a task's records and logs."""
-        with self._edit(None):
-            self.record.tasks.pop(task_id, None)
-            self._forget_logs(task_id)
-
-    # ------------------------------------------------------------ after the run: PRs, sync
+class Reviewed(Ledger):
+    """The changes to a task's records after its stages ran: its push, its PR, what review
+    and `wtrun sync` make of them."""
 
     def pushed(self, task_id: str, head: str | None) -> None:
         with self._edit(task_id, durable=True) as r:
@@ -434,12 +375,96 @@ class Store(Ledger):
         with self._edit(task_id, save=False) as r:
             r.behind = behind
 
+
+class Store(Reviewed):
+    """The records and logs of one plan in one repository, on disk; the only writer of
+    the records file."""
+
+    def __init__(self, common_dir: Path, plan_name: str) -> None:
+        self.root = common_dir / "wtrun" / plan_name
+        self.path = self.root / "state.json"
+        super().__init__(self._read(plan_name))
+        self._told_full: set[str] = set()  # tasks told the disk is full since the last save
+        if not self.lock().held():
+            self._settle()
+
+    def reload(self) -> None:
+        """Read the records again; call it holding the plan's lock, so that what another
+        run wrote before it let go is seen, and tasks it left "running" are settled."""
+        with self._lock:
+            self.record = self._read(self.record.plan)
+            self._settle()
+
+    def _settle(self) -> None:
+        # "running" in the records while no run holds the lock: that run was killed
+        # (kill -9, a crash, a lost machine) and its tasks were interrupted.
+        for r in self.record.tasks.values():
+            if r.state is TaskState.RUNNING:
+                r.state = TaskState.FAILED
+                r.reason = f"interrupted during {r.step}" if r.step else "interrupted"
+
+    def _read(self, plan_name: str) -> RunRecord:
+        try:
+            return replace(read_records(self.path), plan=plan_name)
+        except FileNotFoundError:
+            return RunRecord(plan_name)
+        except (OSError, ValueError, TypeError, AttributeError) as e:
+            raise WtrunError(
+                f"the run records at {self.path} cannot be read ({e}); move the file away "
+                "to start the plan's records afresh"
+            ) from None
+
+    def log_path(self, task_id: str, step: str) -> Path:
+        return self.root / "logs" / task_id / f"{step}.log"
+
+    def _forget_logs(self, task_id: str) -> None:
+        shutil.rmtree(self.root / "logs" / task_id, ignore_errors=True)
+
+    def save(self, *, durable: bool = False) -> None:
+        with self._lock:
+            self._write(durable)
+
+    def _save(self, task_id: str | None, durable: bool) -> None:
+        """On a full disk the change stays in memory for the next save to write, and the
+        task is told once (the step under way fails); recording that failure then works."""
+        try:
+            self._write(durable)
+        except DiskFull:
+            if task_id is None or task_id not in self._told_full:
+                if task_id is not None:
+                    self._told_full.add(task_id)
+                raise
+            return
+        self._told_full.clear()
+
+    def _write(self, durable: bool = False) -> None:
+        """Replace the records atomically (a rename: a killed process leaves the old or
+        the new file). Only `durable` saves fsync: an fsync while worktrees are being
+        checked out waits for all of their writes, which made preparing 8 worktrees
+        up to 1.5x slower than git alone."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.path, records_json(self.record), durable=durable)
+
+    # ------------------------------------------------------------ the run as a whole
+
+    def set_base(self, commit: str | None) -> None:
+        """The commit every task of the run starts from (None: forget it, for `clean`)."""
+        with self._edit(None) as run:
+            run.base_commit = commit
+            run.started = time.time() if commit else None
+
+    def forget(self, task_id: str) -> None:
+        """Drop a task's records and logs."""
+        with self._edit(None):
+            self.record.tasks.pop(task_id, None)
+            self._forget_logs(task_id)
+
     def lock(self) -> RunLock:
         return RunLock(self.root / "lock", self.record.plan)
 
 
 def records_json(record: RunRecord) -> str:
-    """The records as `state.json` holds them."""
+    """The records as `state.json` holds them (before `write_atomic` masks secrets)."""
     data = {
         "plan": record.plan,
         "base_commit": record.base_commit,
@@ -467,17 +492,26 @@ def parse_records(text: str) -> RunRecord:
 
 
 def write_atomic(path: Path, text: str, *, durable: bool = True) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    """Replace `path` with `text`, secrets masked, by a rename: the file holds the old or
+    the new text, whatever happens. A full disk is a `DiskFull`, the old text kept."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as e:
+        if DiskFull.caused(e):
+            raise DiskFull(path) from e
+        raise
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+            f.write(redact.text(text))
             f.flush()
             if durable:
                 os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(e, OSError) and DiskFull.caused(e):
+            raise DiskFull(path) from e
         raise
 
 

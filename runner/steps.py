@@ -81,9 +81,42 @@ def _copy_failure(label: str, rel: str, error: OSError, log: Path) -> StepFailur
     )
 
 
+def _escape(git: Git, worktree: Path, rel: str) -> str | None:
+    """Why copying or linking `rel` would reach outside the repository, or None.
+
+    Symbolic links are followed: an untracked link in the main checkout to a file
+    elsewhere, or a tracked link in the worktree to a folder elsewhere (which a copy
+    would write through), are refused, as is anything in git's own folder."""
+    root = git.root.resolve()
+    source = (git.root / rel).resolve()
+    fix = (
+        "copy and link take files of the repository only: remove the link, or fetch the "
+        "file in a `run` step"
+    )
+    if not source.is_relative_to(root):
+        return f"in the main checkout it leads to {source}, outside the repository; {fix}"
+    if source.is_relative_to(git.common_dir().resolve()):
+        return f"it is in git's own folder ({source}); {fix}"
+    target = (worktree / rel).parent.resolve()
+    if not target.is_relative_to(worktree.resolve()):
+        return (
+            f"in the worktree it would be written into {target}, outside the worktree (a "
+            f"tracked symbolic link leads there); {fix}"
+        )
+    return None
+
+
+def _refused(label: str, rel: str, why: str, log: Path) -> StepFailure:
+    _log(log, f"{label}: refused {rel}: {why}")
+    return StepFailure(label, f'{label} refused "{rel}": {why}; log: {log}')
+
+
 def _copy_include(git: Git, worktree: Path, log: Path) -> StepFailure | None:
     for rel in _worktreeinclude(git):
         if not (worktree / rel).exists():
+            why = _escape(git, worktree, rel)
+            if why:
+                return _refused("setup (.worktreeinclude)", rel, why, log)
             try:
                 _copy_into(git.root, worktree, rel)
             except OSError as e:
@@ -107,6 +140,9 @@ def _place(git: Git, worktree: Path, step: Step, label: str, log: Path) -> StepF
         if dst.exists() or dst.is_symlink():
             _log(log, f"{step.kind} {rel}: already in the worktree, kept")
             continue
+        why = _escape(git, worktree, rel)
+        if why:
+            return _refused(label, rel, why, log)
         try:
             if step.kind == "copy":
                 _copy_into(git.root, worktree, rel)
@@ -154,20 +190,18 @@ def _run_command(
     assert step.run is not None
     _log(log, f"{label}: $ {step.run}")
     argv = wrap(_shell_argv(step.run))
-    start = log.stat().st_size if log.exists() else 0
     outcome = proc.run_logged(argv, cwd=worktree, env=env, log=log, timeout=step.timeout_s)
+    if outcome.log_error is not None:
+        return StepFailure(label, f"{label}: {outcome.log_error}")
     if outcome.ok:
         _log(log, f"{label}: ok in {outcome.seconds:.1f}s")
         return None
-    with log.open("r", encoding="utf-8", errors="replace") as f:
-        f.seek(start)
-        output = f.read()
     if outcome.timed_out:
         what = f"timed out after {format_duration(step.timeout_s)} (its processes were stopped)"
     else:
         what = f"failed with exit code {outcome.returncode}"
     _log(log, f"{label}: {what}")
-    return StepFailure(label, f"{label} {what}; log: {log}" + proc.tail(output, 10))
+    return StepFailure(label, f"{label} {what}; log: {log}" + proc.tail(outcome.output_tail, 10))
 
 
 def run_verify(

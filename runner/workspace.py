@@ -11,19 +11,7 @@ from . import agents, proc
 from .errors import WtrunError
 from .plan import Plan, Task, branch_of
 from .state import TaskRecord
-
-# Never given to setup, the agent or verify: they run code the agent may have written.
-SECRETS = (
-    "GH_TOKEN",
-    "GITHUB_TOKEN",
-    "GH_ENTERPRISE_TOKEN",
-    "GITHUB_ENTERPRISE_TOKEN",
-    "ACTIONS_RUNTIME_TOKEN",
-    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
-    "ACTIONS_ID_TOKEN_REQUEST_URL",
-    "ACTIONS_CACHE_URL",
-    "ACTIONS_RESULTS_URL",
-)
+from .tokens import SECRETS
 
 
 @dataclass(frozen=True)

@@ -84,6 +84,13 @@ def hide(worktree: Path, patterns: list[str], global_text: str) -> None:
         config.write_text(current + setting, encoding="utf-8")
 
 
+def hide_more(worktree: Path, patterns: list[str]) -> None:
+    """Also ignore `patterns` in this worktree (after `hide`)."""
+    exclude = worktree_git_dir(worktree) / "wtrun-exclude"
+    with exclude.open("a", encoding="utf-8") as f:
+        f.write("# wtrun: made by setup\n" + "".join(f"{p}\n" for p in patterns))
+
+
 def snapshot(git: Git) -> dict[Path, str | None]:
     """Prune stale worktree records and list the rest: once per run, before any parallel
     `git worktree add` (listing or pruning while another add is half done fails or,

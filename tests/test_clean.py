@@ -60,14 +60,14 @@ def clean(
     return code, captured.out + captured.err
 
 
-def test_clean_removes_pushed_worktrees_and_forgets_them(
+def test_clean_forget_removes_pushed_worktrees_and_their_records(
     repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     plan = write_plan(repo, plan_text())
     assert wtrun("run", str(plan), cwd=repo) == 0  # provider none: the branches are pushed
     assert worktrees(repo) == [".claude/worktrees/a", ".claude/worktrees/b"]
 
-    code, out = clean(repo, plan, capsys)
+    code, out = clean(repo, plan, capsys, "--forget")
     assert code == 0
     assert out == (
         "a: removed .claude/worktrees/a\n"
@@ -87,7 +87,7 @@ def test_clean_removes_pushed_worktrees_and_forgets_them(
     assert [(t["state"], t["step"]) for t in data["tasks"]] == [("pending", None)] * 2
     assert not (repo / ".git" / "wtrun" / "demo" / "logs" / "a").exists()
 
-    code, out = clean(repo, plan, capsys)
+    code, out = clean(repo, plan, capsys, "--forget")
     assert (code, out) == (0, 'nothing to clean: plan "demo" has no records in this repository\n')
 
 
@@ -96,7 +96,7 @@ def test_a_run_after_clean_starts_from_the_new_base(
 ) -> None:
     plan = write_plan(repo, plan_text(ids=("a",)))
     assert wtrun("run", str(plan), cwd=repo) == 0
-    assert clean(repo, plan, capsys)[0] == 0
+    assert clean(repo, plan, capsys, "--forget", "--force")[0] == 0
     (repo / "NEWS").write_text("more\n")
     git(repo, "add", "NEWS")
     git(repo, "commit", "-qm", "news")
@@ -117,7 +117,7 @@ def test_clean_refuses_uncommitted_and_unpushed_work_unless_forced(
     (worktree(repo, "a") / "README.md").write_text("changed\n")
     # c: its commit is not pushed, but its worktree is clean.
 
-    code, out = clean(repo, plan, capsys)
+    code, out = clean(repo, plan, capsys, "--forget")
     assert code == 1
     assert out == (
         "a: kept .claude/worktrees/a: 2 uncommitted changes (README.md, src/a/notes.txt)\n"
@@ -132,7 +132,7 @@ def test_clean_refuses_uncommitted_and_unpushed_work_unless_forced(
     data = status(repo, plan, capsys)
     assert [t["state"] for t in data["tasks"]] == ["done", "ready", "ready"]  # remembered
 
-    code, out = clean(repo, plan, capsys, "--force")
+    code, out = clean(repo, plan, capsys, "--forget", "--force")
     assert code == 0
     assert out == (
         "a: removed .claude/worktrees/a, dropping 2 uncommitted changes (README.md, "
@@ -170,7 +170,7 @@ def test_clean_leaves_what_wtrun_did_not_make(
     plan = write_plan(repo, plan_text())
     assert wtrun("run", str(plan), cwd=repo) == 0
 
-    code, out = clean(repo, plan, capsys)
+    code, out = clean(repo, plan, capsys, "--forget")
     assert code == 0
     assert out == (
         "a: removed .claude/worktrees/a\n"
@@ -188,7 +188,7 @@ def test_clean_task_limits_it_to_those_tasks(
 ) -> None:
     plan = write_plan(repo, plan_text(ids=("a", "b", "c")))
     assert wtrun("run", str(plan), cwd=repo) == 0
-    code, out = clean(repo, plan, capsys, "--task", "b")
+    code, out = clean(repo, plan, capsys, "--forget", "--task", "b")
     assert code == 0
     assert out == "b: removed .claude/worktrees/b\nb: deleted branch worktree-b (pushed)\n"
     assert worktrees(repo) == [".claude/worktrees/a", ".claude/worktrees/c"]
@@ -196,7 +196,7 @@ def test_clean_task_limits_it_to_those_tasks(
     assert [t["state"] for t in data["tasks"]] == ["done", "pending", "done"]
     assert data["base_commit"] is not None  # a and c still stand on it
 
-    code, out = clean(repo, plan, capsys, "--task", "bb")
+    code, out = clean(repo, plan, capsys, "--forget", "--task", "bb")
     assert code == 2
     assert out == f'wtrun: error: no task "bb" in {plan}; did you mean "b"?\n'
 
@@ -243,10 +243,38 @@ def test_local_pr_numbers_are_never_reused_after_a_clean(
     for number in (1, 2):
         set_pr_state(prs, number, "closed")
     git(repo, "push", "-q", "origin", "--delete", "worktree-a", "worktree-b")
-    assert clean(repo, plan, capsys)[0] == 0
+    assert clean(repo, plan, capsys, "--forget", "--force")[0] == 0
     assert wtrun("run", str(plan), cwd=repo) == 0
     numbers = pr_numbers(repo, plan, capsys)
     assert numbers == {"a": 3, "b": 4}
     closed = json.loads((prs / "1.json").read_text())
     assert (closed["state"], closed["head"]) == ("closed", "worktree-a")
     assert "- base: `main`" in (prs / "a.md").read_text()
+
+
+def test_clean_keeps_the_records_of_pushed_work_so_a_run_redoes_nothing(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = write_plan(repo, plan_text(ids=("a",), provider="local"))
+    assert wtrun("run", str(plan), cwd=repo) == 0
+    code, out = clean(repo, plan, capsys)
+    assert code == 0
+    assert "a: its records are kept (pushed; `--forget` drops them)" in out
+    assert worktrees(repo) == []
+    capsys.readouterr()
+    assert wtrun("run", str(plan), cwd=repo) == 0
+    assert "a: already done" in capsys.readouterr().err  # no agent, no push, no second PR
+    assert sorted(p.name for p in (repo / ".git/wtrun/demo/prs").glob("*.md")) == ["a.md"]
+
+
+def test_clean_forget_refuses_while_the_pr_is_open_unless_forced(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = write_plan(repo, plan_text(ids=("a",), provider="local"))
+    assert wtrun("run", str(plan), cwd=repo) == 0
+    code, out = clean(repo, plan, capsys, "--forget")
+    assert code == 1
+    assert "a: kept: its PR #1 is open; close it first, or add --force" in out
+    code, out = clean(repo, plan, capsys, "--forget", "--force")
+    assert code == 0
+    assert status(repo, plan, capsys)["tasks"][0]["state"] == "pending"  # type: ignore[index]

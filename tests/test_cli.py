@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -61,7 +62,7 @@ def test_a_bug_exits_3_with_the_traceback_in_a_log(
     err = capsys.readouterr().err
     assert err.startswith("wtrun: internal error (a bug in wtrun); details written to ")
     log = Path(err.strip().rsplit(" ", 1)[1])
-    assert log.parent == tmp_path / "wtrun-crashes"
+    assert log.parent == tmp_path / f"wtrun-crashes-{os.geteuid()}"
     assert "ZeroDivisionError: a bug" in log.read_text()
     assert "Traceback" not in err
 

@@ -117,7 +117,10 @@ def test_restart_refuses_all_before_discarding_any(
     assert wtrun("run", str(plan), "--task", "a", "--no-pr", cwd=repo) == 0
     capsys.readouterr()
     assert wtrun("run", str(plan), "--restart", "a", "--restart", "b", cwd=repo) == 1
-    assert 'task "b" was already pushed' in capsys.readouterr().err
+    said = capsys.readouterr().err
+    assert 'task "b" was pushed and is under review' in said
+    assert f"close its PR #1 (`wtrun pr {plan} --closed b`)" in said
+    assert "delete its remote branch (`git push origin --delete worktree-b`)" in said
     assert status(repo, plan, capsys)["a"]["state"] == "ready"  # a was not discarded
     assert (repo / ".claude" / "worktrees" / "a" / "src" / "a" / "x.py").exists()
 

@@ -333,3 +333,46 @@ def test_an_error_at_a_plan_entry_renders_its_place(tmp_path: Path) -> None:
         f"::error file=plans/p.yaml,line={line},col=5,title=wtrun::"
         'verify step "unit tests" failed (exit 1)'
     )
+
+
+def test_the_plan_knows_each_presets_instructions_file() -> None:
+    """The plan repeats the presets' file names (the presets import the plan)."""
+    from wtrun import agents
+    from wtrun.plan.rules.scopes import INSTRUCTIONS_FILES
+
+    assert {
+        name: preset.instructions_file for name, preset in agents.PRESETS.items()
+    } == INSTRUCTIONS_FILES
+    schema = json.loads((ROOT / "schemas" / "plan-v1.json").read_text())
+    assert set(INSTRUCTIONS_FILES) == set(
+        schema["definitions"]["agent"]["properties"]["preset"]["enum"]
+    )
+
+
+@pytest.mark.parametrize("preset", ["claude", "codex", "gemini", "aider", "command"])
+def test_a_scope_of_everything_includes_the_instructions_file(preset: str, tmp_path: Path) -> None:
+    command = "\n  command: [my-agent]" if preset == "command" else ""
+    path = tmp_path / "plan.yaml"
+    path.write_text(
+        f"version: 1\nagent:\n  preset: {preset}{command}\n"
+        "tasks:\n  - id: t0\n    prompt: p\n    scope: ['**']\n"
+    )
+    with pytest.raises(PlanError) as info:
+        load(path)
+    (problem,) = info.value.diagnostics
+    assert (problem.line, problem.rule) == (8 if command else 7, "scope")
+    assert 'scope "**" of task "t0" includes "' in problem.message
+
+
+def test_the_env_may_not_set_any_credential(tmp_path: Path) -> None:
+    from wtrun import workspace
+    from wtrun.tokens import SECRETS
+
+    assert workspace.SECRETS is SECRETS  # one list: what is withheld is what a plan may not set
+    env = "".join(f"  {name}: x\n" for name in SECRETS)
+    path = tmp_path / "plan.yaml"
+    path.write_text(f"version: 1\nenv:\n{env}tasks:\n  - id: t0\n    prompt: p\n    scope: [a]\n")
+    with pytest.raises(PlanError) as info:
+        load(path)
+    found = [(d.line, d.rule, d.message.split('"')[1]) for d in info.value.diagnostics]
+    assert found == [(3 + i, "env", name) for i, name in enumerate(SECRETS)]

@@ -4,6 +4,7 @@ of its output; a missing program is a message; timeouts stop whole process group
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -132,3 +133,106 @@ def test_run_logged_ends_what_a_finished_command_left_running(tmp_path: Path) ->
 def test_tail_keeps_the_last_non_blank_lines() -> None:
     assert proc.tail("a\n\n  \nb\nc\n", 2) == "\n    b\n    c"
     assert proc.tail("   \n") == ""
+
+
+def logged(tmp_path: Path, code: str, **kwargs: object) -> tuple[proc.Outcome, bytes]:
+    log = tmp_path / "step.log"
+    outcome = proc.run_logged(
+        [PY, "-c", code], cwd=tmp_path, env=dict(os.environ), log=log, timeout=60, **kwargs
+    )
+    return outcome, log.read_bytes()
+
+
+def test_run_logged_returns_the_end_of_the_output(tmp_path: Path) -> None:
+    outcome, text = logged(tmp_path, "import sys; print('out'); print('err', file=sys.stderr)")
+    assert outcome.output_tail == "out\nerr\n"
+    assert text == b"out\nerr\n"
+
+
+def test_a_huge_output_keeps_the_head_and_the_tail_of_the_log(tmp_path: Path) -> None:
+    mib = 2**20
+    code = (
+        "import sys; w = sys.stdout.buffer.write; w(b'FIRST LINE\\n')\n"
+        "for i in range(40): w(b'x' * (1024 * 1024 - 1) + b'\\n')\n"
+        "w(b'LAST LINE\\n')"
+    )
+    outcome, text = logged(tmp_path, code)
+    assert outcome.ok
+    assert len(text) <= proc.LOG_CAP
+    assert text.startswith(b"FIRST LINE\n") and text.endswith(b"LAST LINE\n")
+    markers = re.findall(rb"\n\[wtrun: (\d+) bytes of output left out here\]\n", text)
+    assert len(markers) == 1
+    marker = f"\n[wtrun: {int(markers[0])} bytes of output left out here]\n"
+    assert int(markers[0]) + len(text) - len(marker) == 40 * mib + 21
+    assert outcome.output_tail.endswith("LAST LINE\n")
+    assert len(outcome.output_tail) == proc.TAIL_BYTES
+
+
+def test_secrets_are_masked_in_the_log_even_split_between_two_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = "ghp_" + "a1B2c3D4e5" * 3
+    monkeypatch.setenv("GH_TOKEN", token)
+    monkeypatch.setenv("GITHUB_TOKEN", "short")  # under 8 characters: left as it is
+    # Half of the token, a pause (the reader gets it alone), then the other half.
+    code = (
+        "import os, sys, time; t = os.environ['TOKEN']; w = sys.stdout.buffer\n"
+        "w.write(b'token=' + t[:10].encode()); w.flush(); time.sleep(0.5)\n"
+        "w.write(t[10:].encode() + b' short\\n'); w.flush()"
+    )
+    log = tmp_path / "step.log"
+    env = {**os.environ, "TOKEN": token}
+    outcome = proc.run_logged([PY, "-c", code], cwd=tmp_path, env=env, log=log, timeout=60)
+    assert log.read_text() == "token=*** short\n"
+    assert outcome.output_tail == "token=*** short\n"
+
+
+def test_a_process_that_left_the_group_holding_the_output_does_not_hold_wtrun(
+    tmp_path: Path,
+) -> None:
+    pidfile = tmp_path / "escaped.pid"
+    code = (
+        "import subprocess, sys\n"
+        "child = subprocess.Popen(['sleep', '60'], start_new_session=True)\n"
+        f"open({str(pidfile)!r}, 'w').write(str(child.pid)); print('bye')"
+    )
+    started = time.monotonic()
+    outcome, text = logged(tmp_path, code)
+    try:
+        assert time.monotonic() - started < 10
+        assert (outcome.ok, text) == (True, b"bye\n")
+    finally:
+        os.kill(int(pidfile.read_text()), 9)
+
+
+def test_a_symlinked_log_is_refused(tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    (tmp_path / "step.log").symlink_to(victim)
+    with pytest.raises(WtrunError) as e:
+        logged(tmp_path, "print('x')")
+    assert str(e.value).startswith(f"cannot write the log {tmp_path / 'step.log'}: ")
+    assert victim.read_text() == "precious\n"
+
+
+def test_a_failing_started_callback_leaves_nothing_running(tmp_path: Path) -> None:
+    pidfile = tmp_path / "child.pid"
+
+    def started(pgid: int) -> None:
+        deadline = time.monotonic() + 10
+        while (
+            not (pidfile.exists() and pidfile.read_text().strip()) and time.monotonic() < deadline
+        ):
+            time.sleep(0.02)
+        raise OSError("the lock could not be written")
+
+    with pytest.raises(OSError):
+        proc.run_logged(
+            ["sh", "-c", f"sleep 300 & echo $! > {pidfile}; wait"],
+            cwd=tmp_path,
+            env=dict(os.environ),
+            log=tmp_path / "log",
+            timeout=30,
+            started=started,
+        )
+    assert gone(int(pidfile.read_text()))

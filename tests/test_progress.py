@@ -60,7 +60,8 @@ def test_plain_lines_when_not_a_terminal(repo: Path, capsys: pytest.CaptureFixtu
     # A failure's reason carries the command's output, indented under its line.
     failed = next(i for i, line in enumerate(lines) if "gamma: failed at verify" in line)
     assert re.fullmatch(
-        f"{STAMP} gamma: failed at verify: verify step 1 .* failed with exit "
+        f"{STAMP} gamma: failed at verify: .*plan.yaml:\\d+:\\d+: verify step 1 .* failed "
+        "with exit "
         "code 1; log: .*/logs/gamma/verify.log",
         lines[failed],
     )
@@ -70,8 +71,9 @@ def test_plain_lines_when_not_a_terminal(repo: Path, capsys: pytest.CaptureFixtu
     assert out[0] == "wtrun: 2 done, 1 failed; cost $0.00"
     assert out[1].split()[:3] == ["alpha", "done", "-"]
     assert out[1].endswith("/prs/alpha.md")
-    assert out[3].split()[:5] == ["gamma", "failed", "-", "verify", "step"]
-    column = out[3].index("verify")
+    assert out[3].split()[:3] == ["gamma", "failed", "-"]
+    assert out[3].split()[4:6] == ["verify", "step"]  # after the step's place in the plan
+    column = out[3].index("/")  # where the reason starts
     assert out[4:6] == [" " * column + "    first line", " " * column + "    second line"]
 
 
@@ -119,7 +121,7 @@ def test_the_summary_goes_to_the_github_step_summary(
         f"| `beta` | done |  | {(prs / 'beta.md').as_uri()} |",
     ]
     assert re.fullmatch(
-        r"\| `gamma` \| failed \|  \| verify step 1 \(.*\) failed with exit "
+        r"\| `gamma` \| failed \|  \| \S+plan.yaml:\d+:\d+: verify step 1 \(.*\) failed with exit "
         r"code 1; log: \S+/verify.log {5}first line {5}second line \|",
         lines[start + 4],
     )

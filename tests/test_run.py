@@ -201,19 +201,31 @@ def test_a_rerun_resumes_and_changes_nothing(
     assert rows["b"]["state"] == "failed"
 
 
-def test_a_changed_task_is_refused_until_restarted(
+def test_a_task_changed_after_a_failure_runs_again_without_restart(
     repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     plan = write_plan(repo, plan_with([("a", "src/a/", agent("crash"))]))
     assert wtrun("run", str(plan), cwd=repo) == 1
     plan.write_text(plan.read_text().replace(agent("crash"), agent("edit", "src/a/x.py")))
+    assert status(repo, plan, capsys)["a"]["stale"] == ["agent"]
+    assert wtrun("run", str(plan), cwd=repo) == 0
+    row = status(repo, plan, capsys)["a"]
+    assert (row["state"], row["stale"], row["attempts"]) == ("done", [], 2)
+
+
+def test_a_task_whose_after_changed_is_refused_until_restarted(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tasks = [("a", "src/a/", agent("edit", "src/a/x.py")), ("b", "src/b/", agent("nothing"))]
+    plan = write_plan(repo, plan_with(tasks))
+    assert wtrun("run", str(plan), cwd=repo) == 0
+    plan.write_text(plan.read_text().replace("  - id: b\n", "  - id: b\n    after: a\n"))
     capsys.readouterr()
     assert wtrun("run", str(plan), cwd=repo) == 1
     err = capsys.readouterr().err
-    assert "wtrun: error: task a changed in the plan since they ran" in err
-    assert "Run again with --restart a to discard it and start over" in err
-    assert wtrun("run", str(plan), "--restart", "a", cwd=repo) == 0
-    assert status(repo, plan, capsys)["a"]["state"] == "done"
+    assert "`after` of task b changed in the plan since they ran" in err
+    assert "Run again with --restart b to discard it and start over" in err
+    assert wtrun("run", str(plan), "--restart", "b", cwd=repo) == 0
 
 
 def test_the_run_budget_skips_tasks_once_spent(

@@ -6,6 +6,7 @@ import copy
 import dataclasses
 import importlib.util
 import json
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -365,3 +366,84 @@ def test_a_typo_in_the_every_key_example_names_the_key() -> None:
     broken["tasks"][1]["scopes"] = broken["tasks"][1].pop("scope")
     messages = _errors(broken)
     assert "tasks/1: Additional properties are not allowed ('scopes' was unexpected)" in messages
+
+
+# -- names git reads from the plan -------------------------------------------------------------
+
+REFS = [
+    "main",
+    "release/2.1",
+    "refs/heads/main",
+    "v1.2.3",
+    "0123abcd",
+    "a.lockx",
+    "--upload-pack=touch PWNED; git-upload-pack",
+    "-x",
+    "/main",
+    "main/",
+    "main.",
+    "a..b",
+    "a//b",
+    "a@{1}",
+    "@",
+    ".hidden",
+    "a/.b",
+    "x.lock",
+    "x.lock/y",
+    "a b",
+    "a\tb",
+    "ma\x01in",
+    "a\x7fb",
+    "a~1",
+    "a^",
+    "a:b",
+    "a?",
+    "a*",
+    "a[b",
+    "a\\b",
+]
+
+
+@pytest.mark.parametrize("ref", REFS)
+def test_base_pattern_says_what_git_check_ref_format_says(ref: str) -> None:
+    """The schema's pattern and the rule that explains it agree on every name."""
+    from wtrun.plan.refnames import ref_problem
+
+    ok = not _errors(_minimal(base=ref))
+    assert ok == (ref_problem(ref) is None)
+    if "\x00" not in ref:
+        git = ["git", "check-ref-format", "--allow-onelevel", ref]
+        assert ok == (subprocess.run(git, capture_output=True).returncode == 0)
+
+
+@pytest.mark.parametrize(
+    "remote", ["origin", "up-stream", "a.b_c", "0x", "-oProxyCommand=x", ".x", "my remote", "a/b"]
+)
+def test_remote_pattern_and_its_rule_agree(remote: str) -> None:
+    from wtrun.plan.refnames import remote_problem
+
+    ok = not _errors(_minimal(remote=remote))
+    assert ok == (remote_problem(remote) is None)
+    assert ok == (remote[:1].isalnum() and all(c.isalnum() or c in "._-" for c in remote))
+
+
+@pytest.mark.parametrize(
+    ("worktrees", "ok"),
+    [
+        (".claude/worktrees", True),
+        (".wt/", True),
+        ("build/wt", True),
+        (".github/wt", True),
+        ("/tmp/wt", False),
+        ("../..", False),
+        ("a/../b", False),
+        ("./wt", False),
+        (".git", False),
+        (".git/wt", False),
+        (".GIT/wt", False),
+        ("a//b", False),
+        ("a\\b", False),
+    ],
+)
+def test_worktrees_stay_inside_the_repository(worktrees: str, ok: bool) -> None:
+    assert (not _errors(_minimal(worktrees=worktrees))) == ok

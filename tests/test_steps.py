@@ -40,6 +40,14 @@ def setup_log(repo: Path) -> str:
     return (repo / ".git" / "wtrun" / "demo" / "logs" / "t0" / "setup.log").read_text()
 
 
+def reason(repo: Path, row: dict) -> str:
+    """The task's reason without the place of the failing step in the plan, checked first."""
+    text: str = row["reason"]
+    place = f"{repo / 'plans' / 'plan.yaml'}:6:5: "
+    assert text.startswith(place), text
+    return text.removeprefix(place)
+
+
 def ignore(repo: Path, *patterns: str) -> None:
     (repo / ".gitignore").write_text("".join(f"{p}\n" for p in patterns))
     git(repo, "add", ".gitignore")
@@ -110,7 +118,7 @@ def test_a_copy_that_cannot_be_made_fails_the_task_naming_the_path(
     code, row = prepare(repo, "  - copy: data/seed.sql", capsys)
     assert code == 1
     assert row["state"] == "failed"
-    assert row["reason"].startswith(
+    assert reason(repo, row).startswith(
         'setup step 1 (copy data/seed.sql) could not copy "data/seed.sql" from the main '
         "checkout into the worktree; log: "
     )
@@ -123,7 +131,9 @@ def test_run_steps_stop_at_the_first_failing_command(
 ) -> None:
     code, row = prepare(repo, "  - run: false; touch ran-on", capsys)
     assert (code, row["state"]) == (1, "failed")
-    assert row["reason"].startswith("setup step 1 (false; touch ran-on) failed with exit code 1")
+    assert reason(repo, row).startswith(
+        "setup step 1 (false; touch ran-on) failed with exit code 1"
+    )
     assert not (worktree(repo) / "ran-on").exists()
 
 
@@ -143,3 +153,81 @@ def test_without_bash_run_steps_use_sh_and_still_stop_at_a_failure(
     wt = worktree(repo)
     assert (wt / "shell.txt").read_text() == "/bin/sh\n"
     assert not (wt / "ran-on").exists()
+
+
+# ---------------------------------------------------------------- nothing outside the repository
+
+
+@pytest.mark.parametrize("kind", ["copy", "link"])
+def test_an_untracked_link_to_a_file_outside_is_refused(
+    kind: str, repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ignore(repo, ".env")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("the user's own file\n")
+    (repo / ".env").symlink_to(secret)
+    code, row = prepare(repo, f"  - {kind}: [.env]", capsys)
+    assert (code, row["state"]) == (1, "failed")
+    assert reason(repo, row).startswith(
+        f'setup step 1 ({kind} .env) refused ".env": in the main checkout it leads to {secret}, '
+        "outside the repository; copy and link take files of the repository only: remove the "
+        "link, or fetch the file in a `run` step; log: "
+    )
+    wt = worktree(repo)
+    assert not (wt / ".env").exists() and not (wt / ".env").is_symlink()
+    assert f"refused .env: in the main checkout it leads to {secret}" in setup_log(repo)
+
+
+def test_a_copy_is_never_written_through_a_tracked_link_to_a_folder_outside(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The base tracks `conf` as a link to a folder elsewhere; the main checkout has a real
+    # folder there (not committed), so a copy into the worktree would write through the link.
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (repo / "conf").symlink_to(outside)
+    git(repo, "add", "conf")
+    git(repo, "commit", "-qm", "conf")
+    git(repo, "push", "-q", "origin", "main")
+    git(repo, "rm", "-q", "--cached", "conf")
+    (repo / "conf").unlink()
+    (repo / "conf").mkdir()
+    (repo / "conf" / "app.env").write_text("KEY=1\n")
+    code, row = prepare(repo, "  - copy: conf/app.env", capsys)
+    assert (code, row["state"]) == (1, "failed")
+    assert reason(repo, row).startswith(
+        f'setup step 1 (copy conf/app.env) refused "conf/app.env": in the worktree it would be '
+        f"written into {outside}, outside the worktree (a tracked symbolic link leads there); "
+    )
+    assert list(outside.iterdir()) == []
+
+
+def test_worktreeinclude_refuses_a_link_to_a_file_outside(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ignore(repo, ".env")
+    (repo / ".worktreeinclude").write_text(".env\n")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("the user's own file\n")
+    (repo / ".env").symlink_to(secret)
+    code, row = prepare(repo, "  - run: 'true'", capsys)
+    assert (code, row["state"]) == (1, "failed")
+    assert row["reason"].startswith(  # no step of the plan: no place in it
+        f'setup (.worktreeinclude) refused ".env": in the main checkout it leads to {secret}'
+    )
+    assert not (worktree(repo) / ".env").is_symlink()
+
+
+def test_links_inside_the_repository_are_still_copied_and_linked(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ignore(repo, "env.local", "cache/", "shared")
+    (repo / "cache").mkdir()
+    (repo / "cache" / "x").write_text("x\n")
+    (repo / "env.local").symlink_to("src/app.py")
+    (repo / "shared").symlink_to("cache")
+    code, row = prepare(repo, "  - copy: [env.local]\n  - link: [shared]", capsys)
+    assert (code, row["state"]) == (0, "prepared")
+    wt = worktree(repo)
+    assert os.readlink(wt / "env.local") == "src/app.py"
+    assert os.readlink(wt / "shared") == str((repo / "cache").resolve())

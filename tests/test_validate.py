@@ -113,6 +113,7 @@ def test_goldens_cover_every_rule() -> None:
         "template",
         "agent",
         "branch",
+        "env",
     }
 
 

@@ -70,6 +70,9 @@ class AiderPreset:
             *run.task.agent.args,
         ]
 
+    def session(self, details: Mapping[str, object]) -> str | None:
+        return None  # a later attempt starts a new session, told what failed
+
     def state_paths(self, env: Mapping[str, str]) -> list[Path]:
         return []  # it writes only into the worktree (`.aider*` files, ignored there)
 

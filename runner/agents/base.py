@@ -2,7 +2,8 @@
 
 The caller runs `argv(run)` in the task's worktree through `wtrun.proc.run_logged` (own process
 group, stdin from /dev/null, stdout and stderr into the task's log) with the task's environment
-plus `env(run)`, then hands the log's text to `result()`.
+plus `env(run)`, then hands the end of the output it captured (not the log file, which the agent
+can write) to `result()`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ class AgentRun:
     instructions: Path  # absolute path of the rendered instructions file in the worktree
     env: Mapping[str, str]  # the task's environment (PORT, WTRUN_*, plan/task env...)
     sandboxed: bool = False  # inside wtrun's sandbox, where the CLI's own cannot nest
+    resume: str | None = None  # the CLI's session to continue (a later attempt), if it can
+    budget_usd: float | None = None  # what the task may still spend (None: no budget)
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,9 @@ class Preset(Protocol):
 
     # The CLI's own state that it must write (in $HOME): writable inside the sandbox.
     def state_paths(self, env: Mapping[str, str]) -> list[Path]: ...
+
+    # The session a later run can continue, from what the CLI reported (None: it cannot).
+    def session(self, details: Mapping[str, object]) -> str | None: ...
 
     # returncode None: killed for the timeout
     def result(self, returncode: int | None, output: str, run: AgentRun) -> AgentResult: ...

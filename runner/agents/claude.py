@@ -50,11 +50,18 @@ class ClaudePreset:
             "acceptEdits",
             *model_args("--model", run),
         ]
-        if spec.budget_usd is not None:
-            argv += ["--max-budget-usd", flag_number(spec.budget_usd)]
+        budget = run.budget_usd if run.budget_usd is not None else spec.budget_usd
+        if budget is not None:
+            argv += ["--max-budget-usd", flag_number(budget)]
+        if run.resume:
+            argv += ["--resume", run.resume]
         # "--" ends the options: a user argument such as `--allowed-tools Edit` takes every
         # value that follows it, and a prompt starting with "-" is not an option.
         return [*argv, *spec.args, "--", run.prompt]
+
+    def session(self, details: Mapping[str, object]) -> str | None:
+        session = details.get("session_id")
+        return session if isinstance(session, str) and session else None
 
     def state_paths(self, env: Mapping[str, str]) -> list[Path]:
         h = home(env)

@@ -55,6 +55,9 @@ class CodexPreset:
             run.prompt,
         ]
 
+    def session(self, details: Mapping[str, object]) -> str | None:
+        return None  # a later attempt starts a new session, told what failed
+
     def state_paths(self, env: Mapping[str, str]) -> list[Path]:
         return [Path(env["CODEX_HOME"]) if env.get("CODEX_HOME") else home(env) / ".codex"]
 

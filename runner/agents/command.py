@@ -47,11 +47,15 @@ class CommandPreset:
                 ) from e
         return [*argv, *run.task.agent.args]
 
+    def session(self, details: Mapping[str, object]) -> str | None:
+        return None  # a later attempt starts a new session, told what failed
+
     def state_paths(self, env: Mapping[str, str]) -> list[Path]:
         return []
 
     def env(self, run: AgentRun) -> dict[str, str]:
-        return {}
+        # What this run asks: the task's prompt, or a follow-up (a verify failure, a change).
+        return {"WTRUN_PROMPT": run.prompt}
 
     def result(self, returncode: int | None, output: str, run: AgentRun) -> AgentResult:
         if returncode is None:

@@ -50,6 +50,9 @@ class GeminiPreset:
             *run.task.agent.args,
         ]
 
+    def session(self, details: Mapping[str, object]) -> str | None:
+        return None  # a later attempt starts a new session, told what failed
+
     def state_paths(self, env: Mapping[str, str]) -> list[Path]:
         return [home(env) / ".gemini"]
 

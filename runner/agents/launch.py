@@ -1,5 +1,6 @@
 """The agent stage: one run of the task's agent CLI in its worktree, its output appended to
-the task's agent log under a header per attempt, and what it reported read back."""
+the task's agent log under a header per attempt, and what it reported read from the end of
+the output wtrun captured."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import proc
-from ..errors import WtrunError
+from ..errors import DiskFull, WtrunError
 from ..plan import format_duration
 from . import get
 from .base import AgentResult, AgentRun
@@ -42,13 +43,7 @@ def launch(
     out, reported a failure, or spent more than the task's `budget_usd`."""
     preset = get(run.task.agent.preset)
     agent = run.task.agent
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("a", encoding="utf-8") as f:
-        f.write(
-            f"{'' if f.tell() == 0 else chr(10)}[wtrun {time.strftime('%Y-%m-%d %H:%M:%S')}] "
-            f"agent attempt {attempt}: {preset.name}\n"
-        )
-    offset = log.stat().st_size
+    _header(log, f"agent attempt {attempt}: {preset.name}")
     outcome = proc.run_logged(
         wrap(preset.argv(run)),
         cwd=run.worktree,
@@ -57,10 +52,10 @@ def launch(
         timeout=agent.timeout_s,
         started=started,
     )
-    with log.open("r", encoding="utf-8", errors="replace") as f:
-        f.seek(offset)
-        output = f.read()
-    result = preset.result(outcome.returncode, output, run)
+    # From wtrun's own capture, never from the log: the agent can write to that file.
+    result = preset.result(outcome.returncode, outcome.output_tail, run)
+    if outcome.log_error is not None:
+        raise AgentFailed(outcome.log_error, result)
     if outcome.timed_out:
         raise AgentFailed(
             f"agent timed out after {format_duration(agent.timeout_s)} and was stopped; log: {log}",
@@ -76,3 +71,15 @@ def launch(
             result,
         )
     return Launched(result, outcome.seconds)
+
+
+def _header(log: Path, text: str) -> None:
+    try:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a", encoding="utf-8") as f:
+            gap = "" if f.tell() == 0 else "\n"
+            f.write(f"{gap}[wtrun {time.strftime('%Y-%m-%d %H:%M:%S')}] {text}\n")
+    except OSError as e:
+        if DiskFull.caused(e):
+            raise DiskFull(log) from e
+        raise

@@ -4,8 +4,10 @@ A worktree goes when nothing in it would be lost: no uncommitted changes, and ev
 commit of its branch is on a remote-tracking branch, on the plan's base, or was pushed
 by wtrun. Otherwise it is kept and listed, unless `--force`. Only worktrees and branches
 wtrun made are removed (the records say which); anything else is left alone. A cleaned
-task's records and logs are removed, so that a later run starts it afresh; once no task
-has records, the run's base commit goes too and the next run starts from a fresh base.
+task's records and logs are removed, so that a later run starts it afresh, unless its work
+was pushed: those are kept (a later run must not redo reviewed work) until `--forget`,
+which refuses while the task's PR is open unless `--force`. Once no task has records, the
+run's base commit goes too and the next run starts from a fresh base.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ class _Outcome:
     refused: bool = False
 
 
-def clean(plan_path: str, task_ids: Sequence[str], force: bool) -> int:
+def clean(plan_path: str, task_ids: Sequence[str], force: bool, *, forget: bool = False) -> int:
     plan = load(plan_path)
     chosen = [t.id for t in task_by_id(plan, task_ids)] if task_ids else None
     git = find_repo(Path.cwd())
@@ -38,10 +40,12 @@ def clean(plan_path: str, task_ids: Sequence[str], force: bool) -> int:
     with store.lock():
         store.reload()
         check_records(plan, git.root, store.record.tasks)
-        return _clean(plan, git, store, chosen, force)
+        return _clean(plan, git, store, chosen, force, forget)
 
 
-def _clean(plan: Plan, git: Git, store: Store, chosen: list[str] | None, force: bool) -> int:
+def _clean(
+    plan: Plan, git: Git, store: Store, chosen: list[str] | None, force: bool, forget: bool
+) -> int:
     git("worktree", "prune")
     registered = {p.resolve() for p in git.worktrees()}
     record = store.record
@@ -62,12 +66,23 @@ def _clean(plan: Plan, git: Git, store: Store, chosen: list[str] | None, force: 
                 print(f"{tid}: nothing to clean (no records)")
             continue
         touched += 1
+        if forget and r.pr_number is not None and r.pr_state in (None, "open") and not force:
+            print(
+                f"{tid}: kept: its PR #{r.pr_number} is open; close it first, or add --force "
+                "(a later run would open another)"
+            )
+            refused.append(tid)
+            continue
         outcome = _clean_task(plan, git, store, r, registered, force)
         if r.worktree:
             mentioned.add(Path(r.worktree).resolve())
         for line in outcome.lines:
             print(f"{tid}: {line}")
-        if outcome.cleaned:
+        if outcome.cleaned and r.pushed_head and not forget:
+            # Pushed work is under review: a later run must not do it again.
+            store.worktree_removed(tid)
+            print(f"{tid}: its records are kept (pushed; `--forget` drops them)")
+        elif outcome.cleaned:
             store.forget(tid)
         elif outcome.refused:
             refused.append(tid)

@@ -9,6 +9,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from .. import inputs
 from ..git import Git, find_repo
 from ..plan import Plan, Task, TemplateError, branch_of, load
 from ..report import visible
@@ -34,6 +35,7 @@ def task_rows(plan_path: str) -> dict[str, Any]:
                 "reason": r.reason if r else None,
                 "attempts": r.attempts if r else 0,
                 "sandbox": r.sandbox if r else None,
+                "stale": inputs.stale(plan, task, r.inputs) if r else [],
                 "pr_number": r.pr_number if r else None,
                 "ports": r.ports if r else [],
                 "files": r.files if r else [],

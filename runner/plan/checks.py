@@ -12,13 +12,14 @@ from typing import Any
 from . import graph
 from .diagnostics import Diagnostic
 from .model import Plan
-from .rules import agents, ids, ports, scopes, templates
+from .rules import agents, env, ids, ports, scopes, templates
 from .rules.base import PlanView
 from .yaml_source import Document, NodePath
 
 RULES: tuple[Callable[[PlanView], None], ...] = (
     ids.check,
     agents.check,
+    env.check,
     scopes.check,
     ports.check,
     templates.check,

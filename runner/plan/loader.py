@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 import re
+import stat
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ from ..errors import Position, UsageError
 from . import checks, schema
 from .diagnostics import Diagnostic, PlanError
 from .model import AgentSpec, Plan, PrSpec, Step, Task
-from .yaml_source import Document, NodePath
+from .yaml_source import MAX_BYTES, Document, NodePath, too_big
 from .yaml_source import read as read_yaml
 
 KNOWN_VERSIONS = (1,)
@@ -45,15 +47,41 @@ def format_duration(seconds: float) -> str:
     return (f"{h}h" if h else "") + (f"{m}m" if m else "") + (f"{s}s" if s else "") or "0s"
 
 
-def read_source(path: Path) -> bytes:
+_KINDS = (
+    (stat.S_ISFIFO, "is a named pipe (FIFO)"),
+    (stat.S_ISCHR, "is a character device"),
+    (stat.S_ISBLK, "is a block device"),
+    (stat.S_ISSOCK, "is a socket"),
+)
+
+
+def read_source(path: Path, label: str | None = None) -> bytes:
+    """The bytes of the plan file at `path`, which must be a regular file of at most
+    `MAX_BYTES`: checked before reading, so `/dev/zero` or a FIFO is refused, not read."""
+    label = label or str(path)
     try:
-        return path.read_bytes()
+        # O_NONBLOCK: a FIFO swapped in after the check must not hang the open.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise UsageError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise UsageError(f"{path}: is a directory, not a plan file") from None
     except OSError as e:
         raise UsageError(f"{path}: cannot read: {e.strerror}") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise UsageError(f"{path}: is a directory, not a plan file")
+        kind = next((what for test, what in _KINDS if test(info.st_mode)), "is not a regular file")
+        raise UsageError(f"{path}: {kind}, not a plan file; give the path of a YAML file")
+    with os.fdopen(fd, "rb") as f:
+        if info.st_size > MAX_BYTES:
+            raise PlanError([too_big(label, info.st_size)], {label: []})
+        try:
+            return f.read(MAX_BYTES + 1)  # a file growing meanwhile is still cut off
+        except OSError as e:
+            raise UsageError(f"{path}: cannot read: {e.strerror}") from None
 
 
 def load(path: str | Path, *, display: str | None = None, raw: bytes | None = None) -> Plan:
@@ -61,7 +89,7 @@ def load(path: str | Path, *, display: str | None = None, raw: bytes | None = No
     path = Path(path)
     file = display or str(path)
     if raw is None:
-        raw = read_source(path)
+        raw = read_source(path, file)
     doc, problems = read_yaml(file, raw)
     sources = {file: doc.lines}
     plan = _check(doc, path, problems) if doc.data is not None else None
@@ -179,6 +207,7 @@ def _agent(raw: Mapping[str, Any], over: AgentSpec) -> AgentSpec:
         budget_usd=float(raw["budget_usd"]) if "budget_usd" in raw else over.budget_usd,
         command=tuple(raw["command"]) if "command" in raw else over.command,
         sandbox=raw.get("sandbox", over.sandbox),
+        attempts=int(raw["attempts"]) if "attempts" in raw else over.attempts,
     )
 
 

@@ -24,6 +24,7 @@ class AgentSpec:
     budget_usd: float | None = None
     command: tuple[str, ...] | None = None  # Jinja2 templates, `command` preset only
     sandbox: str = "auto"  # auto | bwrap | none
+    attempts: int = 1  # agent runs a verify failure may take, in all
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from importlib import resources
 from typing import Any
 
 from .. import scopes
+from . import refnames
 from .diagnostics import Diagnostic
 from .yaml_source import Document, NodePath
 
@@ -444,6 +445,15 @@ def _path_problem(value: str) -> str:
     return f'it has a "." segment; remove it: "{kept}"'
 
 
+def _worktrees_problem(value: str) -> str:
+    fix = 'use a folder inside the repository, e.g. ".claude/worktrees"'
+    if re.match(r"[.][Gg][Ii][Tt](/|$)", value):
+        return f'it is inside ".git", where git keeps its own data; {fix}'
+    if value.startswith("/") or "//" in value or re.search(r"(^|/)\.\.?(/|$)", value):
+        return _path_problem(value)
+    return f"it contains a control character or a backslash; {fix}"
+
+
 def _pattern_message(doc: Document, path: NodePath, name: str, value: str) -> str:
     key = _last_key(path)
     if key in ("id", "after", "name"):
@@ -465,6 +475,21 @@ def _pattern_message(doc: Document, path: NodePath, name: str, value: str) -> st
         return f'{name} is "{value}"; write the GitHub repository as "owner/name"'
     if key in ("copy", "link"):
         return f'{name} is "{value}", which is not allowed: {_path_problem(value)}'
+    if path == ("base",):
+        why = refnames.ref_problem(value) or "it is not allowed"
+        return (
+            f"base is {show(value)}, which is not a valid git ref name: {why}; name the branch, "
+            'tag or commit to start from, e.g. "main" or "release/2.1"'
+        )
+    if path == ("remote",):
+        why = refnames.remote_problem(value) or "it is not allowed"
+        return (
+            f"remote is {show(value)}, which is not a valid remote name: {why}; remote names "
+            'use letters, digits, ".", "_" and "-" and start with a letter or digit, e.g. '
+            '"origin" (see `git remote`)'
+        )
+    if path == ("worktrees",):
+        return f"worktrees is {show(value)}, which is not allowed: {_worktrees_problem(value)}"
     return f"{name} is {show(value)}, which does not match {show(path)}; change it"
 
 

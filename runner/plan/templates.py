@@ -1,7 +1,8 @@
 """Jinja2 templates of a plan: conventions, branch names, PR text, commit messages, commands.
 
 All render in a sandbox with StrictUndefined, so a misspelt variable is an error at
-validation time instead of an empty string in an agent's instructions.
+validation time instead of an empty string in an agent's instructions, and within the
+limits of `limits.py` (output size, numbers, loops, time).
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import jinja2
-import jinja2.sandbox
 from jinja2 import nodes
 
 from ..errors import WtrunError
+from . import limits
 
 
 class TemplateError(WtrunError):
@@ -27,8 +28,8 @@ class TemplateError(WtrunError):
 
 
 @functools.lru_cache(maxsize=1)
-def _env() -> jinja2.sandbox.SandboxedEnvironment:
-    return jinja2.sandbox.SandboxedEnvironment(
+def _env() -> limits.LimitedEnvironment:
+    return limits.LimitedEnvironment(
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,
@@ -38,7 +39,8 @@ def _env() -> jinja2.sandbox.SandboxedEnvironment:
 @functools.lru_cache(maxsize=4096)
 def compile(source: str) -> jinja2.Template:
     try:
-        return _env().from_string(source)
+        env = _env()
+        return env.from_string(env.limited_tree(source))
     except jinja2.TemplateSyntaxError as e:
         raise TemplateError(_syntax_message(e.message or str(e)), e.lineno) from e
 
@@ -48,7 +50,14 @@ def render(source: str, context: Mapping[str, Any]) -> str:
         return source
     template = compile(source)
     try:
-        return template.render(context)
+        return limits.render(template, context)
+    except limits.LimitError as e:
+        raise TemplateError(f"template limit: {e}", e.line or _error_line()) from e
+    except (MemoryError, RecursionError) as e:
+        what = "too much memory" if isinstance(e, MemoryError) else "too deep a recursion"
+        raise TemplateError(
+            f"template limit: it needs {what}; make the template compute less", _error_line()
+        ) from e
     except jinja2.UndefinedError as e:
         line = _error_line()
         unknown = _unknown_reference(source, context)

@@ -1,41 +1,12 @@
-"""What templates see: the variables of a task, and the names git accepts for its branch."""
+"""What templates see: the variables of a task and of the plan."""
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from . import templates
 from .model import Plan, Task
-
-_REF_BAD = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
-
-
-def branch_name_problem(name: str) -> str | None:
-    """Why git would refuse `name` as a branch (git check-ref-format rules), or None."""
-    if not name:
-        return "it is empty"
-    m = _REF_BAD.search(name)
-    if m:
-        shown = {" ": "a space", "\t": "a tab", "\n": "a line break"}.get(m.group())
-        return f"it contains {shown or json.dumps(m.group())}"
-    if name == "@":
-        return 'it is "@"'
-    for bad in ("..", "//", "@{"):
-        if bad in name:
-            return f'it contains "{bad}"'
-    if name.startswith(("/", "-")):
-        return f'it starts with "{name[0]}"'
-    if name.endswith(("/", ".")):
-        return f'it ends with "{name[-1]}"'
-    for part in name.split("/"):
-        if part.startswith("."):
-            return f'its part "{part}" starts with "."'
-        if part.endswith(".lock"):
-            return f'its part "{part}" ends with ".lock"'
-    return None
 
 
 def branch_of(plan: Plan, task: Task) -> str:

@@ -81,6 +81,17 @@ def read(file: str, raw: bytes) -> tuple[Document, list[Diagnostic]]:
     return doc, converter.problems
 
 
+def too_big(file: str, size: int) -> Diagnostic:
+    return Diagnostic(
+        file,
+        1,
+        1,
+        f"the file is {size:,} bytes, over the limit of {MAX_BYTES:,} bytes; "
+        "split the plan into several files",
+        "syntax",
+    )
+
+
 class _Refused(Exception):
     """A file that cannot be read further: its one diagnostic."""
 
@@ -92,16 +103,7 @@ def _decode(doc: Document, raw: bytes) -> str:
     """The text of the file, its lines kept in `doc`."""
     file = doc.file
     if len(raw) > MAX_BYTES:
-        raise _Refused(
-            Diagnostic(
-                file,
-                1,
-                1,
-                f"the file is {len(raw):,} bytes, over the limit of {MAX_BYTES:,} bytes; "
-                "split the plan into several files",
-                "syntax",
-            )
-        )
+        raise _Refused(too_big(file, len(raw)))
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:

@@ -1,5 +1,5 @@
-"""Scope and shared patterns: each valid, and no two tasks that may run together can
-write the same path."""
+"""Scope and shared patterns: each valid, none includes the task's own instructions file,
+and no two tasks that may run together can write the same path."""
 
 from __future__ import annotations
 
@@ -8,9 +8,45 @@ from .. import schema
 from ..yaml_source import NodePath
 from .base import PlanView
 
+# The file each agent preset's instructions are written to (the presets live above the
+# plan and import it, so their names are repeated here; a test keeps the two equal).
+INSTRUCTIONS_FILES = {
+    "claude": "CLAUDE.local.md",
+    "codex": "AGENTS.override.md",
+    "gemini": "GEMINI.md",
+    "aider": ".wtrun/instructions.md",
+    "command": "AGENTS.md",
+}
+
 
 def check(view: PlanView) -> None:
-    _overlaps(view, _invalid_patterns(view))
+    invalid = _invalid_patterns(view)
+    _own_instructions(view, invalid)
+    _overlaps(view, invalid)
+
+
+def _own_instructions(view: PlanView, invalid: set[str]) -> None:
+    """The agent's edits to its instructions file are never committed: wtrun owns it."""
+    for k, task in enumerate(view.plan.tasks):
+        preset = task.agent.preset
+        name = INSTRUCTIONS_FILES.get(preset)
+        if name is None:
+            continue
+        for j, pattern in enumerate(task.scope):
+            if pattern in invalid or not scopes.matches(pattern, name):
+                continue
+            fix = (
+                "remove it from the scope"
+                if pattern == name
+                else f'narrow the pattern to leave "{name}" out'
+            )
+            view.add(
+                (*view.paths[k], "scope", j),
+                f'scope "{pattern}" of task "{task.id}" includes "{name}", the instructions file '
+                f'wtrun writes for its agent (preset "{preset}"), which is never committed, so '
+                f"the agent's changes to it would be lost; {fix}, or choose another agent.preset",
+                "scope",
+            )
 
 
 def _invalid_patterns(view: PlanView) -> set[str]:

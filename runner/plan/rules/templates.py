@@ -11,7 +11,8 @@ from typing import Any
 from .. import templates
 from ..diagnostics import Diagnostic
 from ..model import Plan, Task
-from ..variables import branch_context, branch_name_problem, sample_context
+from ..refnames import ref_problem
+from ..variables import branch_context, sample_context
 from ..yaml_source import Document, NodePath
 from .base import PlanView
 
@@ -74,7 +75,7 @@ def _branches(view: PlanView, render: _Renderer) -> dict[str, str | None]:
         rendered.setdefault(task.id, branch)
         if branch is None or view.first[task.id] != k:
             continue
-        problem = branch_name_problem(branch)
+        problem = ref_problem(branch)
         if problem:
             invalid.append((k, branch, problem))
         owners.setdefault(branch, []).append(task.id)
