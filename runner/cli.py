@@ -23,6 +23,7 @@ COMMANDS = (
     "prepare",
     "validate",
     "diff",
+    "review",
     "status",
     "logs",
     "clean",
@@ -31,8 +32,10 @@ COMMANDS = (
     "revise",
     "matrix",
     "pr",
+    "records",
     "schema",
     "demo",
+    "init",
     "help",
 )
 
@@ -105,6 +108,18 @@ def _parser() -> tuple[argparse.ArgumentParser, Mapping[str, argparse.ArgumentPa
     diff.add_argument("new", metavar="NEW", nargs="?")
     diff.add_argument("--against", metavar="REF", help="compare PLAN with its version at REF")
 
+    rev = sub.add_parser(
+        "review",
+        help="the plan review of a pull request, as Markdown",
+        description="For each plan: validation (problems linked to their lines), what it can "
+        "cost and do (budgets, tasks, waves, max_parallel) and its semantic diff against REF.",
+    )
+    rev.add_argument("plans", nargs="*", metavar="PLAN")
+    rev.add_argument("--against", required=True, metavar="REF", help="the base to diff against")
+    rev.add_argument(
+        "--link", metavar="URL", help="link problems to URL/FILE#LINE (a blob URL at the head)"
+    )
+
     st = plan_cmd("status", "one row per task: state, branch, worktree, cost, PR")
     st.add_argument("--json", action="store_true", help="one JSON object (a stable contract)")
 
@@ -155,7 +170,35 @@ def _parser() -> tuple[argparse.ArgumentParser, Mapping[str, argparse.ArgumentPa
             metavar="ID",
             help=f"with pr.provider local: mark the task's PR {state}, as a reviewer would",
         )
-    sub.add_parser("schema", help="print the plan JSON Schema")
+    rec = sub.add_parser(
+        "records",
+        help="pull or push the plan's records on the remote (refs/wtrun/PLAN_NAME)",
+        description="Pull the plan's records from the remote and merge them into this "
+        "clone's, or push this clone's records there (merged with the remote's, with a "
+        "lease). They live under refs/wtrun/PLAN_NAME: a state.json, no logs.",
+    )
+    rec.add_argument("action", choices=("pull", "push"))
+    rec.add_argument("plan", metavar="PLAN")
+    rec.add_argument("--remote", metavar="NAME", help="the remote (default: the plan's)")
+    schema = sub.add_parser("schema", help="print the plan JSON Schema")
+    schema.add_argument(
+        "--write",
+        action="store_true",
+        help="write it to .wtrun/plan-v1.json in this repository (where plans' modelines point)",
+    )
+    init = sub.add_parser(
+        "init",
+        help="adopt wtrun here: a starter plan, the schema, three workflows, a pre-commit entry",
+        description="Write into this repository a starter plan (its schema modeline pointing at "
+        ".wtrun/plan-v1.json), the plan schema, three GitHub Actions workflows using wtrun's "
+        "action pinned to this version, and a pre-commit entry; then print the secrets to set.",
+    )
+    init.add_argument("--force", action="store_true", help="overwrite files that differ")
+    init.add_argument(
+        "--repository",
+        metavar="OWNER/NAME",
+        help="where wtrun's action and hooks come from (default: wtrun's own repository)",
+    )
     demo = sub.add_parser("demo", help="the whole pipeline offline in a throwaway repository")
     demo.add_argument("--keep", metavar="DIR", help="build the sandbox in DIR and keep it")
     helper = sub.add_parser("help", help="print this help, or a command's")
@@ -181,7 +224,15 @@ def _dispatch(argv: Sequence[str]) -> int:
 
         fmt = args.format or ("github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text")
         return validate(args.plans, fmt)
+    if command == "init":
+        from .commands.init import REPOSITORY, init
+
+        return init(args.force, args.repository or REPOSITORY)
     if command == "schema":
+        if args.write:
+            from .commands.init import write_schema
+
+            return write_schema()
         from .plan.schema import schema_text
 
         sys.stdout.write(schema_text())
@@ -202,6 +253,10 @@ def _dispatch(argv: Sequence[str]) -> int:
         from .commands.diff import diff
 
         return diff(args.old, args.new, args.against)
+    if command == "review":
+        from .commands.review import review
+
+        return review(args.plans, args.against, args.link)
     if command == "matrix":
         from .commands.matrix import matrix
 
@@ -215,6 +270,10 @@ def _dispatch(argv: Sequence[str]) -> int:
 
         marks = {**dict.fromkeys(args.merged, "merged"), **dict.fromkeys(args.closed, "closed")}
         return pr_command(args.plan, args.task, args.merge_records, marks)
+    if command == "records":
+        from .commands.records import records
+
+        return records(args.action, args.plan, args.remote)
     if command == "logs":
         from .commands.logs import logs
 

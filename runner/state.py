@@ -457,15 +457,7 @@ class Store(Reviewed):
         checked out waits for all of their writes, which made preparing 8 worktrees
         up to 1.5x slower than git alone."""
         self.root.mkdir(parents=True, exist_ok=True)
-        data = {
-            "plan": self.record.plan,
-            "base_commit": self.record.base_commit,
-            "started": self.record.started,
-            # vars(), not dataclasses.asdict (a deep copy), and no indent, which would leave
-            # json's C encoder: records are saved after every step of every task.
-            "tasks": {tid: vars(t) for tid, t in dict(self.record.tasks).items()},
-        }
-        write_atomic(self.path, json.dumps(data, sort_keys=True) + "\n", durable=durable)
+        write_atomic(self.path, records_json(self.record), durable=durable)
 
     # ------------------------------------------------------------ the run as a whole
 
@@ -485,9 +477,28 @@ class Store(Reviewed):
         return RunLock(self.root / "lock", self.record.plan)
 
 
+def records_json(record: RunRecord) -> str:
+    """The records as `state.json` holds them (before `write_atomic` masks secrets)."""
+    data = {
+        "plan": record.plan,
+        "base_commit": record.base_commit,
+        "started": record.started,
+        # vars(), not dataclasses.asdict (a deep copy), and no indent, which would leave
+        # json's C encoder: records are saved after every step of every task.
+        "tasks": {tid: vars(t) for tid, t in dict(record.tasks).items()},
+    }
+    return json.dumps(data, sort_keys=True) + "\n"
+
+
 def read_records(path: Path) -> RunRecord:
     """Records written by another machine (a fan-out job), as they are on disk."""
-    data = json.loads(path.read_text(encoding="utf-8"))
+    return parse_records(path.read_text(encoding="utf-8"))
+
+
+def parse_records(text: str) -> RunRecord:
+    """Records from the text of a `state.json`; ValueError, TypeError or AttributeError when
+    it is not one."""
+    data = json.loads(text)
     if not isinstance(data, dict):
         raise ValueError("not a JSON object")
     tasks = {tid: TaskRecord.from_json(t) for tid, t in data.get("tasks", {}).items()}

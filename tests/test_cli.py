@@ -98,6 +98,7 @@ def test_help_on_an_unknown_command_is_a_usage_error() -> None:
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr == (
         'wtrun: error: unknown command "runn"; the commands are: run, prepare, validate, diff, '
-        "status, logs, clean, render, sync, revise, matrix, pr, schema, demo, help; "
+        "review, status, logs, clean, render, sync, revise, matrix, pr, records, schema, demo, "
+        "init, help; "
         "`wtrun help COMMAND` prints one's help\n"
     )

@@ -78,6 +78,7 @@ def test_wheel_installs_and_runs_from_another_folder(tmp_path: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         assert archive.read("wtrun/plan-v1.json") == SCHEMA.read_bytes()
         assert "wtrun/py.typed" in archive.namelist()
+        assert "wtrun/templates/scheduled-plans.yml" in archive.namelist()  # wtrun init
 
     # System site-packages give the dependencies without a download; the editable
     # install of the checkout there comes after the venv's own wtrun on sys.path.

@@ -16,6 +16,7 @@ import pytest
 from fakes.actions import ROOT, LocalRunner, WorkflowRun, load
 from fakes.github import FakeGitHub
 from testing import agent, git, needs_gh, remote_branches, write_plan
+from wtrun import __version__ as wtrun_version
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 ACTION = ROOT / ".github" / "actions" / "wtrun" / "action.yml"
@@ -75,9 +76,9 @@ def remote(tmp_path: Path, github: tuple[Path, FakeGitHub]) -> Path:
     return tmp_path / "origin.git"
 
 
-def local_runner(tmp_path: Path, remote: Path, **kwargs: Any) -> LocalRunner:
+def local_runner(tmp_path: Path, remote: Path, name: str = "actions", **kwargs: Any) -> LocalRunner:
     return LocalRunner(
-        tmp_path / "actions",
+        tmp_path / name,
         remote,
         token=WRITE_TOKEN,
         secrets={"ANTHROPIC_API_KEY": MODEL_KEY},
@@ -147,10 +148,14 @@ def test_scheduled_agents_run_read_only_and_only_the_plans_branches_are_pushed(
     # Only what wtrun wrote travels: records, step logs, the bundle.
     uploaded = sorted(str(p.relative_to(artifacts)) for p in artifacts.rglob("*") if p.is_file())
     assert [p for p in uploaded if not p.endswith((".log", "state.json", ".bundle"))] == []
-    # The next run starts from the records the prs job saved.
-    (cache,) = (tmp_path / "actions" / "caches").iterdir()
-    records = json.loads((cache / ".git/wtrun/nightly/state.json").read_text())
-    assert {t: r["state"] for t, r in records["tasks"].items()} == {"api": "done", "spy": "done"}
+    # The next run starts from the records the prs job pushed.
+    assert remote_states(remote) == {"api": "done", "spy": "done"}
+
+
+def remote_states(remote: Path) -> dict[str, str]:
+    """Each task's state in the records on the remote."""
+    records = json.loads(git(remote, "show", "refs/wtrun/nightly:state.json"))
+    return {t: r["state"] for t, r in records["tasks"].items()}
 
 
 def lie_in_the_records(workspace: Path) -> None:
@@ -170,6 +175,42 @@ def lie_in_the_records(workspace: Path) -> None:
     git(workspace, "add", ".github")
     git(workspace, "commit", "-qm", "evil")
     git(workspace, "checkout", "-q", "-")
+
+
+def agent_commits(remote: Path) -> dict[str, int]:
+    """How many commits the agents made on each of the remote's task branches."""
+    counts = {}
+    for branch in remote_branches(remote):
+        if branch != "main":
+            counts[branch] = int(git(remote, "rev-list", "--count", f"main..{branch}"))
+    return counts
+
+
+def assert_ran(run: WorkflowRun) -> None:
+    for jobs in run.jobs.values():
+        for job in jobs:
+            assert not job.failed, [(s.name, s.output) for s in job.steps if s.code]
+
+
+@needs_gh
+def test_a_rerun_a_fanout_and_the_next_scheduled_run_continue_where_the_last_stopped(
+    tmp_path: Path, remote: Path, github: tuple[Path, FakeGitHub]
+) -> None:
+    _, fake = github
+    scheduled = ROOT / ".github/workflows/scheduled-plans.yml"
+    fanout = ROOT / ".github/workflows/fanout.yml"
+
+    assert_ran(local_runner(tmp_path, remote, "first").workflow(scheduled))
+    assert remote_states(remote) == {"api": "done", "spy": "done"}
+    rerun = local_runner(tmp_path, remote, "rerun", github={"run_attempt": "2"})
+    assert_ran(rerun.workflow(scheduled))
+    assert_ran(local_runner(tmp_path, remote, "fanout").workflow(fanout))
+    assert_ran(local_runner(tmp_path, remote, "second").workflow(scheduled))
+
+    # Each agent ran once (one commit per branch), each PR was opened once.
+    assert agent_commits(remote) == {"worktree-api": 1, "worktree-spy": 1}
+    assert sorted(pr.head for pr in fake.pulls.values()) == ["worktree-api", "worktree-spy"]
+    assert remote_states(remote) == {"api": "done", "spy": "done"}
 
 
 @needs_gh
@@ -192,19 +233,41 @@ def test_fanout_prs_job_fetches_only_the_plans_branches_from_the_bundles(
     assert "evil.yml" not in git(remote, "log", "--all", "--name-only", "--format=")
 
 
-def action_check(cwd: Path, command: str) -> subprocess.CompletedProcess[str]:
-    """The composite action's check of git's config, as the runner runs it."""
+def action_step(cwd: Path, marker: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """The composite action's step whose script holds `marker`, as the runner runs it."""
     steps = load(ACTION)["runs"]["steps"]
-    step = next((s for s in steps if "extraheader" in s.get("run", "")), None)
-    assert step is not None, "no step of the action checks git's config for a token"
+    step = next((s for s in steps if marker in s.get("run", "")), None)
+    assert step is not None, f"no step of the action runs {marker!r}"
     return subprocess.run(
         ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
         cwd=cwd,
-        env={**os.environ, "WTRUN_COMMAND": command},
+        env={**os.environ, **env},
         capture_output=True,
         text=True,
         check=False,
     )
+
+
+def action_check(cwd: Path, command: str) -> subprocess.CompletedProcess[str]:
+    """The composite action's check of git's config."""
+    return action_step(cwd, "extraheader", WTRUN_COMMAND=command)
+
+
+def test_the_action_sets_up_git_again_when_used_twice_in_a_job(repo: Path) -> None:
+    for _ in range(2):
+        done = action_step(repo, "credential.https://github.com.helper")
+        assert done.returncode == 0, done.stderr
+    helpers = git(repo, "config", "--global", "--get-all", "credential.https://github.com.helper")
+    assert helpers == "\n!gh auth git-credential\n"
+
+
+def test_the_agent_cli_is_pinned() -> None:
+    default = load(ACTION)["inputs"]["agent-cli"]["default"]
+    assert default.startswith("@anthropic-ai/claude-code@2.")
+    for workflow in WORKFLOWS:
+        for line in workflow.read_text().splitlines():
+            if "npm install" in line:
+                assert "$AGENT_CLI" in line, f"{workflow.name}: {line.strip()}"
 
 
 def test_the_action_refuses_to_run_agents_while_git_config_holds_a_token(repo: Path) -> None:
@@ -232,3 +295,100 @@ def test_every_checkout_keeps_no_credentials(workflow: Path) -> None:
         for step in job["steps"]:
             if str(step.get("uses", "")).startswith("actions/checkout@"):
                 assert step.get("with", {}).get("persist-credentials") is False, name
+
+
+REVIEWED = """\
+version: 1
+name: p
+max_parallel: 2
+tasks:
+  - id: a
+    prompt: A.
+    scope: [a/]
+    agent:
+      budget_usd: 4
+"""
+
+
+def push_change(repo: Path, text: str, message: str) -> str:
+    write_plan(repo, text)
+    git(repo, "commit", "-qam", message)
+    git(repo, "push", "-q", "origin", "change")
+    return git(repo, "rev-parse", "HEAD").strip()
+
+
+def review_and_comment(tmp_path: Path, name: str, sha: str) -> tuple[WorkflowRun, WorkflowRun]:
+    """plan-review.yml on the pull request at `sha`, then plan-review-comment.yml after it."""
+    event = {
+        "base_ref": "main",
+        "server_url": "https://github.com",
+        "repository": "acme/shop",
+        "event": {
+            "pull_request": {"head": {"sha": sha}},
+            "workflow_run": {
+                "event": "pull_request",
+                "head_repository": {"owner": {"login": "acme"}},
+                "head_branch": "change",
+                "head_sha": sha,
+            },
+        },
+    }
+    runner = LocalRunner(tmp_path / name, tmp_path / "origin.git", github=event, head="change")
+    review = runner.workflow(ROOT / ".github/workflows/plan-review.yml")
+    comment = runner.workflow(ROOT / ".github/workflows/plan-review-comment.yml")
+    return review, comment
+
+
+@needs_gh
+def test_a_pull_request_gets_one_review_comment_edited_on_each_push(
+    tmp_path: Path, github: tuple[Path, FakeGitHub]
+) -> None:
+    repo, fake = github
+    fake.login, fake.token = "github-actions[bot]", WRITE_TOKEN
+    write_plan(repo, REVIEWED)
+    git(repo, "add", "plans")
+    git(repo, "commit", "-qm", "plan")
+    git(repo, "push", "-q", "origin", "main")
+    git(repo, "checkout", "-qb", "change")
+    added = REVIEWED + "  - id: b\n    after: a\n    prompt: B.\n    scope: [b/]\n"
+    first = push_change(repo, added, "add b")
+    pull = fake.add_pull("change", "main", "more tasks", user="alice")
+
+    review, comment = review_and_comment(tmp_path, "first", first)
+    assert_ran(review)
+    assert_ran(comment)
+    (posted,) = fake.comments.values()
+    assert posted["issue"] == pull.number
+    body = posted["body"]
+    assert body.startswith("<!-- wtrun-plan-review -->\n## wtrun plan review\n")
+    assert "**unbounded**: the plan has no `budget_usd` and 1 task no budget (`b`)" in body
+    assert "2 tasks in 2 waves, at most 2 at once (`max_parallel`)" in body
+    assert "Tasks added (1)" in body
+    summary = (review.jobs["review"][0].workspace.parent / "temp" / "summary.md").read_text()
+    assert body.strip() in summary
+
+    # The next push breaks the plan: the same comment says so, with a link to the line.
+    broken = push_change(repo, added.replace("scope: [b/]", "scopes: [b/]"), "typo")
+    review, comment = review_and_comment(tmp_path, "second", broken)
+    assert [s.name for j in review.jobs.values() for s in j[0].steps if s.code] == [
+        "Validate the plans"
+    ]
+    assert_ran(comment)
+    (edited,) = fake.comments.values()
+    assert "**Invalid**: " in edited["body"] and "not diffed" in edited["body"]
+    link = f"https://github.com/acme/shop/blob/{broken}/plans/plan.yaml#L13"
+    assert f"[`plans/plan.yaml:13:5`]({link})" in edited["body"]
+
+
+def test_the_action_runs_a_two_word_command_or_only_sets_up(tmp_path: Path, repo: Path) -> None:
+    write_plan(repo, "version: 1\nname: p\ntasks:\n  - id: a\n    prompt: A.\n    scope: [a/]\n")
+    output = tmp_path / "output"
+    env = {"GITHUB_OUTPUT": str(output), "WTRUN_PLAN": "plans/plan.yaml", "WTRUN_ARGS": ""}
+
+    pulled = action_step(repo, "WTRUN_ARGS", WTRUN_COMMAND="records pull", **env)
+    assert pulled.returncode == 0, pulled.stderr
+    assert "wtrun: origin has no records of plan 'p' (refs/wtrun/p) yet\n" in pulled.stdout
+    assert "has no records" in output.read_text()
+
+    setup = action_step(repo, "WTRUN_ARGS", WTRUN_COMMAND="setup", **{**env, "WTRUN_PLAN": ""})
+    assert (setup.returncode, setup.stdout) == (0, f"wtrun {wtrun_version}\n")

@@ -1,6 +1,6 @@
 """GitHub Actions workflows run locally, for tests: each job in a fresh clone of a bare remote
 with its own HOME, its `run:` steps run with bash as a runner would, and the few `uses:` steps
-the workflows need done on local folders (checkout, cache, artifacts; setup-* do nothing).
+the workflows need done on local folders (checkout, artifacts; setup-* do nothing).
 
     runner = LocalRunner(tmp_path, bare, secrets={...}, inputs={"plan": "plans/p.yaml"})
     run = runner.workflow(".github/workflows/fanout.yml")
@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
+READ_TOKEN = "ghs_read_only_token_for_tests"
 TOKEN_VARIABLES = ("GH_TOKEN", "GITHUB_TOKEN", "GH_ENTERPRISE_TOKEN", "GITHUB_ENTERPRISE_TOKEN")
 _EXPR = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
 
@@ -89,7 +90,7 @@ def _term(term: str, ctx: Mapping[str, Any]) -> Any:
 def interpolate(text: str, ctx: Mapping[str, Any]) -> Any:
     """A string with `${{ }}` replaced; a whole-string expression keeps its type."""
     whole = _EXPR.fullmatch(text.strip())
-    if whole:
+    if whole and "}}" not in whole.group(1):
         return evaluate(whole.group(1), ctx)
     return _EXPR.sub(lambda m: str(evaluate(m.group(1), ctx)), text)
 
@@ -108,17 +109,22 @@ class LocalRunner:
         secrets: Mapping[str, str] | None = None,
         inputs: Mapping[str, str] | None = None,
         after: Mapping[str, Hook] | None = None,
+        github: Mapping[str, Any] | None = None,
+        head: str | None = None,
     ) -> None:
         """`after` maps a step's name to a function called with the job's workspace once that
-        step ran (a process left behind by the agent, say)."""
+        step ran (a process left behind by the agent, say); `github` adds to the `github`
+        context (`base_ref`, `run_attempt`); `head` is the branch checkout checks out (a pull
+        request's)."""
         self.root = root
         self.remote = remote
         self.token = token
         self.secrets = dict(secrets or {})
         self.inputs = dict(inputs or {})
         self.after = dict(after or {})
+        self.github = dict(github or {})
+        self.head = head
         self.artifacts = root / "artifacts"
-        self.caches = root / "caches"
         self._jobs = 0
 
     # ------------------------------------------------------------ workflows and jobs
@@ -134,6 +140,7 @@ class LocalRunner:
                 needs[name] = {"result": "skipped", "outputs": {}}
                 continue
             ctx = self._context(data, {n: needs[n] for n in wanted})
+            ctx["github"]["token"] = self._token(job.get("permissions", data.get("permissions")))
             runs = [self._job(name, job, ctx, m) for m in self._matrix(job, ctx)]
             run.jobs[name] = runs
             failed = any(j.failed for j in runs)
@@ -143,7 +150,7 @@ class LocalRunner:
 
     def _context(self, data: dict[str, Any], needs: dict[str, Any]) -> dict[str, Any]:
         ctx: dict[str, Any] = {
-            "github": {"token": self.token, "run_id": "7", "run_attempt": "1"},
+            "github": {"token": self.token, "run_id": "7", "run_attempt": "1", **self.github},
             "secrets": self.secrets,
             "inputs": self.inputs,
             "needs": needs,
@@ -151,6 +158,11 @@ class LocalRunner:
         }
         ctx["env"] = self._env(data.get("env", {}), ctx)
         return ctx
+
+    def _token(self, permissions: Any) -> str:
+        """`github.token` has the job's permissions: the write token only where one is granted."""
+        grants = permissions.values() if isinstance(permissions, dict) else [permissions]
+        return self.token if any(g in ("write", "write-all") for g in grants) else READ_TOKEN
 
     def _matrix(self, job: dict[str, Any], ctx: dict[str, Any]) -> list[dict[str, Any]]:
         matrix = job.get("strategy", {}).get("matrix")
@@ -165,7 +177,7 @@ class LocalRunner:
         self._jobs += 1
         folder = self.root / f"job-{self._jobs}-{name}"
         home, temp, workspace = folder / "home", folder / "temp", folder / "workspace"
-        for d in (home, temp):
+        for d in (home, temp, workspace):  # a workspace is there before any checkout
             d.mkdir(parents=True)
         (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n")
         ctx = {**ctx, "matrix": matrix, "steps": {}, "runner": {"temp": str(temp)}}
@@ -236,6 +248,8 @@ class LocalRunner:
     def _uses(self, action: str, with_: dict[str, Any], workspace: Path) -> None:
         if action == "actions/checkout":
             subprocess.run(["git", "clone", "-q", str(self.remote), str(workspace)], check=True)
+            if self.head:
+                subprocess.run(["git", "checkout", "-q", self.head], cwd=workspace, check=True)
             if str(with_.get("persist-credentials", "true")).lower() != "false":
                 basic = base64.b64encode(f"x-access-token:{self.token}".encode()).decode()
                 subprocess.run(
@@ -243,38 +257,12 @@ class LocalRunner:
                     cwd=workspace,
                     check=True,
                 )
-        elif action == "actions/cache/restore":
-            self._restore(with_, workspace)
-        elif action == "actions/cache/save":
-            self._copy_paths(with_["path"], workspace, self._cache(with_["key"]), overwrite=False)
         elif action == "actions/upload-artifact":
             source = workspace / with_["path"]
             if source.is_dir():
                 shutil.copytree(source, self.artifacts / with_["name"], symlinks=True)
         elif action == "actions/download-artifact":
             self._download(with_, workspace)
-
-    def _restore(self, with_: dict[str, Any], workspace: Path) -> None:
-        exact = self._cache(with_["key"])
-        prefix = self._cache(with_.get("restore-keys", "")).name
-        found = exact if exact.is_dir() else None
-        if found is None and prefix and self.caches.is_dir():
-            candidates = [p for p in self.caches.iterdir() if p.name.startswith(prefix)]
-            found = max(candidates, key=lambda p: p.stat().st_mtime, default=None)
-        if found is not None:
-            self._copy_paths(with_["path"], found, workspace, overwrite=True)
-
-    def _cache(self, key: str) -> Path:
-        return self.caches / key.replace("/", "%2F")
-
-    @staticmethod
-    def _copy_paths(paths: str, source: Path, target: Path, *, overwrite: bool) -> None:
-        if target.exists() and not overwrite:
-            return
-        for rel in paths.split():
-            if (source / rel).is_file():
-                (target / rel).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(source / rel, target / rel)
 
     def _download(self, with_: dict[str, Any], workspace: Path) -> None:
         path = workspace / with_.get("path", ".")

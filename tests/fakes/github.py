@@ -578,6 +578,7 @@ class FakeGitHub:
             ),
             ("POST", repo + r"/pulls/(?P<n>\d+)/requested_reviewers", self._request_reviewers),
             ("POST", repo + r"/issues/(?P<n>\d+)/labels", self._add_labels),
+            ("PATCH", repo + r"/issues/comments/(?P<id>\d+)", self._edit_comment),
             ("DELETE", repo + r"/git/refs/heads/(?P<b>.+)", self._delete_ref),
             (
                 "GET",
@@ -1028,6 +1029,27 @@ class FakeGitHub:
             pull.closed_at = _now() if state == "closed" else None
         pull.updated_at = _now()
         return _Reply(200, self._pull_json(pull, full=True))
+
+    def _edit_comment(self, match: re.Match[str], query: dict[str, str], body: Any) -> _Reply:
+        wanted = int(match["id"])
+        found = [c for items in self.issue_comments.values() for c in items if c["id"] == wanted]
+        if not found:
+            raise _ApiError(404, "Not Found")
+        comment = found[0]
+        text = body.get("body") if isinstance(body, dict) else None
+        if not isinstance(text, str) or not text:
+            raise _validation({"resource": "IssueComment", "field": "body", "code": "missing"})
+        comment["body"], comment["updated_at"] = text, _now()
+        return _Reply(200, comment)
+
+    @property
+    def comments(self) -> dict[int, dict[str, Any]]:
+        """Every issue comment by id, each with the number of the PR it is on (`issue`)."""
+        return {
+            item["id"]: {**item, "issue": number}
+            for number, items in self.issue_comments.items()
+            for item in items
+        }
 
     def _add_labels(self, match: re.Match[str], query: dict[str, str], body: Any) -> _Reply:
         pull = self.pulls.get(int(match["n"]))
