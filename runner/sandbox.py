@@ -82,14 +82,17 @@ NO_SANDBOX = Sandbox("none")
 
 def _named_under_tmp(argv: Sequence[str], env: Mapping[str, str]) -> list[Path]:
     """What the command names under /tmp, which the private /tmp would hide, to be seen
-    read-only: the program's folder (a virtualenv made there brings its prefix) and the
-    files its arguments name by absolute path (a script)."""
+    read-only: the program's folder and the folders on PATH (a virtualenv made there brings
+    its prefix), and the files its arguments name by absolute path (a script)."""
     seen = []
     found = shutil.which(argv[0], path=env.get("PATH")) if argv and "/" not in argv[0] else None
-    program = Path(found or (argv[0] if argv else "/"))
-    folder = program.parent.parent if program.parent.name == "bin" else program.parent
-    if folder.is_relative_to("/tmp") and folder != Path("/tmp") and folder.is_dir():
-        seen.append(folder)
+    programs = [Path(found or (argv[0] if argv else "/"))]
+    programs += [Path(p) / "_" for p in env.get("PATH", "").split(":") if p.startswith("/")]
+    for program in programs:
+        folder = program.parent.parent if program.parent.name == "bin" else program.parent
+        in_tmp = folder.is_relative_to("/tmp") and folder != Path("/tmp")
+        if in_tmp and folder.is_dir() and folder not in seen:
+            seen.append(folder)
     for arg in argv[1:]:
         path = Path(arg)
         if path.is_absolute() and path.is_relative_to("/tmp") and path.is_file():

@@ -258,9 +258,8 @@ def server() -> Iterator[int]:
 
 @needs_bwrap
 def test_the_network_is_kept(task: Task, server: int) -> None:
-    client = f"import socket; print(socket.create_connection(('127.0.0.1', {server})).recv(99))"
-
-    r = inside(task, f"'{sys.executable}' -c \"{client}\"")
+    # bash's /dev/tcp: no program from outside the sandbox's view is needed
+    r = inside(task, f"bash -c 'exec 3<>/dev/tcp/127.0.0.1/{server}; head -1 <&3'")
 
     assert r.returncode == 0, r.stderr
     assert "hello from the host" in r.stdout

@@ -51,7 +51,7 @@ name: demo
 max_parallel: 2
 agent:
   preset: command
-  command: [{python}, -m, wtrun.demo_agent]
+  command: [{python}, {agent}]
   timeout: 2m
 conventions: |
   ## Conventions
@@ -106,7 +106,12 @@ def build(root: Path) -> Path:
     plan = repo / "plans" / "demo.yaml"
     plan.parent.mkdir()
     plan.write_text(
-        PLAN.format(python=json.dumps(sys.executable), shell_python=shlex.quote(sys.executable)),
+        PLAN.format(
+            python=json.dumps(sys.executable),
+            # A script, not `-m wtrun.demo_agent`: the sandbox shows the agent what it names.
+            agent=json.dumps(str(Path(__file__).resolve().parent.parent / "demo_agent.py")),
+            shell_python=shlex.quote(sys.executable),
+        ),
         encoding="utf-8",
     )
     _git(repo, "add", "-A")
