@@ -45,6 +45,18 @@ def attacker(tmp_path: Path, name: str, code: str) -> str:
     return json.dumps([sys.executable, str(script)])
 
 
+def honest_agent(tmp_path: Path) -> str:
+    """An agent that does its task and nothing else: one file in `src/a/`."""
+    return attacker(
+        tmp_path,
+        "honest",
+        """
+        pathlib.Path("src/a").mkdir(parents=True, exist_ok=True)
+        pathlib.Path("src/a/x.py").write_text("x = 1\\n")
+        """,
+    )
+
+
 def plan_text(
     tasks: list[tuple[str, str, str]], *, provider: str = "local", sandbox: str = "none"
 ) -> str:
@@ -352,14 +364,7 @@ def test_a_tracked_instructions_symlink_is_never_written_through(
 def test_another_task_moving_a_branch_does_not_change_what_is_pushed(
     repo: Path, tmp_path: Path, sandbox: str
 ) -> None:
-    honest = attacker(
-        tmp_path,
-        "honest",
-        """
-        pathlib.Path("src/a").mkdir(parents=True, exist_ok=True)
-        pathlib.Path("src/a/x.py").write_text("x = 1\\n")
-        """,
-    )
+    honest = honest_agent(tmp_path)
     mover = attacker(
         tmp_path,
         "mover",
@@ -387,14 +392,7 @@ def test_another_task_moving_a_branch_does_not_change_what_is_pushed(
 def test_records_that_name_another_branch_are_refused(
     repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    honest = attacker(
-        tmp_path,
-        "honest",
-        """
-        pathlib.Path("src/a").mkdir(parents=True, exist_ok=True)
-        pathlib.Path("src/a/x.py").write_text("x = 1\\n")
-        """,
-    )
+    honest = honest_agent(tmp_path)
     plan = write_plan(repo, plan_text([("a", "src/a/", honest)]))
     assert wtrun("run", str(plan), "--no-pr", cwd=repo) == 0
     # A process the agent left behind rewrites the records after wtrun exited.
@@ -418,14 +416,7 @@ def test_a_push_the_remote_refuses_says_the_remote_s_reason(
     hook = repo.parent / "origin.git" / "hooks" / "pre-receive"
     hook.write_text("#!/bin/sh\necho 'policy: branches need a ticket number' >&2\nexit 1\n")
     hook.chmod(0o755)
-    honest = attacker(
-        tmp_path,
-        "honest",
-        """
-        pathlib.Path("src/a").mkdir(parents=True, exist_ok=True)
-        pathlib.Path("src/a/x.py").write_text("x = 1\\n")
-        """,
-    )
+    honest = honest_agent(tmp_path)
     plan = write_plan(repo, plan_text([("a", "src/a/", honest)]))
     assert wtrun("run", str(plan), cwd=repo) == 1
     reason = json.loads((repo / ".git/wtrun/demo/state.json").read_text())["tasks"]["a"]["reason"]
