@@ -14,7 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from wtrun import checks, scopes
+from wtrun import scopes
+from wtrun.plan import graph as checks
 from wtrun import plan as plan_module
 
 
