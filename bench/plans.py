@@ -53,3 +53,13 @@ def best(runs: int, args: list[str], cwd: Path | None = None) -> tuple[float, fl
     """The fastest of `runs` fresh processes, and the largest peak memory among them."""
     results = [measure(args, cwd) for _ in range(runs)]
     return min(r[0] for r in results), max(r[1] for r in results), results[0][2]
+
+
+def empty_repo(folder: Path) -> Path:
+    """A git repository with one empty commit on `main`."""
+    subprocess.run(["git", "init", "-q", "-b", "main", str(folder)], check=True)
+    identity = ["-c", "user.name=bench", "-c", "user.email=bench@example.invalid"]
+    subprocess.run(
+        ["git", *identity, "commit", "-q", "--allow-empty", "-m", "empty"], cwd=folder, check=True
+    )
+    return folder
