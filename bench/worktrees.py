@@ -48,11 +48,12 @@ def cpu() -> float:
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def bare(repo: Path, n: int, parallel: int) -> float:
+def bare(repo: Path, n: int, parallel: int) -> tuple[float, float]:
+    """Seconds and CPU seconds of `git worktree add` N times."""
     reset(repo)
     folder = repo / ".claude" / "worktrees"
     folder.mkdir(parents=True)
-    start = time.perf_counter()
+    start, used = time.perf_counter(), cpu()
 
     def add(i: int) -> None:
         worktree_add(repo, folder / f"t{i}", f"worktree-t{i}", "main")
@@ -63,10 +64,11 @@ def bare(repo: Path, n: int, parallel: int) -> float:
     else:
         with concurrent.futures.ThreadPoolExecutor(parallel) as pool:
             list(pool.map(add, range(n)))
-    return time.perf_counter() - start
+    return time.perf_counter() - start, cpu() - used
 
 
-def wtrun(repo: Path, n: int, parallel: int) -> float:
+def wtrun(repo: Path, n: int, parallel: int) -> tuple[float, float]:
+    """Seconds and CPU seconds of `wtrun prepare` of N tasks."""
     reset(repo)
     plan = repo.parent / f"plan-{n}.yaml"
     tasks = "".join(
@@ -77,7 +79,8 @@ def wtrun(repo: Path, n: int, parallel: int) -> float:
         f'command: ["true"]}}\nconventions: |\n  Only touch {{{{ task.scope[0] }}}}\n'
         f"tasks:\n{tasks}"
     )
-    return timed_run(repo, plan, Options(prepare_only=True))
+    used = cpu()
+    return timed_run(repo, plan, Options(prepare_only=True)), cpu() - used
 
 
 def main() -> None:
@@ -103,13 +106,11 @@ def main() -> None:
             cpu_par = cpu_ours = float("inf")
             for _ in range(args.repeat):
                 # Interleaved, so that a noisy moment hurts all three alike.
-                serial = min(serial, bare(repo, n, 1))
-                before = cpu()
-                par = min(par, bare(repo, n, args.parallel))
-                cpu_par = min(cpu_par, cpu() - before)
-                before = cpu()
-                ours = min(ours, wtrun(repo, n, args.parallel))
-                cpu_ours = min(cpu_ours, cpu() - before)
+                serial = min(serial, bare(repo, n, 1)[0])
+                seconds, used = bare(repo, n, args.parallel)
+                par, cpu_par = min(par, seconds), min(cpu_par, used)
+                seconds, used = wtrun(repo, n, args.parallel)
+                ours, cpu_ours = min(ours, seconds), min(cpu_ours, used)
             print(
                 f"{n:>4} {serial:>13.3f} {par:>15.3f} {ours:>9.3f} {ours / par:>15.2f}x "
                 f"{ours / serial:>12.2f}x {cpu_par:>8.2f} {cpu_ours:>10.2f} "
