@@ -64,7 +64,7 @@ def ours(repo: Path, n: int, parallel: int) -> float:
     tasks = "".join(f"  - id: t{i}\n    prompt: p\n    scope: [d{i}/]\n" for i in range(n))
     plan.write_text(
         f"version: 1\nmax_parallel: {parallel}\npr: {{provider: none}}\n"
-        f'agent: {{preset: command, command: ["true"]}}\ntasks:\n{tasks}'
+        f'agent: {{preset: command, command: ["true"], sandbox: none}}\ntasks:\n{tasks}'
     )
     return timed_run(repo, plan, Options(no_pr=True))
 

@@ -14,8 +14,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from wtrun import checks, scopes
 from wtrun import plan as plan_module
+from wtrun import scopes
+from wtrun.plan import graph as checks
 
 
 def generate(n: int) -> str:

@@ -5,7 +5,9 @@
 A generated repository of --files files; for each N: bare `git worktree add` serially,
 bare `git worktree add` from a thread pool of --parallel, and `wtrun prepare` of a plan
 with N tasks (worktrees + instructions, no setup steps) at max_parallel --parallel.
-Each measurement starts from a clean repository; the best of --repeat is kept.
+Each measurement starts from a clean repository; the best of --repeat is kept. Beside the
+wall-clock times, the CPU seconds of the parallel bare git and of wtrun (its own and its
+git processes'): on a shared machine they vary less than wall-clock time does.
 Target: wtrun at most 1.15x the parallel bare git.
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import os
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -36,11 +39,21 @@ def make_repo(root: Path, files: int) -> Path:
     return repo
 
 
-def bare(repo: Path, n: int, parallel: int) -> float:
+def cpu() -> float:
+    """CPU seconds of this process and its finished children so far."""
+    me, kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def bare(repo: Path, n: int, parallel: int) -> tuple[float, float]:
+    """Seconds and CPU seconds of `git worktree add` N times."""
     reset(repo)
     folder = repo / ".claude" / "worktrees"
     folder.mkdir(parents=True)
-    start = time.perf_counter()
+    start, used = time.perf_counter(), cpu()
 
     def add(i: int) -> None:
         worktree_add(repo, folder / f"t{i}", f"worktree-t{i}", "main")
@@ -51,10 +64,11 @@ def bare(repo: Path, n: int, parallel: int) -> float:
     else:
         with concurrent.futures.ThreadPoolExecutor(parallel) as pool:
             list(pool.map(add, range(n)))
-    return time.perf_counter() - start
+    return time.perf_counter() - start, cpu() - used
 
 
-def wtrun(repo: Path, n: int, parallel: int) -> float:
+def wtrun(repo: Path, n: int, parallel: int) -> tuple[float, float]:
+    """Seconds and CPU seconds of `wtrun prepare` of N tasks."""
     reset(repo)
     plan = repo.parent / f"plan-{n}.yaml"
     tasks = "".join(
@@ -65,7 +79,8 @@ def wtrun(repo: Path, n: int, parallel: int) -> float:
         f'command: ["true"]}}\nconventions: |\n  Only touch {{{{ task.scope[0] }}}}\n'
         f"tasks:\n{tasks}"
     )
-    return timed_run(repo, plan, Options(prepare_only=True))
+    used = cpu()
+    return timed_run(repo, plan, Options(prepare_only=True)), cpu() - used
 
 
 def main() -> None:
@@ -83,18 +98,23 @@ def main() -> None:
         )
         print(
             f"{'N':>4} {'git serial s':>13} {'git parallel s':>15} {'wtrun s':>9} "
-            f"{'wtrun/parallel':>15} {'wtrun/serial':>13}"
+            f"{'wtrun/parallel':>15} {'wtrun/serial':>13} {'git cpu s':>8} {'wtrun cpu s':>10} "
+            f"{'cpu ratio':>9}"
         )
         for n in args.sizes:
             serial = par = ours = float("inf")
+            cpu_par = cpu_ours = float("inf")
             for _ in range(args.repeat):
                 # Interleaved, so that a noisy moment hurts all three alike.
-                serial = min(serial, bare(repo, n, 1))
-                par = min(par, bare(repo, n, args.parallel))
-                ours = min(ours, wtrun(repo, n, args.parallel))
+                serial = min(serial, bare(repo, n, 1)[0])
+                seconds, used = bare(repo, n, args.parallel)
+                par, cpu_par = min(par, seconds), min(cpu_par, used)
+                seconds, used = wtrun(repo, n, args.parallel)
+                ours, cpu_ours = min(ours, seconds), min(cpu_ours, used)
             print(
                 f"{n:>4} {serial:>13.3f} {par:>15.3f} {ours:>9.3f} {ours / par:>15.2f}x "
-                f"{ours / serial:>12.2f}x"
+                f"{ours / serial:>12.2f}x {cpu_par:>8.2f} {cpu_ours:>10.2f} "
+                f"{cpu_ours / cpu_par:>8.2f}x"
             )
 
 

@@ -84,16 +84,17 @@ def describe(
 
 def _start_order(plan: Plan, selected: Sequence[str], max_parallel: int) -> list[tuple[str, int]]:
     """The tasks in the order they would start, each with its wave, when all take as long."""
+    position = {tid: i for i, tid in enumerate(selected)}
     # A parent outside the selection is treated as already ready.
     sub = replace(
         plan,
         tasks=tuple(
-            t if t.after is None or t.after in selected else replace(t, after=None)
+            t if t.after is None or t.after in position else replace(t, after=None)
             for t in (plan.task(tid) for tid in selected)
         ),
     )
     order = schedule.simulate(sub, {t.id: _TYPICAL_S for t in sub.tasks}, max_parallel)
-    starts = sorted(order, key=lambda t: (order[t][0], selected.index(t)))
+    starts = sorted(order, key=lambda t: (order[t][0], position[t]))
     return [(tid, int(order[tid][0] // _TYPICAL_S) + 1) for tid in starts]
 
 

@@ -22,10 +22,11 @@ def write(git: Git, ws: Workspace, preset: Preset, text: str) -> None:
     by the file, in this worktree only.
     """
     rel = preset.instructions_file
-    if _tracked_file(git, ws, rel):
+    entries = _index_entries(git, ws, rel)
+    if entries.startswith("100"):
         team = git("show", f"HEAD:{rel}", cwd=ws.worktree)
         text = team.rstrip("\n") + "\n\n" + text
-    if git.tracked([rel], cwd=ws.worktree):
+    if entries:
         git("update-index", "--skip-worktree", "--", rel, cwd=ws.worktree)
     elif preset.carries_over and _tracked_file(git, ws, preset.carries_over):
         team = git("show", f"HEAD:{preset.carries_over}", cwd=ws.worktree)
@@ -35,8 +36,13 @@ def write(git: Git, ws: Workspace, preset: Preset, text: str) -> None:
 
 def _tracked_file(git: Git, ws: Workspace, rel: str) -> bool:
     """Tracked as a regular file (a tracked symbolic link's text is only a path)."""
-    out = git("ls-files", "-s", "--", rel, cwd=ws.worktree)
-    return out.startswith("100")
+    return _index_entries(git, ws, rel).startswith("100")
+
+
+def _index_entries(git: Git, ws: Workspace, rel: str) -> str:
+    """The index's entries at `rel` (`<mode> <object> <stage>\t<path>` lines), empty when
+    git tracks nothing there: one read of the index answers both questions `write` asks."""
+    return git("ls-files", "-s", "--", rel, cwd=ws.worktree)
 
 
 def _write_here(ws: Workspace, text: str) -> None:

@@ -136,11 +136,14 @@ def _pair(old: Plan | None, new: Plan) -> _Pairing:
     gone = [t for t in old_tasks if t.id not in new_ids]
     fresh = [t for t in new.tasks if t.id not in old_by_id]
 
+    # A rename keeps the scope: only tasks with the same set of patterns are compared.
+    same_scope: dict[frozenset[str], list[int]] = {}
+    for j, n in enumerate(fresh):
+        same_scope.setdefault(frozenset(n.scope), []).append(j)
     candidates: list[tuple[float, int, int]] = []
     for i, o in enumerate(gone):
-        for j, n in enumerate(fresh):
-            if set(o.scope) != set(n.scope):
-                continue
+        for j in same_scope.get(frozenset(o.scope), ()):
+            n = fresh[j]
             a, b = o.prompt.strip(), n.prompt.strip()
             if a == b:
                 candidates.append((-1.0, i, j))

@@ -4,6 +4,7 @@ the same refusals."""
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 from collections.abc import Sequence
@@ -18,15 +19,16 @@ def preflight(plan: Plan, git: Git | None, selected: Sequence[str], *, agents_ne
     """What a run can refuse before it makes any worktree."""
     if agents_needed:
         missing: dict[str, list[str]] = {}
+        found = functools.cache(shutil.which)  # a search of PATH per task adds up
         for tid in selected:
             preset = agents.get(plan.task(tid).agent.preset)
             if preset.name == "command":
                 command = plan.task(tid).agent.command or ("",)
                 exe = command[0]
-                if "{" in exe or shutil.which(exe) or os.path.exists(exe):
+                if "{" in exe or found(exe) or os.path.exists(exe):
                     continue
                 missing.setdefault(exe, []).append(tid)
-            elif shutil.which(preset.executable) is None:
+            elif found(preset.executable) is None:
                 missing.setdefault(preset.executable, []).append(tid)
         if missing:
             parts = [f"{exe!r} (tasks {', '.join(ids)})" for exe, ids in missing.items()]

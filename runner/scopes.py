@@ -124,7 +124,28 @@ def matches(pattern: str, path: str) -> bool:
         return False
     if parsed.literal:
         return path == parsed.text
+    # Refused without a regex when the segment count or a literal first segment rules the
+    # path out: compiling one per glob cost seconds on a 10,000-task plan.
+    names = path.split("/")
+    if parsed.min_segs > len(names) or (parsed.bounded and parsed.min_segs != len(names)):
+        return False
+    first = _literal_text(parsed.segs[0])
+    if first is not None and first != names[0]:
+        return False
     return _regex(pattern).fullmatch(path + "/") is not None
+
+
+@lru_cache(maxsize=4096)
+def _literal_text(seg: str) -> str | None:
+    """The one name segment `seg` matches, or None when it has a wildcard or a set."""
+    if seg == _DSTAR:
+        return None
+    chars = []
+    for token in _tokens(seg):
+        if token is None or len(token) != 1 or token[0][0] != token[0][1]:
+            return None
+        chars.append(chr(token[0][0]))
+    return "".join(chars)
 
 
 def is_literal(pattern: str) -> bool:

@@ -10,7 +10,8 @@ import pytest
 
 from fakes.github import FakeGitHub
 from testing import agent, fake_github, git, make_repo, needs_gh, status, write_plan, wtrun
-from wtrun.conflicts import merge_conflicts, predict
+from wtrun.conflicts import merge_conflicts, merge_many, predict, quarantine
+from wtrun.errors import WtrunError
 from wtrun.git import Git
 
 LOCKFILE_PLAN = f"""\
@@ -186,3 +187,66 @@ def test_merge_tree_pairs_base_and_the_object_store(tmp_path: Path) -> None:
     assert prediction.base == {"stale": ("b/y.txt",)}
     assert prediction.merges == 6 * 5 // 2 - 1 + 6
     assert prediction.others("same") == {"two": ("lock.json",)}
+
+
+def test_one_git_process_finds_what_a_process_per_merge_finds(tmp_path: Path) -> None:
+    files = {f"src/m{i}.py": f"v = {i}\n" * 20 for i in range(6)}
+    repo = make_repo(tmp_path, {**files, "lock.json": "1\n", "docs/a.md": "a\n"}, remote=False)
+    base = git(repo, "rev-parse", "HEAD").strip()
+    renamed = "".join(f"v = {i}\n" * 20 for i in [0])  # src/m0.py's text, moved
+    heads = {
+        "edit-lock": commit(repo, base, {"lock.json": "edit\n"}, "edit-lock"),
+        "edit-lock-too": commit(repo, base, {"lock.json": "other\n"}, "edit-lock-too"),
+        "drop-lock": commit(repo, base, {"lock.json": None}, "drop-lock"),  # modify/delete
+        "move-m0": commit(repo, base, {"src/m0.py": None, "lib/m0.py": renamed}, "move-m0"),
+        "move-m0-away": commit(
+            repo, base, {"src/m0.py": None, "old/m0.py": renamed}, "move-m0-away"
+        ),  # rename/rename
+        "drop-m0": commit(repo, base, {"src/m0.py": None}, "drop-m0"),  # rename/delete
+        "edit-m0": commit(repo, base, {"src/m0.py": renamed + "w = 1\n"}, "edit-m0"),
+        "drop-m0-too": commit(repo, base, {"src/m0.py": None}, "drop-m0-too"),  # both delete
+        "add-new": commit(repo, base, {"new.txt": "one\n"}, "add-new"),
+        "add-new-too": commit(repo, base, {"new.txt": "two\n"}, "add-new-too"),  # add/add
+        "docs-file": commit(repo, base, {"docs/a.md": None, "docs": "a file\n"}, "docs-file"),
+    }
+    for i in range(1, 6):  # clean merges: a module each
+        heads[f"m{i}"] = commit(repo, base, {f"src/m{i}.py": f"w = {i}\n"}, f"m{i}")
+    heads["m1-again"] = commit(repo, base, {"src/m1.py": "w = 1\n"}, "m1-again")  # same change
+    tip = commit(repo, base, {"lock.json": "main\n", "src/m2.py": "main\n"}, "tip")
+    ids = list(heads)
+    jobs = [(heads[a], heads[b]) for i, a in enumerate(ids) for b in ids[i + 1 :]]
+    jobs += [(tip, heads[t]) for t in ids]
+    g = Git(repo)
+    objects = loose_objects(repo)
+    with quarantine(g) as env:
+        one_each = [merge_conflicts(g, ours, theirs, env=env) for ours, theirs in jobs]
+        one_process = merge_many(g, jobs, env)
+        several = merge_many(g, jobs * 4, env, processes=3)  # 3 processes, 3 shares
+    assert one_process == one_each
+    assert several == one_each * 4
+    assert loose_objects(repo) == objects
+
+    found = dict(zip(jobs, one_process, strict=True))
+    pair = lambda a, b: found[heads[a], heads[b]]  # noqa: E731
+    assert pair("edit-lock", "edit-lock-too") == ("lock.json",)
+    assert pair("edit-lock", "drop-lock") == ("lock.json",)
+    assert pair("move-m0", "move-m0-away") == ("lib/m0.py", "old/m0.py", "src/m0.py")
+    assert pair("move-m0", "drop-m0") != ()
+    assert pair("move-m0", "edit-m0") == ()  # the edit follows the rename
+    assert pair("drop-m0", "drop-m0-too") == ()
+    assert pair("add-new", "add-new-too") == ("new.txt",)
+    assert pair("m1", "m1-again") == pair("m1", "m2") == ()
+    assert found[tip, heads["m2"]] == ("src/m2.py",)
+    assert found[tip, heads["m3"]] == ()
+    assert sum(1 for files in one_each if files) == 15
+
+
+def test_a_merge_git_cannot_do_names_its_commits(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path, {"a.txt": "a\n"}, remote=False)
+    base = git(repo, "rev-parse", "HEAD").strip()
+    head = commit(repo, base, {"b.txt": "b\n"}, "b")
+    missing = "0123456789abcdef" * 2 + "01234567"
+    g = Git(repo)
+    with quarantine(g) as env, pytest.raises(WtrunError) as failed:
+        merge_many(g, [(base, head), (head, missing), (base, head)], env)
+    assert f"git merge-tree {head[:12]} {missing[:12]} failed" in str(failed.value)

@@ -8,12 +8,16 @@ the diff of tests/data/diff/ before committing it.
 
 from __future__ import annotations
 
+import difflib
 import os
+import random
 from pathlib import Path
 
 import pytest
 
 from testing import git, make_repo, write_plan, wtrun
+from wtrun import plandiff
+from wtrun.plan import Plan, Task
 
 DATA = Path(__file__).parent / "data" / "diff"
 CASES = sorted(p.name for p in DATA.iterdir() if p.is_dir())
@@ -159,3 +163,78 @@ def test_usage_errors(
     code = wtrun(*args, cwd=tmp_path)
     assert code == 2
     assert capsys.readouterr().err == f"wtrun: error: {message}\n"
+
+
+def _pair_every_two(old: Plan, new: Plan) -> object:
+    """Renames as the first version found them, comparing every vanished task with every
+    new one (quadratic): the reference the indexed pairing must equal."""
+    old_by_id = {t.id: t for t in old.tasks}
+    new_ids = {t.id for t in new.tasks}
+    gone = [t for t in old.tasks if t.id not in new_ids]
+    fresh = [t for t in new.tasks if t.id not in old_by_id]
+    candidates: list[tuple[float, int, int]] = []
+    for i, o in enumerate(gone):
+        for j, n in enumerate(fresh):
+            if set(o.scope) != set(n.scope):
+                continue
+            a, b = o.prompt.strip(), n.prompt.strip()
+            ratio = 1.0 if a == b else difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
+            if ratio >= plandiff.RENAME_RATIO:
+                candidates.append((-ratio, i, j))
+    matched_old: dict[int, tuple[int, float]] = {}
+    matched_new: set[int] = set()
+    for neg_ratio, i, j in sorted(candidates):
+        if i not in matched_old and j not in matched_new:
+            matched_old[i] = (j, -neg_ratio)
+            matched_new.add(j)
+    old_of_new = {fresh[j].id: gone[i] for i, (j, _) in matched_old.items()}
+    ratio_of_new = {fresh[j].id: ratio for _, (j, ratio) in matched_old.items()}
+    pairs, similarity = [], {}
+    for t in new.tasks:
+        if t.id in old_by_id:
+            pairs.append((old_by_id[t.id], t))
+        elif t.id in old_of_new:
+            pairs.append((old_of_new[t.id], t))
+            similarity[t.id] = ratio_of_new[t.id]
+    return plandiff._Pairing(
+        pairs=pairs,
+        added=[t for t in fresh if t.id not in old_of_new],
+        removed=[t for i, t in enumerate(gone) if i not in matched_old],
+        renamed={old_of_new[tid].id: tid for tid in similarity},
+        similarity=similarity,
+    )
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_renames_are_paired_as_by_comparing_every_two_tasks(seed: int) -> None:
+    rng = random.Random(seed)
+    scopes = [(f"src/m{k}/**", f"docs/m{k}.md") for k in range(6)]  # shared: many candidates
+    words = ["add", "the", "orders", "page", "with", "tests", "and", "docs", "for", "the", "api"]
+
+    def prompt() -> str:
+        return " ".join(rng.choice(words) for _ in range(12))
+
+    def edited(text: str) -> str:  # one word changed: still above the rename ratio, mostly
+        parts = text.split()
+        parts[rng.randrange(len(parts))] = rng.choice(words)
+        return " ".join(parts)
+
+    old_tasks = [Task(f"t{i}", "", prompt(), rng.choice(scopes)) for i in range(80)]
+    new_tasks = []
+    for i, t in enumerate(old_tasks):
+        fate = rng.random()
+        if fate < 0.3:
+            new_tasks.append(t)
+        elif fate < 0.55:
+            new_tasks.append(Task(f"r{i}", "", t.prompt, tuple(reversed(t.scope))))
+        elif fate < 0.8:
+            new_tasks.append(Task(f"r{i}", "", edited(t.prompt), t.scope))
+        elif fate < 0.9:
+            new_tasks.append(Task(f"r{i}", "", t.prompt, rng.choice(scopes)))
+    new_tasks += [Task(f"n{i}", "", prompt(), rng.choice(scopes)) for i in range(10)]
+    rng.shuffle(new_tasks)
+    old = Plan(Path("old.yaml"), "p", tasks=tuple(old_tasks))
+    new = Plan(Path("new.yaml"), "p", tasks=tuple(new_tasks))
+    pairing = plandiff._pair(old, new)
+    assert pairing == _pair_every_two(old, new)
+    assert len(pairing.renamed) > 20 and pairing.added and pairing.removed

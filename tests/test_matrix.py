@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import heapq
 import json
+import random
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from testing import wtrun
+from testing import write_plan, wtrun
+from wtrun.commands.matrix import entries
+from wtrun.plan import Plan, graph, load
 
 SMALL = """\
 version: 1
@@ -125,3 +129,57 @@ def test_an_invalid_plan_is_refused(tmp_path: Path, capsys: pytest.CaptureFixtur
     captured = capsys.readouterr()
     assert captured.out == ""
     assert "plan.yaml:2:8: " in captured.err
+
+
+def _walk_per_root(plan: Plan, limit: int = 256) -> list[dict[str, object]]:
+    """The matrix as the first version computed it (a whole-plan walk per root, quadratic),
+    kept as the reference the faster one must equal."""
+    position = {t.id: i for i, t in enumerate(plan.tasks)}
+    stacks = [(root, graph.descendants(plan, [root])) for root in graph.roots(plan)]
+    bins: list[list[tuple[str, list[str]]]]
+    if len(stacks) <= limit:
+        bins = [[stack] for stack in stacks]
+    else:
+        bins = [[] for _ in range(limit)]
+        heap = [(0, k) for k in range(limit)]
+        for stack in sorted(stacks, key=lambda s: (-len(s[1]), position[s[0]])):
+            size, k = heapq.heappop(heap)
+            bins[k].append(stack)
+            heapq.heappush(heap, (size + len(stack[1]), k))
+    out: list[tuple[int, dict[str, object]]] = []
+    for chosen in bins:
+        chosen.sort(key=lambda s: position[s[0]])
+        tasks = sorted((tid for _, ids in chosen for tid in ids), key=position.__getitem__)
+        out.append((position[tasks[0]], {"stack": ",".join(r for r, _ in chosen), "tasks": tasks}))
+    return [entry for _, entry in sorted(out, key=lambda e: e[0])]
+
+
+def _random_forest(n: int, seed: int, stacked: float) -> str:
+    """n tasks in shuffled order (children often before their parents), a share `stacked`
+    of them on an earlier-made task: deep chains, wide fans, and many one-task stacks."""
+    rng = random.Random(seed)
+    parents: list[int | None] = [None]
+    for i in range(1, n):
+        parents.append(rng.randrange(i) if rng.random() < stacked else None)
+    order = list(range(n))
+    rng.shuffle(order)
+    lines = ["version: 1", "name: random", "tasks:"]
+    for i in order:
+        lines += [f"  - id: t{i}", "    prompt: p", f"    scope: [s{i}/**]"]
+        if parents[i] is not None:
+            lines.append(f"    after: t{parents[i]}")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("n", "seed", "stacked"),
+    [(40, 1, 0.5), (300, 2, 0.0), (600, 3, 0.3), (900, 4, 0.6), (1200, 5, 0.9), (2000, 6, 0.1)],
+)
+def test_same_matrix_as_a_walk_per_root(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], n: int, seed: int, stacked: float
+) -> None:
+    text = _random_forest(n, seed, stacked)
+    loaded = load(write_plan(tmp_path, text))
+    expected = _walk_per_root(loaded)
+    assert entries(loaded) == expected
+    assert json.loads(_matrix(tmp_path, text, capsys))["include"] == expected

@@ -504,3 +504,52 @@ def test_find_overlaps_character_prefixes() -> None:
     found = find_overlaps(scopes, lambda a, b: True, stats)
     assert found == [Overlap("a", "src/pay*.ts", "c", "src/p*", "src/pay.ts")]
     assert stats.pairs_compared == 1
+
+
+def test_matches_refuses_early_only_what_the_regex_refuses() -> None:
+    """`matches` skips the regex when the segment count or a literal first segment rules a
+    path out: on every pattern and path here it answers what the reference matcher does."""
+    patterns = [
+        "src/**",
+        "src/*.py",
+        "src/",
+        "**/*.md",
+        "*.md",
+        "CLAUDE*",
+        "*",
+        "**",
+        "s?c/**",
+        "[st]rc/**",
+        "src/**/test_*.py",
+        "docs/*/index.md",
+        "a/b/c",
+        ".wtrun/*.md",
+        "src/mod4/part8/**",
+        "src/mod4/*-8.md",
+        "**/CLAUDE.local.md",
+        "[!a]*",
+        "{a,b}/**",
+    ]
+    paths = [
+        "src",
+        "src/a.py",
+        "src/x/y.py",
+        "src/x/test_y.py",
+        "docs/a/index.md",
+        "README.md",
+        "CLAUDE.local.md",
+        "AGENTS.md",
+        ".wtrun/instructions.md",
+        "*/x",
+        "a/b/c",
+        "a/b",
+        "src/mod4/part8/x.ts",
+        "src/mod4/a-8.md",
+        "stc/q",
+        "b/c",
+        "x/CLAUDE.local.md",
+    ]
+    for pattern in patterns:
+        for path in paths:
+            assert matches(pattern, path) == ref_matches(pattern, path), (pattern, path)
+    assert matches("src/**", "src/a.py") and not matches("src/**", "docs/a.md")

@@ -14,7 +14,6 @@ import heapq
 import json
 
 from ..plan import Plan, load
-from ..plan.graph import descendants, roots
 
 MAX_JOBS = 256  # GitHub Actions' limit of jobs per matrix
 
@@ -27,7 +26,7 @@ def matrix(plan_path: str) -> int:
 
 def entries(plan: Plan, limit: int = MAX_JOBS) -> list[dict[str, object]]:
     position = {t.id: i for i, t in enumerate(plan.tasks)}
-    stacks = [(root, descendants(plan, [root])) for root in roots(plan)]
+    stacks = _stacks(plan)
     bins: list[list[tuple[str, list[str]]]]
     if len(stacks) <= limit:
         bins = [[stack] for stack in stacks]
@@ -45,3 +44,20 @@ def entries(plan: Plan, limit: int = MAX_JOBS) -> list[dict[str, object]]:
         entry: dict[str, object] = {"stack": ",".join(r for r, _ in chosen), "tasks": tasks}
         out.append((position[tasks[0]], entry))
     return [entry for _, entry in sorted(out, key=lambda e: e[0])]
+
+
+def _stacks(plan: Plan) -> list[tuple[str, list[str]]]:
+    """Each root with its stack's tasks in plan order, roots in plan order: one pass over the
+    plan, each task's root found once (a walk per root over the whole plan is quadratic)."""
+    parent = {t.id: t.after for t in plan.tasks}
+    root_of: dict[str, str] = {}
+    members: dict[str, list[str]] = {t.id: [] for t in plan.tasks if t.after is None}
+    for task in plan.tasks:
+        chain = [task.id]
+        while chain[-1] not in root_of and (up := parent[chain[-1]]) is not None:
+            chain.append(up)
+        root = root_of.get(chain[-1], chain[-1])
+        for tid in chain:
+            root_of[tid] = root
+        members[root].append(task.id)
+    return list(members.items())
