@@ -314,8 +314,12 @@ class Ledger:
     ) -> Iterator[Any]:
         with self._lock:
             yield self.record if task_id is None else self.record.task(task_id)
+            self._changed(task_id)
             if save:
                 self._save(task_id, durable)
+
+    def _changed(self, task_id: str | None) -> None:
+        """A task's record (None: the run's, or any) changed; called holding the lock."""
 
 
 class Reviewed(Ledger):
@@ -398,6 +402,7 @@ class Store(Reviewed):
         self.root = common_dir / "wtrun" / plan_name
         self.path = self.root / "state.json"
         super().__init__(self._read(plan_name))
+        self._encoded: dict[str, str] = {}  # task -> its JSON, as last saved
         self._told_full: set[str] = set()  # tasks told the disk is full since the last save
         if not self.lock().held():
             self._settle()
@@ -408,6 +413,7 @@ class Store(Reviewed):
         with self._lock:
             self.record = self._read(self.record.plan)
             self._settle()
+            self._encoded.clear()
 
     def _settle(self) -> None:
         # "running" in the records while no run holds the lock: that run was killed
@@ -451,13 +457,20 @@ class Store(Reviewed):
             return
         self._told_full.clear()
 
+    def _changed(self, task_id: str | None) -> None:
+        if task_id is None:
+            self._encoded.clear()
+        else:
+            self._encoded.pop(task_id, None)
+
     def _write(self, durable: bool = False) -> None:
         """Replace the records atomically (a rename: a killed process leaves the old or
         the new file). Only `durable` saves fsync: an fsync while worktrees are being
         checked out waits for all of their writes, which made preparing 8 worktrees
-        up to 1.5x slower than git alone."""
+        up to 1.5x slower than git alone. Only the tasks that changed since the last save
+        are encoded again: encoding every task at every save grew with the plan."""
         self.root.mkdir(parents=True, exist_ok=True)
-        write_atomic(self.path, records_json(self.record), durable=durable)
+        write_atomic(self.path, records_json(self.record, self._encoded), durable=durable)
 
     # ------------------------------------------------------------ the run as a whole
 
@@ -477,17 +490,24 @@ class Store(Reviewed):
         return RunLock(self.root / "lock", self.record.plan)
 
 
-def records_json(record: RunRecord) -> str:
-    """The records as `state.json` holds them (before `write_atomic` masks secrets)."""
-    data = {
-        "plan": record.plan,
-        "base_commit": record.base_commit,
-        "started": record.started,
-        # vars(), not dataclasses.asdict (a deep copy), and no indent, which would leave
-        # json's C encoder: records are saved after every step of every task.
-        "tasks": {tid: vars(t) for tid, t in dict(record.tasks).items()},
-    }
-    return json.dumps(data, sort_keys=True) + "\n"
+def records_json(record: RunRecord, encoded: dict[str, str] | None = None) -> str:
+    """The records as `state.json` holds them (before `write_atomic` masks secrets): the
+    text `json.dumps(..., sort_keys=True)` gives. `encoded` keeps each task's JSON between
+    calls; the caller drops a task's entry when its record changes."""
+    cache = {} if encoded is None else encoded
+    tasks = dict(record.tasks)
+    for tid, task in tasks.items():
+        if tid not in cache:
+            # vars(), not dataclasses.asdict (a deep copy), and no indent, which would leave
+            # json's C encoder.
+            cache[tid] = json.dumps(vars(task), sort_keys=True)
+    for gone in set(cache) - set(tasks):
+        del cache[gone]
+    body = ", ".join(f"{json.dumps(tid)}: {cache[tid]}" for tid in sorted(tasks))
+    head = json.dumps(
+        {"base_commit": record.base_commit, "plan": record.plan, "started": record.started}
+    )
+    return f'{head[:-1]}, "tasks": {{{body}}}}}\n'
 
 
 def read_records(path: Path) -> RunRecord:
