@@ -193,9 +193,11 @@ def find_overlaps(
             node = child
         node.entries.append(entry_index)
 
-    # Entries are in plan order, so sorting a task pair's (entry, entry) candidates puts them in
-    # the order of the two tasks' pattern lists.
-    candidates: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    # For each task pair, the first overlapping pattern pair in the order of the tasks' own
+    # lists: entries are in plan order, so that is the smallest (entry, entry). A pair past
+    # one already found is not compared.
+    found: dict[tuple[int, int], tuple[int, int, str]] = {}
+    together: dict[tuple[int, int], bool] = {}
     for index, (task, _, parsed) in enumerate(entries):
         node = root
         for depth in range(len(parsed.lits) + 1):
@@ -207,25 +209,39 @@ def find_overlaps(
                 if other_task == task or not _may_meet(parsed, other, depth):
                     continue
                 if other_index < index:
-                    candidates.setdefault((other_task, task), []).append((other_index, index))
+                    tasks, pair = (other_task, task), (other_index, index)
                 else:
-                    candidates.setdefault((task, other_task), []).append((index, other_index))
+                    tasks, pair = (task, other_task), (index, other_index)
+                known = found.get(tasks)
+                if known is not None and known[:2] < pair:
+                    continue
+                allowed = together.get(tasks)
+                if allowed is None:
+                    allowed = together[tasks] = may_run_together(
+                        scopes[tasks[0]][0], scopes[tasks[1]][0]
+                    )
+                if not allowed:
+                    continue
+                if stats is not None:
+                    stats.pairs_compared += 1
+                example = _intersect(entries[pair[0]][2], entries[pair[1]][2])
+                if example is not None:
+                    found[tasks] = (*pair, example)
             if not own:
                 node = node.children[parsed.lits[depth]]
 
     overlaps: list[Overlap] = []
-    for task_a, task_b in sorted(candidates):
-        id_a, id_b = scopes[task_a][0], scopes[task_b][0]
-        if not may_run_together(id_a, id_b):
-            continue
-        for entry_a, entry_b in sorted(candidates[task_a, task_b]):
-            if stats is not None:
-                stats.pairs_compared += 1
-            pattern_a, pattern_b = entries[entry_a][2], entries[entry_b][2]
-            example = _intersect(pattern_a, pattern_b)
-            if example is not None:
-                overlaps.append(Overlap(id_a, pattern_a.text, id_b, pattern_b.text, example))
-                break
+    for task_a, task_b in sorted(found):
+        entry_a, entry_b, example = found[task_a, task_b]
+        overlaps.append(
+            Overlap(
+                scopes[task_a][0],
+                entries[entry_a][2].text,
+                scopes[task_b][0],
+                entries[entry_b][2].text,
+                example,
+            )
+        )
     return overlaps
 
 
@@ -455,6 +471,19 @@ def _intersect(pa: _Pattern, pb: _Pattern) -> str | None:
         return None
     if pa.literal and pb.literal:
         return pa.text if pa.text == pb.text else None
+    if pa.bounded and pb.bounded:
+        # Without "**" there is one way to line the segments up, and each pair's shortest
+        # common name is independent of the others': the path the search would find.
+        names = []
+        for a, b in zip(pa.segs, pb.segs, strict=True):
+            name = _segment_witness(a, b)
+            if name is None:
+                return None
+            names.append(name)
+        return "/".join(names)
+    last_a, last_b = pa.segs[-1], pb.segs[-1]
+    if last_a != _DSTAR and last_b != _DSTAR and _segment_witness(last_a, last_b) is None:
+        return None  # a common path would end in a name both last segments match
     return _shortest_path(pa.segs, pb.segs)
 
 

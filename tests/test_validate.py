@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from wtrun.cli import main
-from wtrun.plan import PlanError, load
+from wtrun.plan import PlanError, load, schema, yaml_source
 
 ROOT = Path(__file__).resolve().parent.parent
 BAD = ROOT / "tests" / "data" / "bad"
@@ -344,3 +344,48 @@ def test_bad_arguments_are_usage_errors(
     assert err.startswith("wtrun: error: ")
     assert "usage: wtrun" in err
     assert "Traceback" not in err
+
+
+# ---------------------------------------------------------------- the compiled validator
+
+
+def _schema_inputs() -> list[Any]:
+    """The data of every golden, example plan and random mutation that parses."""
+    sources = [p.read_bytes() for p in [*GOLDENS, *sorted((ROOT / "plans").glob("*.yaml"))]]
+    base = yaml.safe_load((ROOT / "plans" / "sprint-12.yaml").read_text())
+    rng = random.Random(16)
+    for _ in range(400):
+        sources.append(yaml.safe_dump(_mutations(json.loads(json.dumps(base)), rng)).encode())
+    sources += [b"version: true\ntasks: []\n", b"version: 1.0\ntasks: []\n"]
+    inputs = []
+    for raw in sources:
+        doc, _ = yaml_source.read("plan.yaml", raw)
+        if doc.data is not None:
+            inputs.append(doc.data)
+    return inputs
+
+
+def test_the_compiled_validator_agrees_with_jsonschema() -> None:
+    """Large plans take the compiled validator's word that they are valid: it must never
+    pass what jsonschema refuses, nor refuse what it passes."""
+    inputs = _schema_inputs()
+    valid = 0
+    for data in inputs:
+        expected = not list(schema.validator().iter_errors(data))
+        assert schema.compiled_valid(data) == expected, data
+        valid += expected
+    assert 0 < valid < len(inputs)  # both answers were asked for
+
+
+def test_a_large_plan_with_one_mistake_gets_jsonschemas_message(tmp_path: Path) -> None:
+    tasks = [
+        {"id": f"t{i}", "prompt": "Do it.", "scope": [f"src/t{i}/**"]}
+        for i in range(schema.COMPILED_FROM)
+    ]
+    tasks[-1]["timeout"] = "soon"
+    path = tmp_path / "big.yaml"
+    path.write_text(yaml.safe_dump({"version": 1, "tasks": tasks}))
+    with pytest.raises(PlanError) as raised:
+        load(path)
+    [problem] = raised.value.diagnostics
+    assert "timeout" in problem.message

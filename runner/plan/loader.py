@@ -110,7 +110,7 @@ def _check(doc: Document, path: Path, problems: list[Diagnostic]) -> Plan | None
     """
     if not _version_ok(doc, problems):
         return None
-    errors = [e for e in schema.validator().iter_errors(doc.data) if not _about_version(e)]
+    errors = [e for e in schema.errors(doc.data) if not _about_version(e)]
     for error in errors:
         problems.extend(schema.describe(doc, error))
     usable = schema.prune(doc.data, errors)

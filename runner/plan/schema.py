@@ -13,7 +13,7 @@ import difflib
 import functools
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from importlib import resources
 from typing import Any
 
@@ -49,6 +49,40 @@ def validator() -> Any:
 
     flat = {k: inline(v) for k, v in schema().items() if k != "definitions"}
     return jsonschema.Draft7Validator(flat)
+
+
+# From this many tasks on, a validator compiled to Python code says first whether the plan is
+# valid, five times faster than jsonschema; compiling it costs what jsonschema spends on
+# about 1,000 tasks. Only an invalid plan is then walked by jsonschema, for its errors.
+COMPILED_FROM = 2_000
+
+
+def errors(data: Any) -> list[Any]:
+    """jsonschema's errors of the plan `data` (none when it is valid)."""
+    tasks = data.get("tasks") if isinstance(data, dict) else None
+    if isinstance(tasks, list) and len(tasks) >= COMPILED_FROM and compiled_valid(data):
+        return []
+    return list(validator().iter_errors(data))
+
+
+def compiled_valid(data: Any) -> bool:
+    """Whether `data` is valid, by the compiled validator."""
+    import fastjsonschema
+
+    try:
+        _compiled()(data)
+    except fastjsonschema.JsonSchemaException:
+        return False
+    return True
+
+
+@functools.lru_cache(maxsize=1)
+def _compiled() -> Callable[[Any], Any]:
+    import fastjsonschema
+
+    # A copy, as it rewrites the `$ref`s it is given; use_default=False, or it would write the
+    # schema's defaults into the plan.
+    return fastjsonschema.compile(copy.deepcopy(schema()), use_default=False)
 
 
 def schema_text() -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -25,8 +25,7 @@ MAX_DEPTH = 64
 NodePath = tuple[str | int, ...]
 
 
-@dataclass(frozen=True)
-class Mark:
+class Mark(NamedTuple):  # a tuple: a large plan has a hundred thousand of them
     line: int  # 1-based
     col: int  # 1-based
     length: int = 1
@@ -39,17 +38,32 @@ class Document:
     file: str
     lines: list[str]
     data: Any = None
-    values: dict[NodePath, Mark] = field(default_factory=dict)  # path -> the value's place
-    keys: dict[NodePath, Mark] = field(default_factory=dict)  # path -> the key's place
+    # path -> the YAML node of the value, and of its key; placed only when asked, as most
+    # never are
+    values: dict[NodePath, yaml.Node] = field(default_factory=dict)
+    keys: dict[NodePath, yaml.Node] = field(default_factory=dict)
 
     def mark(self, path: NodePath, *, key: bool = False) -> Mark:
         """The place of `path`, or of its nearest ancestor that has one."""
         table = self.keys if key else self.values
         for end in range(len(path), -1, -1):
-            found = table.get(path[:end]) or self.values.get(path[:end])
+            found = table.get(path[:end])
+            if found is None:
+                found = self.values.get(path[:end])
             if found is not None:
-                return found
+                return self.place(found)
         return Mark(1, 1)
+
+    def place(self, node: yaml.Node) -> Mark:
+        s, e = node.start_mark, node.end_mark
+        length = (
+            e.column - s.column
+            if e.line == s.line
+            else len(self.lines[s.line].rstrip()) - s.column
+            if s.line < len(self.lines)
+            else 1
+        )
+        return Mark(s.line + 1, s.column + 1, max(1, length))
 
     def diagnostic(
         self, path: NodePath, message: str, rule: str, *, key: bool = False
@@ -59,8 +73,11 @@ class Document:
 
     def source(self, path: NodePath) -> str | None:
         """The text of the value at `path` as written in the file, when it fits on one line."""
-        m = self.values.get(path)
-        if m is None or not 1 <= m.line <= len(self.lines):
+        node = self.values.get(path)
+        if node is None:
+            return None
+        m = self.place(node)
+        if not 1 <= m.line <= len(self.lines):
             return None
         return self.lines[m.line - 1][m.col - 1 : m.col - 1 + m.length]
 
@@ -303,13 +320,17 @@ def _check_size(doc: Document, root: yaml.Node) -> Diagnostic | None:
         if depth > MAX_DEPTH:
             raise _TooDeep(node)
         total = 1
-        if isinstance(node, yaml.SequenceNode):
+        if isinstance(node, (yaml.SequenceNode, yaml.MappingNode)):
+            children = (
+                node.value
+                if isinstance(node, yaml.SequenceNode)
+                else [child for pair in node.value for child in pair]
+            )
             active.add(key)
-            total += sum(size(item, depth + 1) for item in node.value)
-            active.discard(key)
-        elif isinstance(node, yaml.MappingNode):
-            active.add(key)
-            total += sum(size(k, depth + 1) + size(v, depth + 1) for k, v in node.value)
+            for child in children:
+                # Most nodes are text: counted here, not by a call of their own.
+                leaf = type(child) is yaml.ScalarNode and depth < MAX_DEPTH
+                total += 1 if leaf else size(child, depth + 1)
             active.discard(key)
         sizes[key] = total
         return total
@@ -342,7 +363,7 @@ def _check_size(doc: Document, root: yaml.Node) -> Diagnostic | None:
             children = list(node.value)
         elif isinstance(node, yaml.MappingNode):
             children = [v for _, v in node.value]
-        big = [c for c in children if sizes[id(c)] > MAX_NODES]
+        big = [c for c in children if sizes.get(id(c), 1) > MAX_NODES]
         if not big:
             break
         node = big[0]
@@ -394,6 +415,7 @@ def _indent_tab(lines: list[str]) -> tuple[int, int] | None:
 _constructor = yaml.constructor.SafeConstructor()
 # libyaml parses large plans several times faster; marks and node trees are the same.
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_STR = "tag:yaml.org,2002:str"
 _COLLECTION_TAGS = frozenset(("tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"))
 _STANDARD_TAGS = frozenset(
     ("str", "int", "float", "bool", "null", "timestamp", "binary", "merge", "value")
@@ -405,23 +427,14 @@ class _Converter:
         self.doc = doc
         self.problems: list[Diagnostic] = []
 
-    def _place(self, node: yaml.Node) -> Mark:
-        s, e = node.start_mark, node.end_mark
-        length = (
-            e.column - s.column
-            if e.line == s.line
-            else len(self.doc.lines[s.line].rstrip()) - s.column
-            if s.line < len(self.doc.lines)
-            else 1
-        )
-        return Mark(s.line + 1, s.column + 1, max(1, length))
-
     def convert(self, node: yaml.Node, path: NodePath) -> Any:
-        self.doc.values.setdefault(path, self._place(node))
+        values = self.doc.values
+        if path not in values:
+            values[path] = node
         if isinstance(node, yaml.ScalarNode):
             return self._scalar(node)
         if node.tag not in _COLLECTION_TAGS:
-            m = self._place(node)
+            m = self.doc.place(node)
             tag = node.tag.replace("tag:yaml.org,2002:", "!!")
             self.problems.append(
                 Diagnostic(
@@ -440,12 +453,12 @@ class _Converter:
             return [self.convert(item, (*path, i)) for i, item in enumerate(node.value)]
         assert isinstance(node, yaml.MappingNode)
         result: dict[Any, Any] = {}
-        seen: dict[Any, Mark] = {}
+        seen: dict[Any, yaml.Node] = {}
         for key_node, value_node in self._merged(node):
             if isinstance(key_node, yaml.ScalarNode) and key_node.tag == "tag:yaml.org,2002:merge":
                 continue
             if not isinstance(key_node, yaml.ScalarNode):
-                m = self._place(key_node)
+                m = self.doc.place(key_node)
                 self.problems.append(
                     Diagnostic(
                         self.doc.file,
@@ -461,9 +474,9 @@ class _Converter:
                 continue
             key = self._scalar(key_node)
             key = key if isinstance(key, str) else key_node.value
-            place = self._place(key_node)
             if key in seen and getattr(key_node, "_wtrun_merged", False) is False:
-                first = seen[key]
+                first = self.doc.place(seen[key])
+                place = self.doc.place(key_node)
                 self.problems.append(
                     Diagnostic(
                         self.doc.file,
@@ -477,17 +490,19 @@ class _Converter:
                         place.length,
                     )
                 )
-            seen[key] = place
+            seen[key] = key_node
             key_path = (*path, key)
-            self.doc.keys[key_path] = place
+            self.doc.keys[key_path] = key_node
             result[key] = self.convert(value_node, key_path)
         return result
 
     def _scalar(self, node: yaml.ScalarNode) -> Any:
+        if node.tag == _STR:  # almost every key and value of a plan: the text is the value
+            return node.value
         try:
             return _constructor.construct_object(node, deep=True)
         except (yaml.YAMLError, ValueError, TypeError, OverflowError) as e:
-            m = self._place(node)
+            m = self.doc.place(node)
             tag = node.tag.replace("tag:yaml.org,2002:", "!!")
             if tag.startswith("!!") and tag[2:] in _STANDARD_TAGS:
                 message = (
@@ -513,7 +528,7 @@ class _Converter:
             sources = v.value if isinstance(v, yaml.SequenceNode) else [v]
             for source in sources:
                 if not isinstance(source, yaml.MappingNode):
-                    m = self._place(source)
+                    m = self.doc.place(source)
                     self.problems.append(
                         Diagnostic(
                             self.doc.file,
