@@ -1,5 +1,5 @@
 from __future__ import annotations
 
-from .cli import main
+from .cli import entry
 
-raise SystemExit(main())
+raise SystemExit(entry())

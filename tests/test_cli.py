@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -23,6 +24,25 @@ def test_version_and_help() -> None:
     done = run("--help")
     assert done.returncode == 0
     assert "`wtrun PLAN` is short for `wtrun run PLAN`" in done.stdout
+
+
+def test_only_the_commands_own_process_goes_without_the_cycle_collector(tmp_path: Path) -> None:
+    """`wtrun validate` may leave garbage cycles to the end of its process; a caller that
+    runs it in its own process (a test, a script) keeps the collector."""
+    path = tmp_path / "p.yaml"
+    path.write_text("version: 1\ntasks:\n  - {id: a, prompt: Do it., scope: [src/**]}\n")
+    assert cli.main(["validate", str(path)]) == 0
+    assert gc.isenabled()
+    probe = (
+        "import gc, sys; from wtrun import cli; code = cli.entry(); "
+        "print(gc.isenabled(), file=sys.stderr); sys.exit(code)"
+    )
+    for args, collector in ((["validate", str(path)], "False"), (["--version"], "True")):
+        done = subprocess.run(
+            [sys.executable, "-c", probe, *args], capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stderr.splitlines()[-1] == collector
 
 
 def test_no_arguments_is_a_usage_error() -> None:
