@@ -6,7 +6,7 @@ conflicts predicted between them (`wtrun.conflicts`). Both go into the records
 from __future__ import annotations
 
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from . import conflicts, forge, prs, report
@@ -67,7 +67,11 @@ def check(
     return drift, prediction
 
 
-def drift_lines(plan: Plan, drift: Drift, store: Store) -> list[str]:
+def drift_lines(
+    plan: Plan, drift: Drift, store: Store, following: Mapping[str, str] | None = None
+) -> list[str]:
+    """`following`: tasks stacked on a parent whose PR is open -> that parent. `wtrun sync`
+    moves them with it (rebased, merged), never onto the base alone."""
     if not any(drift.behind.values()):
         return []
     since = store.record.base_commit
@@ -81,9 +85,13 @@ def drift_lines(plan: Plan, drift: Drift, store: Store) -> list[str]:
         if not behind:
             continue
         clash = store.task(tid).base_conflicts
-        tail = (
-            f"; conflicts with {plan.base} in {', '.join(clash)}" if clash else "; applies cleanly"
-        )
+        parent = (following or {}).get(tid)
+        if parent is not None:
+            tail = f"; stacked on {parent}, it moves when {parent} does"
+        elif clash:
+            tail = f"; conflicts with {plan.base} in {', '.join(clash)}"
+        else:
+            tail = "; applies cleanly"
         lines.append(f"  {tid}: {plural(behind, 'commit')} behind{tail}")
     return lines
 

@@ -62,6 +62,7 @@ def restack(git: Git, record: TaskRecord, move: Move, remote: str, *, remote_exi
         )
     new = _rebase(git, worktree, move)
     try:
+        _not_emptied(move, new)
         _push(git, record, move, new, remote)
     except Stop:
         # Nothing may be lost: put the branch and its worktree back where they were.
@@ -100,6 +101,7 @@ def _in_temporary_worktree(
     try:
         git("worktree", "add", "--quiet", "--detach", str(temp), old)
         new = _rebase(git, temp, move)
+        _not_emptied(move, new)
         _push(git, record, move, new, remote)
         git("update-ref", f"refs/heads/{move.branch}", new, *([old] if has_local else []))
         return new
@@ -139,6 +141,17 @@ def _rebase(git: Git, workdir: Path, move: Move) -> str:
         f"git rebase failed ({output[-1] if output else r.returncode}); the rebase was "
         "aborted and the branch is as it was"
     )
+
+
+def _not_emptied(move: Move, new: str) -> None:
+    """A rebase that drops every commit of the branch (each is on the new base already)
+    found work merged some other way: pushing it would leave an empty PR open."""
+    if new == move.onto:
+        raise Stop(
+            f"its changes are all on {move.onto_name} already, so a rebase would leave "
+            f"nothing of {move.branch}; it was not rebased nor pushed. If it was merged, "
+            "mark its PR merged or close it"
+        )
 
 
 def _push(git: Git, record: TaskRecord, move: Move, new: str, remote: str) -> None:

@@ -4,8 +4,11 @@ Each task's PR is read through the provider. When a parent's PR was merged (merg
 or rebase), its open children are first retargeted to the branch the parent merged into
 (GitHub closes a PR whose base branch is deleted, and only its web UI retargets them), then
 rebased onto it (`wtrun.restack`); a task stacked on a rebased task follows it the same way.
+A `local` PR has no forge to mark it merged: one whose pushed work is on the base's tip
+(`wtrun.landed`) is marked merged here, and followed the same way.
 A child whose parent's PR was closed unmerged is blocked until that PR is open again.
-`--rebase` also moves tasks behind the base when `git merge-tree` says they apply cleanly.
+`--rebase` also moves tasks on the base that are behind it, when `git merge-tree` says they
+apply cleanly; a task stacked on an open PR follows that PR, never the base.
 Drift and predicted conflicts are reported as at the end of a run (`wtrun.drift`).
 """
 
@@ -19,7 +22,9 @@ from pathlib import Path
 from . import conflicts, drift, forge, prs, report, schedule
 from .errors import WtrunError
 from .forge import PrStatus
+from .forge.local import LocalProvider
 from .git import Git, find_repo, resolve_base
+from .landed import landed
 from .plan import Plan, branch_of, load
 from .restack import Move, Stop, checked_out, restack, short
 from .state import Step, Store, TaskRecord, TaskState
@@ -44,6 +49,8 @@ class Outcome:
     lines: list[str] = field(default_factory=list)
     stopped: dict[str, str] = field(default_factory=dict)  # task -> why it was not synced
     blocked: dict[str, str] = field(default_factory=dict)
+    following: dict[str, str] = field(default_factory=dict)  # task -> parent with an open PR
+    rebasable: list[str] = field(default_factory=list)  # tasks on the base --rebase may move
 
     def note(self, tid: str, text: str) -> None:
         self.lines.append(f"  {tid}: {text}")
@@ -223,14 +230,20 @@ def show(
     rebase: bool,
     out: Out,
 ) -> None:
-    """What the sync did, and what it found, on `out` and in the step summary."""
+    """What the sync did, and what it found, on `out` and in the step summary. `--rebase` is
+    suggested only when it would move a task: one on the base, behind it, applying cleanly."""
     tip, found, p = checked
     out(f"wtrun sync: plan {plan.name}; base {plan.base} at {short(tip)}")
     for line in outcome.lines or ["  every stacked PR is where it belongs"]:
         out(line)
-    for line in drift.drift_lines(plan, found, store) if found else []:
+    for line in drift.drift_lines(plan, found, store, outcome.following) if found else []:
         out(line)
-    if found is not None and any(found.behind.values()) and not rebase:
+    movable = [
+        t
+        for t in outcome.rebasable
+        if found is not None and found.behind.get(t) and not store.task(t).base_conflicts
+    ]
+    if movable and not rebase:
         out(f"  `wtrun sync {plan.path} --rebase` rebases the tasks that apply cleanly")
     for line in drift.conflict_lines(p, plan):
         out(line)
@@ -288,6 +301,7 @@ class Syncer:
             self.status = read_states(store, self.provider, worked, self.outcome)
         self._fetch(worked)
         tip = base_tip(plan, git, self.heads)
+        self._find_merges(tip)
         order = schedule.pr_order(plan, worked)
         for tid in order:
             try:
@@ -314,6 +328,34 @@ class Syncer:
         wanted += [s.base for s in self.status.values() if s.state == "merged" and s.base]
         fetch(self.git, self.plan.remote, [b for b in dict.fromkeys(wanted) if b in self.heads])
 
+    def _find_merges(self, tip: str) -> None:
+        """`local` PRs whose pushed work a reviewer merged into the base by hand: marked
+        merged, as `wtrun pr --merged` would, and synced from here on as a merged GitHub PR.
+        Only the fetched base and the commits here are read: no request per task."""
+        provider = self.provider
+        if not isinstance(provider, LocalProvider):
+            return
+        base = self.plan.base
+        for tid, status in list(self.status.items()):
+            r = self.store.task(tid)
+            if status.state != "open" or r.pr_number is None:
+                continue
+            if r.pushed_head is None or r.start_commit is None:
+                continue
+            try:
+                found = landed(self.git, r.pushed_head, r.start_commit, tip)
+                if found is None:
+                    continue
+                provider.merged(r.pr_number, base)
+            except WtrunError as e:
+                self.outcome.stop(tid, f"cannot tell whether PR #{r.pr_number} was merged: {e}")
+                continue
+            self.store.pr_changed(tid, state="merged", base=base)
+            self.status[tid] = PrStatus("merged", base)
+            self.outcome.note(
+                tid, f"PR #{r.pr_number} was merged into {base}: {found.describe(base)}"
+            )
+
     def _in_review(self, r: TaskRecord) -> bool:
         """Whether the task's PR is open (blocked ones too: they may be unblocked)."""
         after_pr = r.state is TaskState.BLOCKED and r.step == Step.PR.value
@@ -335,6 +377,7 @@ class Syncer:
             self.store.set_state(tid, TaskState.DONE)
             self.outcome.note(tid, "no longer blocked: the PRs it builds on are open or merged")
         if kind == "parent":
+            self.outcome.following[tid] = where
             onto = self.store.task(where).head
             if onto and r.start_commit and not is_ancestor(self.git, r.start_commit, onto):
                 self._restack(tid, Move(self.branch(tid), onto, self.branch(where), r.start_commit))
@@ -345,6 +388,8 @@ class Syncer:
             raise Stop(f"cannot find branch {where} on {self.plan.remote}")
         if kind == "merged" and self._follow_merge(tid, where, onto):
             return
+        if base:
+            self.outcome.rebasable.append(tid)
         if self.rebase and base and r.head and not is_ancestor(self.git, onto, r.head):
             clash = conflicts.merge_conflicts(self.git, onto, r.head)
             if clash:

@@ -278,3 +278,86 @@ def test_clean_forget_refuses_while_the_pr_is_open_unless_forced(
     code, out = clean(repo, plan, capsys, "--forget", "--force")
     assert code == 0
     assert status(repo, plan, capsys)["tasks"][0]["state"] == "pending"  # type: ignore[index]
+
+
+def stack_text(child: str) -> str:
+    """Plan `demo`: `b` stacked on `a`, `c` beside them; `child` is b's extra YAML."""
+    return plan_text(ids=("a", "b", "c")).replace(
+        "  - id: b\n", f"  - id: b\n    after: a\n{child}"
+    )
+
+
+def test_a_stack_is_kept_whole_while_a_task_of_it_keeps_work(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a is done and pushed; b, stacked on it, failed verify with its commit unpushed.
+    plan = write_plan(repo, stack_text('    verify:\n      - run: "false"\n'))
+    assert wtrun("run", str(plan), cwd=repo) == 1
+    kept = (
+        f"a: kept: it is in a stack with b, which is kept, and a stack is cleaned whole; "
+        f"`wtrun clean {plan} --task a` cleans a alone\n"
+        "b: kept .claude/worktrees/b: 1 unpushed commit on worktree-b\n"
+    )
+    summary = (
+        "\n"
+        "wtrun: kept 1 worktree with work that is not pushed (b); push or commit it first, "
+        f"or run `wtrun clean {plan} --force` to drop it\n"
+        "\n"
+        "wtrun: kept a as well, to clean its stack whole later; `--task ID` cleans one task "
+        "alone\n"
+    )
+    code, out = clean(repo, plan, capsys)
+    assert (code, out) == (
+        1,
+        kept
+        + "c: removed .claude/worktrees/c\n"
+        + "c: deleted branch worktree-c (pushed)\n"
+        + "c: its records are kept (pushed; `--forget` drops them)\n"
+        + summary,
+    )
+    assert worktrees(repo) == [".claude/worktrees/a", ".claude/worktrees/b"]
+    # Again: the same, nothing half done.
+    code, out = clean(repo, plan, capsys)
+    assert (code, out) == (
+        1,
+        kept + "c: its records are kept (pushed; `--forget` drops them)\n" + summary,
+    )
+    assert worktrees(repo) == [".claude/worktrees/a", ".claude/worktrees/b"]
+    assert branches(repo) == ["main", "worktree-a", "worktree-b"]
+
+    # The ways out it names: --task cleans one task alone, --force drops b's work.
+    code, out = clean(repo, plan, capsys, "--task", "a")
+    assert (code, out) == (
+        0,
+        "a: removed .claude/worktrees/a\n"
+        "a: deleted branch worktree-a (pushed)\n"
+        "a: its records are kept (pushed; `--forget` drops them)\n",
+    )
+    code, out = clean(repo, plan, capsys, "--force", "--task", "b")
+    assert code == 0
+    assert "b: deleted branch worktree-b (dropped with --force)\n" in out
+    assert worktrees(repo) == []
+
+
+def test_a_stack_with_nothing_to_keep_is_cleaned_whole(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # b, stacked on a, crashed before committing anything: nothing of it to keep.
+    plan = write_plan(repo, stack_text(f"    agent: {{command: {agent('crash')}}}\n"))
+    assert wtrun("run", str(plan), cwd=repo) == 1
+    code, out = clean(repo, plan, capsys, "--task", "a", "--task", "b")
+    assert (code, out) == (
+        0,
+        "a: removed .claude/worktrees/a\n"
+        "a: deleted branch worktree-a (pushed)\n"
+        "a: its records are kept (pushed; `--forget` drops them)\n"
+        "b: removed .claude/worktrees/b\n"
+        "b: deleted branch worktree-b (nothing unpushed on it)\n",
+    )
+    assert worktrees(repo) == [".claude/worktrees/c"]
+    code, out = clean(repo, plan, capsys, "--task", "a", "--task", "b")
+    assert (code, out) == (
+        0,
+        "a: its records are kept (pushed; `--forget` drops them)\n"
+        "b: nothing to clean (no records)\n",
+    )

@@ -37,6 +37,7 @@ def task_rows(plan_path: str) -> dict[str, Any]:
                 "sandbox": r.sandbox if r else None,
                 "stale": inputs.stale(plan, task, r.inputs) if r else [],
                 "pr_number": r.pr_number if r else None,
+                "pr_state": r.pr_state if r and r.pr_number is not None else None,
                 "ports": r.ports if r else [],
                 "files": r.files if r else [],
                 "conflicts": r.conflicts if r else [],

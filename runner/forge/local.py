@@ -160,6 +160,11 @@ class LocalProvider:
     def retarget(self, task_id: str, number: int, base: str) -> None:
         self.prs.save(replace(self.prs.get(number), base=base))
 
+    def merged(self, number: int, base: str) -> None:
+        """Its branch was found merged into `base` by hand (`wtrun sync`): as a forge would
+        have marked it."""
+        self.prs.save(replace(self.prs.get(number), state="merged", base=base))
+
     def open_prs_into(self, branch: str) -> list[int]:
         return [pr.number for pr in self.prs.all() if pr.base == branch and pr.state == "open"]
 
