@@ -17,6 +17,7 @@ import pytest
 
 from testing import git, make_repo, write_plan, wtrun
 from wtrun import plandiff
+from wtrun.commands import diff as diff_command
 from wtrun.plan import Plan, Task
 
 DATA = Path(__file__).parent / "data" / "diff"
@@ -39,6 +40,23 @@ def test_golden(case: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert out == expected_file.read_text(encoding="utf-8")
     assert err == ""
     assert code == (1 if case in INVALID_NEW else 0)
+
+
+@pytest.mark.parametrize("case", ["added-removed", "invalid-new", "invalid-old", "every-task"])
+def test_plans_loaded_side_by_side_diff_the_same(
+    case: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Large plans load in two processes: the output is the same, invalid plans included."""
+    monkeypatch.setattr(diff_command, "SIDE_BY_SIDE_BYTES", 1)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    loads_here = []
+    load = diff_command.load
+    monkeypatch.setattr(diff_command, "load", lambda *a, **k: loads_here.append(a) or load(*a, **k))
+    folder = DATA / case
+    code = wtrun("diff", "old.yaml", "new.yaml", cwd=folder)
+    assert capsys.readouterr().out == (folder / "expected.md").read_text(encoding="utf-8")
+    assert code == (1 if case in INVALID_NEW else 0)
+    assert len(loads_here) == 1  # the new plan; the old one loaded in the other process
 
 
 def test_headline_of_the_brief(capsys: pytest.CaptureFixture[str]) -> None:
