@@ -107,6 +107,7 @@ class Job:
             worktrees.worktree_git_dir(self.ws.worktree),
             self.ws.worktree,
             self.preset.state_paths(self.env),
+            self.preset.state_dirs(self.env),
         )
 
     def wrap(self, argv: Sequence[str]) -> list[str]:

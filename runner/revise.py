@@ -64,6 +64,7 @@ def follow_up(
         worktrees.worktree_git_dir(ws.worktree),
         ws.worktree,
         preset.state_paths(env),
+        preset.state_dirs(env),
     )
 
     def wrap(argv: Sequence[str]) -> list[str]:
