@@ -152,6 +152,22 @@ def _parser() -> tuple[argparse.ArgumentParser, Mapping[str, argparse.ArgumentPa
 
     revise = plan_cmd("revise", "send review feedback and failed checks on open PRs to the agent")
     revise.add_argument("--task", action="append", default=[], metavar="ID")
+    revise.add_argument(
+        "--no-pr",
+        action="store_true",
+        help="push nothing and comment nothing: `wtrun pr PLAN` pushes the follow-ups and "
+        "answers on their PRs",
+    )
+    revise.add_argument(
+        "--save-feedback",
+        metavar="FILE",
+        help="only read the new feedback (GET requests) into FILE; run no agent",
+    )
+    revise.add_argument(
+        "--feedback",
+        metavar="FILE",
+        help="act on the feedback --save-feedback read into FILE instead of reading it",
+    )
 
     plan_cmd("matrix", "GitHub Actions matrix of independent stacks (JSON)")
     pr = plan_cmd("pr", "push and open PRs for ready tasks that have none")
@@ -293,7 +309,13 @@ def _dispatch(argv: Sequence[str], own_process: bool = False) -> int:
     if command == "revise":
         from .commands.revise import revise
 
-        return revise(args.plan, args.task)
+        return revise(
+            args.plan,
+            args.task,
+            no_pr=args.no_pr,
+            save_to=args.save_feedback,
+            saved=args.feedback,
+        )
     if command == "sync":
         from .sync import sync
 

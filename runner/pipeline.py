@@ -10,14 +10,16 @@ the records what they found.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from . import agents, followups, inputs, instructions, render, report, steps, tasklock, worktrees
 from .agents.launch import AgentFailed, launch
@@ -26,6 +28,8 @@ from .errors import DiskFull, WtrunError
 from .git import Git
 from .plan import Plan, Task, base_branch, task_context
 from .sandbox import NO_SANDBOX, Sandbox, writable_paths
+from .sandbox import Mode as SandboxMode
+from .sandbox import choose as choose_sandbox
 from .state import Step, Store, TaskRecord, TaskState
 from .tasklock import TaskLock
 from .workspace import Workspace, workspace
@@ -107,6 +111,7 @@ class Job:
             worktrees.worktree_git_dir(self.ws.worktree),
             self.ws.worktree,
             self.preset.state_paths(self.env),
+            self.preset.state_dirs(self.env),
         )
 
     def wrap(self, argv: Sequence[str]) -> list[str]:
@@ -455,6 +460,61 @@ def _budget_left(job: Job) -> float | None:
     """What the task may still spend: its attempts and follow-ups share its budget."""
     budget = job.task.agent.budget_usd
     return None if budget is None else max(budget - (job.record.cost_usd or 0.0), 0.0)
+
+
+# ---------------------------------------------------------------- a follow-up on finished work
+
+
+@contextlib.contextmanager
+def follow_up_job(plan: Plan, git: Git, store: Store, task: Task) -> Iterator[Job]:
+    """A finished task's job for a follow-up (`wtrun revise`), its lock held: its sandbox,
+    environment and worktree, made again from its branch when it is gone (a fresh clone,
+    as in CI) with its setup run and its instructions written as the run did."""
+    sandbox, warning = choose_sandbox(cast(SandboxMode, task.agent.sandbox))
+    if warning:
+        print(f"wtrun: {warning}", file=sys.stderr, flush=True)
+    record = store.task(task.id)
+    assert record.start_commit is not None
+    session = Session(
+        plan=plan,
+        git=git,
+        store=store,
+        reporter=report.Reporter(),
+        base_commit=record.start_commit,
+        ports={task.id: record.ports},
+        common_dir=git.common_dir(),
+        sandboxes={task.agent.sandbox: sandbox},
+    )
+    ws = session.workspace(task)
+    with tasklock.hold(session.common_dir, ws.worktree, task.id) as lock:
+        job = Job(session, task, ws, agents.get(task.agent.preset), ws.env(), lock)
+        if not ws.worktree.is_dir():
+            _make_again(job)
+        yield job
+
+
+def _make_again(job: Job) -> None:
+    session, git = job.session, job.session.git
+    worktrees.exclude_folder(git, session.plan.worktrees)
+    worktrees.enable_worktree_config(git)
+    session.existing_worktrees = worktrees.snapshot(git)
+    session.global_excludes = worktrees.global_excludes(git)
+    _recover_lost_worktree(job)
+    record, ws = job.record, job.ws
+    session.store.claim(
+        job.task.id,
+        branch=ws.branch,
+        worktree=str(ws.worktree),
+        ports=list(ws.ports),
+        inputs=record.inputs,  # what the task's work was made from: unchanged
+        created_branch=False,
+        created_worktree=True,
+    )
+    for stage in STAGES:
+        if stage.step in (Step.WORKTREE, Step.SETUP, Step.INSTRUCTIONS):
+            started = time.time()
+            stage.run(job)
+            session.store.end_step(job.task.id, stage.step, ok=True, started=started)
 
 
 # ---------------------------------------------------------------- one task, whole

@@ -18,6 +18,7 @@ from .errors import UsageError, WtrunError
 from .forge.local import set_pr_state
 from .git import Git, find_repo, resolve_base
 from .plan import Plan, base_branch, branch_of, load, task_by_id, task_context
+from .restack import short
 from .state import PrOpened, RunRecord, Step, Store, TaskRecord, TaskState, read_records
 from .workspace import check_records
 
@@ -87,14 +88,37 @@ def pr_command(
                 f"from {_plural(len(merge), 'file')}"
             )
         _missing_branches(git, store, selected)
-        provider = open_prs(plan, git, store, selected, report.Reporter())
+        # Follow-ups first: a task run now may build on one (its parent's pushed head).
+        provider, unanswered = _answer_follow_ups(plan, git, store, selected)
+        provider = open_prs(plan, git, store, selected, report.Reporter(), provider) or provider
         if provider is not None:
             refresh_texts(plan, store, provider, [t.id for t in plan.tasks], print)
         print(report.summary_text(store.record, selected, plan.budget_usd))
         report.write_step_summary(report.summary_markdown(store.record, selected, plan.budget_usd))
     finished = (TaskState.DONE, TaskState.NO_CHANGES)
     bad = [t for t in selected if (r := store.get(t)) is None or r.state not in finished]
-    return 1 if bad else 0
+    return 1 if bad or unanswered else 0
+
+
+def _answer_follow_ups(
+    plan: Plan, git: Git, store: Store, selected: Sequence[str]
+) -> tuple[forge.Provider | None, list[str]]:
+    """Push the follow-ups `wtrun revise --no-pr` made and answer on their PRs; the provider
+    (None: there were none) and the tasks whose follow-up failed."""
+    waiting = [t for t in selected if (r := store.get(t)) and r.unanswered and r.pr_number]
+    if not waiting:
+        return None, []
+    from .revise import answer
+
+    provider = ready_provider(plan, git, store)
+    failed = []
+    for tid in waiting:
+        try:
+            print(f"  {tid}: {answer(plan, git, store, provider, tid)}")
+        except WtrunError as e:
+            print(f"  {tid}: failed: {e}")
+            failed.append(tid)
+    return provider, failed
 
 
 def _mark_local_prs(plan: Plan, store: Store, marks: dict[str, str]) -> int:
@@ -163,7 +187,15 @@ def merge_records(plan: Plan, root: Path, store: Store, files: Sequence[str]) ->
             check_records(plan, root, incoming.tasks)
         except WtrunError as e:
             raise WtrunError(f"{path}: {e}") from None
+        offered = {t: r.pushed_head for t, r in incoming.tasks.items() if r.unanswered}
         taken += store.merge(incoming)
+        for tid, on in offered.items():
+            if not store.task(tid).unanswered:
+                print(
+                    f"wtrun: {path}: the follow-up of task {tid} on {short(on)} is not taken: "
+                    "these records do not say that head was pushed (`wtrun sync` moved the "
+                    "branch since, say); the next revise reads its feedback again"
+                )
     return taken
 
 

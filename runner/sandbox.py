@@ -8,6 +8,7 @@ no capabilities and no_new_privs, and the network as it is (agents call their AP
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import shutil
 import subprocess
@@ -143,11 +144,20 @@ def writable_paths(
     worktree_git_dir: Path,
     worktree: Path,
     home_state: Sequence[Path],
+    home_dirs: Sequence[Path] = (),
 ) -> list[Path]:
     """What a task's processes may write: its worktree, its own `.git/worktrees/<id>`, the
     object store, refs and reflogs (so `git commit` works), and those of `home_state` (the
     agent CLI's own files in $HOME) that exist. Not the common `config`, `hooks/`, `info/`,
-    wtrun's records, nor other worktrees."""
+    wtrun's records, nor other worktrees.
+
+    The folders `home_dirs` are made first when missing (a fresh $HOME, as on a CI runner):
+    inside the sandbox the CLI could not make them, and would lose its session between the
+    attempts of a task."""
+    for folder in home_dirs:
+        # A read-only $HOME: the CLI keeps nothing, as it would without wtrun.
+        with contextlib.suppress(OSError):
+            folder.mkdir(parents=True, exist_ok=True)
     paths = [worktree, worktree_git_dir]
     paths += [git_common_dir / name for name in _COMMON_WRITABLE]
     paths += home_state

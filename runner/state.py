@@ -130,6 +130,9 @@ class TaskRecord:
     addressed: list[str] = field(default_factory=list)
     revisions: int = 0
     revised_at: float | None = None
+    # The keys its last follow-up addressed while the follow-up is not pushed and answered on
+    # the PR yet (`wtrun revise --no-pr`, then `wtrun pr`).
+    unanswered: list[str] = field(default_factory=list)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TaskRecord:
@@ -170,6 +173,35 @@ class RunRecord:
         return self.tasks[task_id]
 
 
+# What a follow-up made elsewhere changes in a task's record; its PR, branch and pushed head
+# stay as this record has them.
+_FOLLOW_UP_FIELDS = ("head", "addressed", "revisions", "unanswered", "attempts", "files", "verify")
+
+
+def _follows_up(theirs: TaskRecord, ours: TaskRecord) -> bool:
+    """`theirs` holds a follow-up (`wtrun revise --no-pr`, in a job that runs agents) made on
+    the head `ours` says was pushed, and `ours` has none of its own waiting. A follow-up
+    on a head that moved since (`wtrun sync` rebased the branch) is not taken: the next
+    revise reads its feedback again."""
+    return (
+        bool(theirs.unanswered)
+        and not ours.unanswered
+        and ours.state is TaskState.DONE
+        and theirs.revisions > ours.revisions
+        and ours.pushed_head is not None
+        and theirs.pushed_head == ours.pushed_head == ours.head
+    )
+
+
+def _without_follow_up(record: TaskRecord) -> TaskRecord:
+    """A record taken whole, but for a follow-up waiting in it: nothing here says what that
+    builds on. Its feedback counts as new again."""
+    if record.unanswered:
+        record.addressed = [k for k in record.addressed if k not in record.unanswered]
+        record.head, record.unanswered = record.pushed_head, []
+    return record
+
+
 class Ledger:
     """A plan's records in memory, and every change made to them: each a method, under
     one lock (tasks run on several threads). `save=False` keeps a change in memory until
@@ -203,7 +235,11 @@ class Ledger:
             for tid, theirs in incoming.tasks.items():
                 ours = run.tasks.get(tid)
                 if ours is None or theirs.state.progress > ours.state.progress:
-                    run.tasks[tid] = theirs
+                    run.tasks[tid] = _without_follow_up(theirs)
+                    taken.append(tid)
+                elif _follows_up(theirs, ours):
+                    for name in _FOLLOW_UP_FIELDS:
+                        setattr(ours, name, getattr(theirs, name))
                     taken.append(tid)
         return taken
 
@@ -361,13 +397,29 @@ class Reviewed(Ledger):
             r.head, r.pushed_head, r.start_commit = head, pushed_head, start_commit
 
     def revised(self, task_id: str, *, addressed: list[str], head: str | None) -> None:
-        """A follow-up run of `wtrun revise` that addressed `addressed`; `head` is what it
-        pushed (None: the agent changed nothing, nothing was pushed)."""
+        """A follow-up run of `wtrun revise` that addressed `addressed`; `head` is its commit
+        (None: the agent changed nothing). It waits to be pushed and answered (`answered`)."""
         with self._edit(task_id, durable=True) as r:
-            r.addressed = [*r.addressed, *(k for k in addressed if k not in r.addressed)]
+            new = [k for k in addressed if k not in r.addressed]
+            r.addressed = [*r.addressed, *new]
+            r.unanswered = [*r.unanswered, *(k for k in new if k not in r.unanswered)]
             r.revisions += 1
             if head is not None:
-                r.head, r.pushed_head, r.revised_at = head, head, time.time()
+                r.head = head
+
+    def answered(self, task_id: str) -> None:
+        """The follow-up's head pushed (when it made one) and its feedback answered on the PR;
+        feedback older than now is not read again."""
+        with self._edit(task_id, durable=True) as r:
+            if r.head != r.pushed_head:
+                r.pushed_head, r.revised_at = r.head, time.time()
+            r.unanswered = []
+
+    def follow_up_dropped(self, task_id: str, reason: str) -> None:
+        """A follow-up that could not be pushed: its feedback counts as new again."""
+        with self._edit(task_id, durable=True) as r:
+            _without_follow_up(r)
+            r.reason = reason
 
     def worktree_removed(self, task_id: str) -> None:
         with self._edit(task_id) as r:

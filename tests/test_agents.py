@@ -227,6 +227,21 @@ def test_claude_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert "IS_SANDBOX" not in preset.env(make_run("claude", tmp_path))
 
 
+def test_claude_state_follows_its_config_dir(tmp_path: Path) -> None:
+    preset = agents.get("claude")
+    home = {"HOME": str(tmp_path)}
+    assert preset.state_dirs(home) == [tmp_path / ".claude"]
+    assert preset.state_paths(home) == [
+        tmp_path / ".claude",
+        tmp_path / ".claude.json",
+        tmp_path / ".local/state/claude",
+    ]
+    # Its sessions and its .claude.json both move into CLAUDE_CONFIG_DIR.
+    moved = {**home, "CLAUDE_CONFIG_DIR": str(tmp_path / "cfg")}
+    assert preset.state_dirs(moved) == [tmp_path / "cfg"]
+    assert preset.state_paths(moved) == [tmp_path / "cfg", tmp_path / ".local/state/claude"]
+
+
 def test_claude_result_success(tmp_path: Path) -> None:
     run = make_run("claude", tmp_path)
     log = "some warning on stderr\n" + CLAUDE_SUCCESS

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from fakes.anthropic import AnthropicServer, answer, write_file
 from testing import claude_binary, git, make_repo, write_plan, wtrun
+from wtrun.agents.base import json_lines
 
 PLAN = """\
 version: 1
@@ -69,3 +71,86 @@ def test_a_plan_runs_with_the_real_claude_cli(
     (row,) = json.loads(capsys.readouterr().out)["tasks"]
     assert row["state"] == "done"
     assert row["cost_usd"] is not None and row["cost_usd"] > 0
+
+
+RESUME_PLAN = """\
+version: 1
+name: claude-resume
+agent:
+  preset: claude
+  model: sonnet
+  timeout: 3m
+  attempts: 2
+pr: {provider: none}
+verify:
+  - run: test -f src/greet/checked.txt
+tasks:
+  - id: greet
+    prompt: Write src/greet/hello.txt saying hello.
+    scope: [src/greet/]
+"""
+
+
+def said(message: dict[str, Any]) -> str:
+    return json.dumps(message["content"], ensure_ascii=False)
+
+
+def test_a_second_attempt_resumes_the_claude_session(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """In the sandbox, with a HOME the CLI never ran in (as on a CI runner): the session the
+    first run kept must still be there for `--resume` on the second."""
+    binary = claude_binary()
+    repo = make_repo(tmp_path)
+    plan = write_plan(repo, RESUME_PLAN)
+    src = repo / ".claude" / "worktrees" / "greet" / "src" / "greet"
+    # The turn is picked by the number of assistant messages in the request: only a resumed
+    # conversation reaches the last two.
+    script = [
+        write_file(str(src / "hello.txt"), "hello\n"),
+        answer("Wrote the greeting."),
+        write_file(str(src / "checked.txt"), "checked\n"),
+        answer("Added the file the checks want."),
+    ]
+    with AnthropicServer(script) as srv:
+        monkeypatch.setenv("PATH", str(Path(binary).parent) + os.pathsep + os.environ["PATH"])
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.url)
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "test")
+        for name in ("ANTHROPIC_AUTH_TOKEN", "CLAUDE_CONFIG_DIR"):
+            monkeypatch.delenv(name, raising=False)
+        code = wtrun("run", str(plan), cwd=repo)
+        conversation = [r.body for r in srv.conversation]
+    log = (repo / ".git" / "wtrun" / "claude-resume" / "logs" / "greet" / "agent.log").read_text()
+    assert code == 0, log
+
+    # Two runs of the CLI, the second told the first's session and reporting the same one.
+    first, second = [line for line in json_lines(log) if line.get("type") == "result"]
+    session = first["session_id"]
+    assert second["session_id"] == session
+    assert f"agent attempt 2: claude, resuming session {session}" in log
+
+    # The second run's first request carries the first conversation, then the failure.
+    resumed = next(body for body in conversation if "did not pass the checks" in json.dumps(body))
+    messages = resumed["messages"]
+    asked = next(
+        i
+        for i, m in enumerate(messages)
+        if m["role"] == "user" and "Write src/greet/hello.txt saying hello." in said(m)
+    )
+    answered = next(
+        i
+        for i, m in enumerate(messages)
+        if m["role"] == "assistant" and "Wrote the greeting." in said(m)
+    )
+    assert asked < answered < len(messages) - 1
+    assert messages[-1]["role"] == "user"
+    assert "verify step 1 (test -f src/greet/checked.txt) failed" in said(messages[-1])
+
+    assert git(repo, "show", "worktree-greet:src/greet/checked.txt") == "checked\n"
+    capsys.readouterr()
+    assert wtrun("status", str(plan), "--json", cwd=repo) == 0
+    (row,) = json.loads(capsys.readouterr().out)["tasks"]
+    assert (row["state"], row["attempts"]) == ("done", 2)
+    costs = [first["total_cost_usd"], second["total_cost_usd"]]
+    assert all(cost > 0 for cost in costs)
+    assert row["cost_usd"] == pytest.approx(sum(costs))

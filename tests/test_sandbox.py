@@ -6,6 +6,7 @@ The repositories live under tmp_path, which is under /tmp: the private /tmp must
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import signal
@@ -98,6 +99,23 @@ def test_the_agent_cli_state_in_home_stays_writable(task: Task) -> None:
 
     assert r.returncode == 0, r.stderr
     assert (task.home / ".claude/session").read_text() == "s\n"
+
+
+@needs_bwrap
+def test_a_state_folder_missing_from_home_is_made_so_the_cli_keeps_its_session(
+    task: Task,
+) -> None:
+    sessions = task.home / ".codex"
+    writable = writable_paths(
+        task.repo / ".git", task.repo / ".git/worktrees/t1", task.worktree, [sessions], [sessions]
+    )
+    r = inside(
+        dataclasses.replace(task, writable=writable),
+        f"mkdir -p {sessions}/sessions && echo s > {sessions}/sessions/one",
+    )
+
+    assert r.returncode == 0, r.stderr
+    assert (sessions / "sessions/one").read_text() == "s\n"
 
 
 @needs_bwrap

@@ -3,6 +3,7 @@ whichever tasks changed since the last save (only those are encoded again)."""
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -39,3 +40,61 @@ def test_each_save_writes_the_whole_records_whatever_changed(tmp_path: Path) -> 
     again.agent_ran("a", "prompt", 0.5, {"turns": 2})
     again.save()
     assert again.path.read_text() == reference(again)
+
+
+def test_a_follow_up_made_elsewhere_is_folded_in_on_the_head_it_builds_on(
+    tmp_path: Path,
+) -> None:
+    """What `wtrun pr --merge-records` takes of a job's `revise --no-pr`: the follow-up's own
+    fields, never the PR or what was pushed; and nothing once the branch moved here."""
+    ours = Store(tmp_path / "ours", "demo")
+    ours.pr_opened("a", PrOpened(4, "u", "main", "t", "b", "open"))
+    ours.committed("a", "1" * 40)
+    ours.pushed("a", "1" * 40)
+    theirs = Store(tmp_path / "theirs", "demo")
+    theirs.record = copy.deepcopy(ours.record)
+    theirs.pr_opened("a", PrOpened(99, "evil", "release", "t", "b", "open"))
+    theirs.revised("a", addressed=["k1"], head="2" * 40)
+
+    assert ours.merge(copy.deepcopy(theirs.record)) == ["a"]
+    a = ours.task("a")
+    assert (a.head, a.unanswered, a.addressed, a.revisions) == ("2" * 40, ["k1"], ["k1"], 1)
+    assert (a.pr_number, a.pr_base, a.pushed_head) == (4, "main", "1" * 40)
+    ours.answered("a")
+    assert (a.pushed_head, a.unanswered) == ("2" * 40, [])
+
+    # The same follow-up again, or one on a head that moved since: not taken.
+    assert ours.merge(copy.deepcopy(theirs.record)) == []
+    ours.restacked("a", head="3" * 40, pushed_head="3" * 40, start_commit="0" * 40)
+    theirs.record.tasks["a"].revisions = 5
+    assert ours.merge(copy.deepcopy(theirs.record)) == []
+    assert ours.task("a").head == "3" * 40
+
+
+def test_a_follow_up_that_cannot_be_pushed_gives_its_feedback_back(tmp_path: Path) -> None:
+    store = Store(tmp_path, "demo")
+    store.committed("a", "1" * 40)
+    store.pushed("a", "1" * 40)
+    store.revised("a", addressed=["k0"], head=None)
+    store.answered("a")
+    store.revised("a", addressed=["k1", "k2"], head="2" * 40)
+
+    store.follow_up_dropped("a", "push refused")
+    a = store.task("a")
+    assert (a.head, a.addressed, a.unanswered, a.revisions) == ("1" * 40, ["k0"], [], 2)
+    assert a.reason == "push refused"
+
+
+def test_a_record_taken_whole_leaves_its_follow_up_behind(tmp_path: Path) -> None:
+    """Records that know nothing of the task (a fresh clone, a lost prs job) cannot tell what
+    the follow-up builds on: it is not pushed from them, its feedback is read again."""
+    theirs = Store(tmp_path / "theirs", "demo")
+    theirs.pr_opened("a", PrOpened(4, "u", "main", "t", "b", "open"))
+    theirs.committed("a", "1" * 40)
+    theirs.pushed("a", "1" * 40)
+    theirs.revised("a", addressed=["k1"], head="2" * 40)
+    fresh = Store(tmp_path / "fresh", "demo")
+
+    assert fresh.merge(copy.deepcopy(theirs.record)) == ["a"]
+    a = fresh.task("a")
+    assert (a.head, a.unanswered, a.addressed, a.revisions) == ("1" * 40, [], [], 1)

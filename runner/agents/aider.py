@@ -76,6 +76,9 @@ class AiderPreset:
     def state_paths(self, env: Mapping[str, str]) -> list[Path]:
         return []  # it writes only into the worktree (`.aider*` files, ignored there)
 
+    def state_dirs(self, env: Mapping[str, str]) -> list[Path]:
+        return []
+
     def env(self, run: AgentRun) -> dict[str, str]:
         return {}
 

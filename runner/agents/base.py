@@ -57,6 +57,10 @@ class Preset(Protocol):
     # The CLI's own state that it must write (in $HOME): writable inside the sandbox.
     def state_paths(self, env: Mapping[str, str]) -> list[Path]: ...
 
+    # The folders among `state_paths` that wtrun makes when missing, before the sandbox starts:
+    # the CLI cannot make them inside it, and would lose the session a later attempt resumes.
+    def state_dirs(self, env: Mapping[str, str]) -> list[Path]: ...
+
     # The session a later run can continue, from what the CLI reported (None: it cannot).
     def session(self, details: Mapping[str, object]) -> str | None: ...
 

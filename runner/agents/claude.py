@@ -64,8 +64,15 @@ class ClaudePreset:
         return session if isinstance(session, str) and session else None
 
     def state_paths(self, env: Mapping[str, str]) -> list[Path]:
-        h = home(env)
-        return [h / ".claude", h / ".claude.json", h / ".local" / "state" / "claude"]
+        # With CLAUDE_CONFIG_DIR set, `.claude.json` lives in that folder too.
+        config = self.state_dirs(env)[0]
+        files = [] if env.get("CLAUDE_CONFIG_DIR") else [home(env) / ".claude.json"]
+        return [config, *files, home(env) / ".local" / "state" / "claude"]
+
+    def state_dirs(self, env: Mapping[str, str]) -> list[Path]:
+        # Sessions are kept in <config>/projects/: `--resume` finds them there.
+        configured = env.get("CLAUDE_CONFIG_DIR")
+        return [Path(configured) if configured else home(env) / ".claude"]
 
     def env(self, run: AgentRun) -> dict[str, str]:
         extra = {"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"}

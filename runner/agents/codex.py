@@ -59,6 +59,9 @@ class CodexPreset:
         return None  # a later attempt starts a new session, told what failed
 
     def state_paths(self, env: Mapping[str, str]) -> list[Path]:
+        return self.state_dirs(env)
+
+    def state_dirs(self, env: Mapping[str, str]) -> list[Path]:
         return [Path(env["CODEX_HOME"]) if env.get("CODEX_HOME") else home(env) / ".codex"]
 
     def env(self, run: AgentRun) -> dict[str, str]:

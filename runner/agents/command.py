@@ -53,6 +53,9 @@ class CommandPreset:
     def state_paths(self, env: Mapping[str, str]) -> list[Path]:
         return []
 
+    def state_dirs(self, env: Mapping[str, str]) -> list[Path]:
+        return []
+
     def env(self, run: AgentRun) -> dict[str, str]:
         # What this run asks: the task's prompt, or a follow-up (a verify failure, a change).
         return {"WTRUN_PROMPT": run.prompt}

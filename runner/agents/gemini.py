@@ -54,6 +54,9 @@ class GeminiPreset:
         return None  # a later attempt starts a new session, told what failed
 
     def state_paths(self, env: Mapping[str, str]) -> list[Path]:
+        return self.state_dirs(env)
+
+    def state_dirs(self, env: Mapping[str, str]) -> list[Path]:
         return [home(env) / ".gemini"]
 
     def env(self, run: AgentRun) -> dict[str, str]:

@@ -43,7 +43,9 @@ def launch(
     out, reported a failure, or spent more than the task's `budget_usd`."""
     preset = get(run.task.agent.preset)
     agent = run.task.agent
-    _header(log, f"agent attempt {attempt}: {preset.name}")
+    # The session it continues, for whoever reads the log after a surprising second attempt.
+    resuming = f", resuming session {run.resume}" if run.resume else ""
+    _header(log, f"agent attempt {attempt}: {preset.name}{resuming}")
     outcome = proc.run_logged(
         wrap(preset.argv(run)),
         cwd=run.worktree,

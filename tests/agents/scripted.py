@@ -38,6 +38,7 @@ def main() -> int:
         subprocess.run(["git", "commit", "-q", "-m", "agent: edit"], check=True)
     elif mode == "append":
         counter, prompt, files = paths[0], paths[1], paths[2:]
+        Path(counter).parent.mkdir(parents=True, exist_ok=True)
         with open(counter, "a") as f:
             f.write(json.dumps({"prompt": prompt}) + "\n")
         for rel in files:

@@ -146,6 +146,9 @@ class FakeGitHub:
         self.owner = owner
         self.repo = repo
         self.token: str | None = token
+        # A second token that may only read, as GitHub Actions' `contents: read` one: its
+        # requests that write are refused.
+        self.read_token: str | None = None
         self.login = login
         self.default_branch = default_branch
         self.collaborators = None if collaborators is None else {c.lower() for c in collaborators}
@@ -524,8 +527,10 @@ class FakeGitHub:
         auth = headers.get("authorization", "")
         given = auth.split(" ", 1)[1].strip() if " " in auth else None
         try:
-            if given is not None and given != self.token:
+            if given is not None and given not in (self.token, self.read_token):
                 raise _ApiError(401, "Bad credentials")
+            if given is not None and given != self.token and method != "GET":
+                raise _ApiError(403, "Resource not accessible by integration")
             if route == "/user":
                 if given is None:
                     raise _ApiError(
