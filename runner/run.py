@@ -146,7 +146,7 @@ def _run_locked(plan: Plan, git: Git, store: Store, selected: list[str], options
         # Before any agent spends money: is the repository known, is gh logged in?
         provider = ready_provider(plan, git, store)
     try:
-        with _signals_interrupt():
+        with _signals_interrupt(), store.batched():
             _schedule(session, selected, options.max_parallel or plan.max_parallel)
             if makes_prs:
                 from .prs import open_prs

@@ -212,7 +212,7 @@ class Ledger:
         self.record = record
         self._lock = threading.Lock()
 
-    def _save(self, task_id: str | None, durable: bool) -> None:
+    def _save(self, task_id: str | None, durable: bool, now: bool) -> None:
         """Persist the records after a change of `task_id`'s; called holding the lock."""
 
     # ------------------------------------------------------------ reading
@@ -301,7 +301,7 @@ class Ledger:
     ) -> None:
         """The task's names, recorded before git makes them: a run killed in between still
         knows they are its own (to reuse, restart or clean them)."""
-        with self._edit(task_id) as r:
+        with self._edit(task_id, now=True) as r:
             r.branch, r.worktree, r.ports, r.inputs = branch, worktree, ports, inputs
             r.created_branch = r.created_branch or created_branch
             r.created_worktree = r.created_worktree or created_worktree
@@ -312,8 +312,9 @@ class Ledger:
             r.created_branch = r.created_branch or created_branch
 
     def agent_started(self, task_id: str, sandbox: str) -> int:
-        """Count a run of the task's agent, and where it runs; returns its number."""
-        with self._edit(task_id) as r:
+        """Count a run of the task's agent, and where it runs; returns its number. Written
+        before the agent starts: a run killed meanwhile still counts the attempt."""
+        with self._edit(task_id, now=True) as r:
             r.attempts += 1
             r.sandbox = sandbox
             return int(r.attempts)
@@ -346,13 +347,15 @@ class Ledger:
 
     @contextmanager
     def _edit(
-        self, task_id: str | None, *, save: bool = True, durable: bool = False
+        self, task_id: str | None, *, save: bool = True, durable: bool = False, now: bool = False
     ) -> Iterator[Any]:
+        """`now`: written before the caller goes on, even in a batch (see `Store.batched`):
+        what a run killed right after must find."""
         with self._lock:
             yield self.record if task_id is None else self.record.task(task_id)
             self._changed(task_id)
             if save:
-                self._save(task_id, durable)
+                self._save(task_id, durable, now or durable)
 
     def _changed(self, task_id: str | None) -> None:
         """A task's record (None: the run's, or any) changed; called holding the lock."""
@@ -456,6 +459,8 @@ class Store(Reviewed):
         super().__init__(self._read(plan_name))
         self._encoded: dict[str, str] = {}  # task -> its JSON, as last saved
         self._told_full: set[str] = set()  # tasks told the disk is full since the last save
+        self._every: float | None = None  # see `batched`
+        self._due: threading.Timer | None = None  # the batched write waiting to happen
         if not self.lock().held():
             self._settle()
 
@@ -494,11 +499,50 @@ class Store(Reviewed):
 
     def save(self, *, durable: bool = False) -> None:
         with self._lock:
+            if self._due is not None:
+                self._due.cancel()
+                self._due = None
             self._write(durable)
 
-    def _save(self, task_id: str | None, durable: bool) -> None:
+    @contextmanager
+    def batched(self, every: float = 0.2) -> Iterator[None]:
+        """Within, a save that need not be durable is written with the others of the next
+        `every` seconds, by a timer; a durable save writes at once, with what waits. A file
+        rewritten whole at each of a task's saves cost more per task the larger the plan
+        (31 ms per task at 400 tasks). A killed run loses at most `every` seconds of
+        records, as it could lose the last change before any save. Leaving writes what
+        waits."""
+        self._every = every
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._every = None
+                if self._due is not None:
+                    self._due.cancel()
+                    self._due = None
+                    self._write()
+
+    def _write_due(self) -> None:
+        with self._lock:
+            if self._due is None:  # written meanwhile
+                return
+            self._due = None
+            with contextlib.suppress(DiskFull):  # kept in memory: the next save tells
+                self._write()
+
+    def _save(self, task_id: str | None, durable: bool, now: bool) -> None:
         """On a full disk the change stays in memory for the next save to write, and the
         task is told once (the step under way fails); recording that failure then works."""
+        if self._every is not None and not now:
+            if self._due is None:
+                self._due = threading.Timer(self._every, self._write_due)
+                self._due.daemon = True
+                self._due.start()
+            return
+        if self._due is not None:
+            self._due.cancel()
+            self._due = None
         try:
             self._write(durable)
         except DiskFull:

@@ -318,7 +318,8 @@ def test_the_records_are_always_whole_json(repo: Path, ctl: Path) -> None:
     finally:
         stop.set()
         thread.join()
-    assert len(set(reads)) > 20  # saw the records change many times
+    # saw the records change many times (each task's claim, agent start, push and PR at once)
+    assert len(set(reads)) > 10
     for text in reads:
         json.loads(text)  # never half a file
     assert [p.name for p in path.parent.iterdir() if p.name.startswith(".state.json")] == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from pathlib import Path
 
 from wtrun.state import PrOpened, Step, Store, TaskState
@@ -98,3 +99,50 @@ def test_a_record_taken_whole_leaves_its_follow_up_behind(tmp_path: Path) -> Non
     assert fresh.merge(copy.deepcopy(theirs.record)) == ["a"]
     a = fresh.task("a")
     assert (a.head, a.unanswered, a.addressed, a.revisions) == ("1" * 40, [], [], 1)
+
+
+def test_in_a_batch_saves_wait_for_the_timer_and_leaving_writes_what_waits(
+    tmp_path: Path,
+) -> None:
+    store = Store(tmp_path, "demo")
+    store.set_base("a" * 40)
+    written = store.path.read_text()
+    with store.batched(every=60):
+        store.set_state("a", TaskState.RUNNING)
+        store.end_step("a", Step.SETUP, ok=True, started=1.0)
+        assert store.path.read_text() == written  # both wait
+    assert store.path.read_text() == reference(store)
+
+
+def test_in_a_batch_a_durable_or_guarding_save_writes_at_once_with_what_waits(
+    tmp_path: Path,
+) -> None:
+    store = Store(tmp_path, "demo")
+    with store.batched(every=60):
+        store.set_state("a", TaskState.RUNNING)
+        store.claim(
+            "b",
+            branch="wtrun/b",
+            worktree="w/b",
+            ports=[],
+            inputs={},
+            created_branch=True,
+            created_worktree=True,
+        )  # before git makes them: a run killed next must find them
+        assert store.path.read_text() == reference(store)
+        store.end_step("b", Step.WORKTREE, ok=True, started=1.0)
+        store.agent_started("a", "none")  # counted before the agent starts
+        assert store.path.read_text() == reference(store)
+        store.end_step("a", Step.AGENT, ok=True, started=1.0)
+        store.pushed("a", "c" * 40)
+        assert store.path.read_text() == reference(store)
+
+
+def test_in_a_batch_the_timer_writes(tmp_path: Path) -> None:
+    store = Store(tmp_path, "demo")
+    with store.batched(every=0.05):
+        store.set_state("a", TaskState.RUNNING)
+        deadline = time.monotonic() + 10
+        while store.path.exists() is False or store.path.read_text() != reference(store):
+            assert time.monotonic() < deadline, "the batched save was never written"
+            time.sleep(0.01)
