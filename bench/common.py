@@ -6,7 +6,6 @@ import io
 import os
 import shutil
 import subprocess
-import sys
 import time
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
@@ -44,12 +43,17 @@ class GitFailed(Exception):
 def worktree_add(repo: Path, path: Path, branch: str, start: str) -> None:
     """`git worktree add -b`, finished on the branch when a retried add finds that the
     first attempt made the branch before failing (what wtrun does too)."""
-    try:
-        git(repo, "worktree", "add", "--quiet", "-b", branch, str(path), start)
-    except GitFailed:
-        if "already exists" not in str(sys.exc_info()[1]):
-            raise
-        git(repo, "worktree", "add", "--quiet", str(path), branch)
+    for attempt in range(5):
+        try:
+            git(repo, "worktree", "add", "--quiet", "-b", branch, str(path), start)
+            return
+        except GitFailed as e:
+            if "already exists" in str(e):
+                break
+            # `.git/worktrees` removed meanwhile by the `worktree remove` of the last other one
+            if "could not create directory of" not in str(e) or attempt == 4:
+                raise
+    git(repo, "worktree", "add", "--quiet", str(path), branch)
 
 
 def reset(repo: Path) -> None:

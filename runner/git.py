@@ -11,7 +11,7 @@ from pathlib import Path
 from . import proc
 from .errors import WtrunError
 
-# Parallel `git worktree add` and ref updates race on these; git gives up at once.
+# Parallel `git worktree add`/`remove` and ref updates race on these; git gives up at once.
 # `git worktree add` and `git branch -d` read every worktree's metadata, and fail on one
 # that another `worktree add` is writing at that moment ("failed to read .../commondir").
 _LOCK_HINTS = (
@@ -24,6 +24,8 @@ _LOCK_HINTS = (
     "could not lock config file",
     "/commondir",
     "/gitdir: ",
+    # `.git/worktrees` itself, removed by a `worktree remove` of the last other worktree
+    "could not create directory of '",
 )
 
 
