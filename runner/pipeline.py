@@ -150,6 +150,8 @@ def _setup(job: Job) -> None:
     )
     if failure:
         raise WtrunError(failure.message, failure.position)
+    if not job.task.setup:
+        return  # nothing ran that could make files (a listing of a large worktree is not free)
     # What setup made and git does not ignore (a virtualenv, a build folder) is the
     # worktree's, not the agent's: hidden like copied files, never committed or blamed.
     made = job.session.git(
