@@ -205,7 +205,7 @@ def _parser() -> tuple[argparse.ArgumentParser, Mapping[str, argparse.ArgumentPa
     )
     init = sub.add_parser(
         "init",
-        help="adopt wtrun here: a starter plan, the schema, three workflows, a pre-commit entry",
+        help="adopt wtrun here: a starter plan, the schema, four workflows, a pre-commit entry",
         description="Write into this repository a starter plan (its schema modeline pointing at "
         ".wtrun/plan-v1.json), the plan schema, three GitHub Actions workflows using wtrun's "
         "action pinned to this version, and a pre-commit entry; then print the secrets to set.",

@@ -2,7 +2,7 @@
 
 Writes a starter plan whose `yaml-language-server` modeline points at the plan schema vendored
 into `.wtrun/plan-v1.json` (an editor resolves it offline; `wtrun schema --write` refreshes it),
-the three workflows, using wtrun's composite action pinned to this version of wtrun, and a
+the four workflows, using wtrun's composite action pinned to this version of wtrun, and a
 pre-commit entry. A file that exists and differs is never overwritten without `--force`; an
 existing `.pre-commit-config.yaml` is never touched (the entry to add is printed instead).
 """
