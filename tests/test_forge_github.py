@@ -650,3 +650,14 @@ def test_resolve_repository_bad_value(
         f'{source} "{value}" is not a GitHub repository; write it as '
         '"OWNER/NAME" (e.g. "acme/shop")'
     )
+
+
+def test_check_runs_are_read_page_after_page(api: GitHubApi, github: FakeGitHub) -> None:
+    sha = "c" * 40
+    for i in range(130):
+        github.add_check_run(sha, f"shard-{i}", "success")
+    github.add_check_run(sha, "shard-130", "failure", "1 test failed")
+    runs = api.check_runs(sha)
+    assert [r["name"] for r in runs] == [f"shard-{i}" for i in range(131)]
+    pages = [r.path for r in github.requests if "/check-runs" in r.path]
+    assert len(pages) == 2, pages

@@ -281,15 +281,22 @@ class GitHubApi:
         return _str(data, "html_url")
 
     def check_runs(self, ref: str) -> list[dict[str, Any]]:
-        query = urlencode({"per_page": "100"})
-        data = self._call(
-            "GET",
-            f"repos/{self.repository}/commits/{quote(ref)}/check-runs?{query}",
-            action=self._in(f"cannot read the check runs of {ref[:12]}"),
-        )
-        if not isinstance(data, dict) or not isinstance(data.get("check_runs"), list):
-            raise self._unexpected("a list of check runs", data)
-        return [run for run in data["check_runs"] if isinstance(run, dict)]
+        """Every check run on `ref`, page after page (a monorepo's CI can post over 100)."""
+        runs: list[dict[str, Any]] = []
+        for page in range(1, _MAX_PAGES + 1):
+            query = urlencode({"per_page": "100", "page": str(page)})
+            data = self._call(
+                "GET",
+                f"repos/{self.repository}/commits/{quote(ref)}/check-runs?{query}",
+                action=self._in(f"cannot read the check runs of {ref[:12]}"),
+            )
+            if not isinstance(data, dict) or not isinstance(data.get("check_runs"), list):
+                raise self._unexpected("a list of check runs", data)
+            runs += [run for run in data["check_runs"] if isinstance(run, dict)]
+            total = data.get("total_count")
+            if len(data["check_runs"]) < 100 or (isinstance(total, int) and len(runs) >= total):
+                break
+        return runs
 
     def statuses(self, ref: str) -> list[dict[str, Any]]:
         """The latest status of each context on `ref` (the combined status)."""

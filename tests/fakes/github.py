@@ -644,7 +644,10 @@ class FakeGitHub:
 
     def _list_check_runs(self, match: re.Match[str], query: dict[str, str], body: Any) -> _Reply:
         runs = self.check_runs.get(self._sha_of(match["ref"]), [])
-        return _Reply(200, {"total_count": len(runs), "check_runs": runs})
+        per_page = min(int(query.get("per_page", "30")), 100)
+        page = max(int(query.get("page", "1")), 1)
+        chosen = runs[(page - 1) * per_page : page * per_page]
+        return _Reply(200, {"total_count": len(runs), "check_runs": chosen})
 
     def _combined_status(self, match: re.Match[str], query: dict[str, str], body: Any) -> _Reply:
         sha = self._sha_of(match["ref"])
