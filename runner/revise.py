@@ -16,7 +16,7 @@ import dataclasses
 from collections.abc import Sequence
 
 from . import agents, feedback, forge, steps
-from .agents.launch import launch
+from .agents.launch import AgentFailed, launch
 from .commit import check_scope, commit_leftovers, resolve_head
 from .errors import WtrunError
 from .forge import Feedback
@@ -45,6 +45,13 @@ def follow_up(
                 f"or undo its other commits (`git -C {ws.worktree} log {previous[:12]}..`), "
                 "then run again"
             )
+        budget = task.agent.budget_usd
+        left = None if budget is None else budget - (record.cost_usd or 0.0)
+        if left is not None and left <= 0:
+            raise WtrunError(
+                f'task "{task_id}" has spent its budget (${record.cost_usd or 0.0:.2f} of '
+                f"${budget:.2f}); raise its agent.budget_usd in the plan to address more feedback"
+            )
         # The command preset reads the prompt as `{{ task.prompt }}`: it is the follow-up's.
         run = agents.AgentRun(
             plan=plan,
@@ -54,9 +61,17 @@ def follow_up(
             instructions=ws.instructions,
             env=job.env,
             sandboxed=job.sandbox.kind != "none",
+            budget_usd=left,
         )
         attempt = store.agent_started(task_id, job.sandbox.kind)
-        launch(run, job.env, store.log_path(task_id, "agent"), attempt=attempt, wrap=job.wrap)
+        try:
+            launched = launch(
+                run, job.env, store.log_path(task_id, "agent"), attempt=attempt, wrap=job.wrap
+            )
+        except AgentFailed as e:
+            store.spent(task_id, e.result.cost_usd if e.result is not None else None)
+            raise
+        store.spent(task_id, launched.result.cost_usd)
         commit_leftovers(git, ws.worktree, message, job.owned, None)
         head = resolve_head(git, ws.worktree, ws.branch, previous)
         if head == previous:

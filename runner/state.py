@@ -175,7 +175,16 @@ class RunRecord:
 
 # What a follow-up made elsewhere changes in a task's record; its PR, branch and pushed head
 # stay as this record has them.
-_FOLLOW_UP_FIELDS = ("head", "addressed", "revisions", "unanswered", "attempts", "files", "verify")
+_FOLLOW_UP_FIELDS = (
+    "head",
+    "addressed",
+    "revisions",
+    "unanswered",
+    "attempts",
+    "cost_usd",
+    "files",
+    "verify",
+)
 
 
 def _follows_up(theirs: TaskRecord, ours: TaskRecord) -> bool:
@@ -329,6 +338,13 @@ class Ledger:
             if cost_usd is not None:
                 r.cost_usd = (r.cost_usd or 0.0) + cost_usd
             r.agent = details
+
+    def spent(self, task_id: str, cost_usd: float | None) -> None:
+        """A follow-up run's cost (`wtrun revise`), added to the task's; what it was asked
+        stays the plan's prompt, which the next plan change is compared with."""
+        with self._edit(task_id) as r:
+            if cost_usd is not None:
+                r.cost_usd = (r.cost_usd or 0.0) + cost_usd
 
     def committed(self, task_id: str, head: str | None) -> None:
         """The task's head after the commit stage; None: no changes, worktree removed."""

@@ -10,6 +10,7 @@ import pytest
 
 from fakes.github import FakeGitHub
 from testing import agent, git, needs_gh, stacked_plan, write_plan, wtrun
+from wtrun.state import Store
 
 pytestmark = needs_gh
 
@@ -280,3 +281,27 @@ def test_a_follow_up_the_remote_refuses_is_dropped_and_its_feedback_read_again(
     saved = tmp_path / "feedback.json"
     assert wtrun("revise", str(plan), "--save-feedback", str(saved), cwd=repo) == 0
     assert "  api: 2 new items on PR #1\n" in capsys.readouterr().out
+
+
+def test_a_task_that_spent_its_budget_addresses_no_more_feedback(
+    github: tuple[Path, FakeGitHub], capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo, fake = github
+    counter = repo.parent / "agent-runs.jsonl"
+    text = plan_text(counter).replace("  sandbox: none\n", "  sandbox: none\n  budget_usd: 2\n")
+    plan = write_plan(repo, text)
+    assert wtrun("run", str(plan), cwd=repo) == 0
+    (number,) = fake.pulls
+    store = Store(repo / ".git", "rev")
+    store.spent("api", 2.5)  # what earlier follow-ups cost, by their reports
+    fake.set_role("alice", "write")
+    fake.add_review_comment(number, "alice", "Rename `run` to `serve`.", "src/api/work.py", 1)
+    fake.requests.clear()
+    capsys.readouterr()
+
+    assert wtrun("revise", str(plan), cwd=repo) == 1
+    out = capsys.readouterr().out
+    assert 'api: failed: task "api" has spent its budget ($2.50 of $2.00)' in out
+    assert "raise its agent.budget_usd" in out
+    assert len(runs(counter)) == 1  # no follow-up ran
+    assert writes(fake) == []

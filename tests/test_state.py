@@ -55,11 +55,15 @@ def test_a_follow_up_made_elsewhere_is_folded_in_on_the_head_it_builds_on(
     theirs = Store(tmp_path / "theirs", "demo")
     theirs.record = copy.deepcopy(ours.record)
     theirs.pr_opened("a", PrOpened(99, "evil", "release", "t", "b", "open"))
+    theirs.agent_ran("a", "Build it.", 1.0, {})
+    theirs.spent("a", 0.25)  # the follow-up's cost adds up; what it was asked is not kept
+    assert (theirs.task("a").cost_usd, theirs.task("a").prompt) == (1.25, "Build it.")
     theirs.revised("a", addressed=["k1"], head="2" * 40)
 
     assert ours.merge(copy.deepcopy(theirs.record)) == ["a"]
     a = ours.task("a")
     assert (a.head, a.unanswered, a.addressed, a.revisions) == ("2" * 40, ["k1"], ["k1"], 1)
+    assert a.cost_usd == 1.25
     assert (a.pr_number, a.pr_base, a.pushed_head) == (4, "main", "1" * 40)
     ours.answered("a")
     assert (a.pushed_head, a.unanswered) == ("2" * 40, [])
