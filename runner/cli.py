@@ -290,7 +290,7 @@ def _dispatch(argv: Sequence[str], own_process: bool = False) -> int:
 
         return demo(args.keep)
     if command == "pr":
-        from .prs import pr_command
+        from .commands.pr import pr_command
 
         marks = {**dict.fromkeys(args.merged, "merged"), **dict.fromkeys(args.closed, "closed")}
         return pr_command(args.plan, args.task, args.merge_records, marks)
