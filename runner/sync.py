@@ -331,8 +331,11 @@ class Syncer:
     def _find_merges(self, tip: str) -> None:
         """`local` PRs whose pushed work a reviewer merged into the base by hand: marked
         merged, as `wtrun pr --merged` would, and synced from here on as a merged GitHub PR.
-        Only the fetched base and the commits here are read: no request per task."""
+        With no PRs (provider `none`), the pushed branch stands for one. Only the fetched
+        base and the commits here are read: no request per task."""
         provider = self.provider
+        if self.plan.pr.provider == "none":
+            self._find_merged_branches(tip)
         if not isinstance(provider, LocalProvider):
             return
         base = self.plan.base
@@ -356,13 +359,37 @@ class Syncer:
                 tid, f"PR #{r.pr_number} was merged into {base}: {found.describe(base)}"
             )
 
+    def _find_merged_branches(self, tip: str) -> None:
+        base = self.plan.base
+        for task in self.plan.tasks:
+            r = self.store.get(task.id)
+            if r is not None and r.pr_number is None and r.pr_state == "merged":
+                self.status[task.id] = PrStatus("merged", r.pr_base or base)  # found earlier
+                continue
+            if r is None or not self._in_review(r) or r.start_commit is None:
+                continue
+            assert r.pushed_head is not None
+            try:
+                found = landed(self.git, r.pushed_head, r.start_commit, tip)
+            except WtrunError as e:
+                self.outcome.stop(task.id, f"cannot tell whether it was merged: {e}")
+                continue
+            if found is None:
+                continue
+            self.store.pr_changed(task.id, state="merged", base=base)
+            self.status[task.id] = PrStatus("merged", base)
+            self.outcome.note(
+                task.id, f"branch {r.branch} was merged into {base}: {found.describe(base)}"
+            )
+
     def _in_review(self, r: TaskRecord) -> bool:
         """Whether the task's PR is open (blocked ones too: they may be unblocked)."""
         after_pr = r.state is TaskState.BLOCKED and r.step == Step.PR.value
         if r.head is None or not (r.state is TaskState.DONE or after_pr):
             return False
         if r.pr_number is None:  # provider none: a pushed branch stands for its PR
-            return r.pushed_head is not None and self.plan.pr.provider == "none"
+            pushed = r.pushed_head is not None and self.plan.pr.provider == "none"
+            return pushed and r.pr_state != "merged"
         return (r.pr_state or "open") == "open"
 
     def _sync_task(self, tid: str, tip: str) -> None:

@@ -1,5 +1,6 @@
 """`wtrun sync` with the `local` provider: a branch merged into the base by hand on the
-remote (merge commit, fast-forward, squash) marks the task's PR merged, as a forge would.
+remote (merge commit, fast-forward, squash) marks the task's PR merged, as a forge would;
+with no PRs (`none`), the task's pushed branch is merged the same way.
 
 Real runs with scripted agents and a real bare remote; the merges are made in another
 clone and pushed there, as a reviewer would.
@@ -211,3 +212,34 @@ def test_a_task_whose_changes_reached_the_base_otherwise_is_never_pushed_empty(
     assert rev(bare, "worktree-examples^") == rev(bare, "main")  # it followed docs
     assert rev(repo, "worktree-api") == rev(repo / ".claude/worktrees/api", "HEAD")
     assert rev(repo, "worktree-api") == before["worktree-api"]
+
+
+def test_with_no_prs_a_branch_merged_by_hand_is_merged_and_never_pushed_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Provider `none`: the pushed branch stands for a PR; merged by hand, it is done."""
+    repo = make_repo(tmp_path)
+    plan = write_plan(repo, stacked_plan("none"))
+    assert wtrun("run", str(plan), cwd=repo) == 0
+    bare = tmp_path / "origin.git"
+    other = reviewer(tmp_path)
+    git(other, "merge", "-q", "--no-ff", "-m", "Merge api", "origin/worktree-api")
+    git(other, "push", "-q", "origin", "main")
+    main = rev(bare, "main")
+    before = task_refs(bare)
+
+    out = sync(repo, plan, capsys)
+    api = before["worktree-api"][:12]
+    assert f"api: branch worktree-api was merged into main: its pushed head {api}" in out
+    assert "api: 1 commit behind" not in out
+    records = json.loads((repo / ".git/wtrun/sprint/state.json").read_text())["tasks"]
+    assert records["api"]["pr_state"] == "merged"
+    assert task_refs(bare) == before
+
+    out = sync(repo, plan, capsys, "--rebase")
+    refs = task_refs(bare)
+    assert refs["worktree-api"] == before["worktree-api"]  # merged: never pushed again
+    assert "api:" not in out
+    assert rev(bare, "worktree-docs^") == main  # the child follows its parent onto main
+    assert rev(bare, "worktree-examples^") == refs["worktree-docs"]
+    assert sync(repo, plan, capsys) == sync(repo, plan, capsys)  # settled: nothing more to do
