@@ -9,7 +9,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from . import conflicts, forge, prs, report
+from . import conflicts, forge, prs, redact, report
 from .errors import WtrunError
 from .git import Git, resolve_base
 from .plan import Plan
@@ -195,5 +195,5 @@ def _guarded(store: Store, say: Say, what: str, work: Callable[[], None]) -> Non
     except Exception:  # the run itself is over and recorded: report, do not crash
         log = store.log_path("_wtrun", "after-run-error")
         log.parent.mkdir(parents=True, exist_ok=True)
-        log.write_text(traceback.format_exc(), encoding="utf-8")
+        log.write_text(redact.text(traceback.format_exc()), encoding="utf-8")
         say(f"wtrun: could not {what} (internal error; details in {log})")

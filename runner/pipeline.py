@@ -21,7 +21,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from . import agents, followups, inputs, instructions, render, report, steps, tasklock, worktrees
+from . import (
+    agents,
+    followups,
+    inputs,
+    instructions,
+    redact,
+    render,
+    report,
+    steps,
+    tasklock,
+    worktrees,
+)
 from .agents.launch import AgentFailed, launch
 from .commit import ScopeViolation, check_scope, commit_leftovers, owned_by, resolve_head
 from .errors import DiskFull, WtrunError
@@ -543,8 +554,8 @@ def run_task(session: Session, task: Task) -> TaskState:
             return _ended(session, tid, TaskState.FAILED, full, f"failed: {full}")
         log = store.log_path(tid, "wtrun-error")
         log.parent.mkdir(parents=True, exist_ok=True)
-        log.write_text(traceback.format_exc(), encoding="utf-8")
-        reason = f"internal error ({e!r}); details in {log}"
+        log.write_text(redact.text(traceback.format_exc()), encoding="utf-8")
+        reason = redact.text(f"internal error ({e!r}); details in {log}")
         return _ended(session, tid, TaskState.FAILED, reason, f"internal error; details in {log}")
     if state is TaskState.NO_CHANGES:
         message = "no changes: worktree and branch removed"

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from testing import agent, branches, git, remote_branches, status, write_plan, wtrun
+from wtrun import pipeline
 
 
 def plan_with(
@@ -176,6 +177,27 @@ def test_the_agent_environment_has_no_github_tokens(
     assert env["ANTHROPIC_API_KEY"] == "agent-credential"
     assert env["WTRUN_TASK_ID"] == "t"
     assert env["WTRUN_INSTRUCTIONS"].endswith("/.claude/worktrees/t/AGENTS.md")
+
+
+def test_an_internal_error_in_a_task_is_logged_with_secrets_masked(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    token = "ghp_" + "q" * 36
+    monkeypatch.setenv("GH_TOKEN", token)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError(f"a bug that prints the token {token}")
+
+    monkeypatch.setattr(pipeline.instructions, "write", broken)
+    plan = write_plan(repo, plan_with([("t", "src/t/", agent("nothing"))], sandbox="none"))
+    assert wtrun("run", str(plan), cwd=repo) == 1
+    row = status(repo, plan, capsys)["t"]
+    assert row["state"] == "failed"
+    assert row["reason"].startswith("internal error (RuntimeError('a bug that prints the token ")
+    log = repo / ".git" / "wtrun" / "demo" / "logs" / "t" / "wtrun-error.log"
+    assert "RuntimeError: a bug that prints the token" in log.read_text()
+    for text in (row["reason"], log.read_text(), capsys.readouterr().err):
+        assert token not in text
 
 
 def test_a_rerun_resumes_and_changes_nothing(
