@@ -35,12 +35,7 @@ def diff(old: str, new: str | None, against: str | None) -> int:
     if against is not None:
         new_path = Path(old)
         read_source(new_path)  # a missing file is a usage error, before git
-        raw, label = _at_ref(new_path, against)
-        if raw is None:
-            notes.append(f"{_code(label)} does not exist: every task is new")
-            before = None
-        else:
-            before = _Source(new_path, label, raw)
+        before = _at_ref_source(new_path, against, notes)
     elif new is None:
         raise UsageError(
             "`wtrun diff` needs two plans (`wtrun diff OLD NEW`), or one plan "
@@ -57,6 +52,14 @@ def diff(old: str, new: str | None, against: str | None) -> int:
         return 1
     sys.stdout.write(plandiff.diff(old_plan, new_plan, notes=notes))
     return 0
+
+
+def against_ref(path: Path, ref: str, plan: Plan) -> str:
+    """The Markdown diff of `plan`, loaded from `path` already, against `path` at `ref`."""
+    notes: list[str] = []
+    before = _at_ref_source(path, ref, notes)
+    old_plan, note = _load_old(before) if before is not None else (None, None)
+    return plandiff.diff(old_plan, plan, notes=[*notes, *([note] if note else [])])
 
 
 class _Source(NamedTuple):
@@ -115,6 +118,15 @@ def _load_old(before: _Source) -> tuple[Plan | None, str | None]:
             f"{_code(before.label)} does not validate ({n} problem{'s' if n != 1 else ''}):"
             " every task is shown as new"
         )
+
+
+def _at_ref_source(path: Path, ref: str, notes: list[str]) -> _Source | None:
+    """The plan at `path` as it was at `ref`; None, with a note, when it did not exist."""
+    raw, label = _at_ref(path, ref)
+    if raw is None:
+        notes.append(f"{_code(label)} does not exist: every task is new")
+        return None
+    return _Source(path, label, raw)
 
 
 def _at_ref(path: Path, ref: str) -> tuple[bytes | None, str]:

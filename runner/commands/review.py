@@ -9,14 +9,13 @@ Exit 0 whatever the plans hold: failing on an invalid plan is `wtrun validate`'s
 
 from __future__ import annotations
 
-import contextlib
-import io
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from ..plan import Plan, PlanError, diagnostics, load
 from ..schedule import simulate
-from .diff import diff
+from .diff import against_ref
 
 MARKER = "<!-- wtrun-plan-review -->"
 _LISTED = 10  # tasks named before "and N more"
@@ -43,7 +42,7 @@ def _section(path: str, against: str, link: str | None) -> list[str]:
         lines.append("")
         lines += [f"- {_place(d, link)}: {d.message} [{d.rule}]" for d in found]
         return [*lines, ""]
-    lines += ["**Valid.**", "", *bounds(plan), "", _diff(path, against), ""]
+    lines += ["**Valid.**", "", *bounds(plan), "", against_ref(Path(path), against, plan), ""]
     return lines
 
 
@@ -70,14 +69,6 @@ def bounds(plan: Plan) -> list[str]:
         f"- **Runs**: {n} task{'s' if n != 1 else ''} in {waves} wave{'s' if waves != 1 else ''}, "
         f"at most {plan.max_parallel} at once (`max_parallel`)",
     ]
-
-
-def _diff(path: str, against: str) -> str:
-    # `wtrun diff` writes its Markdown to stdout; the review embeds it.
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        diff(path, None, against)
-    return out.getvalue().rstrip()
 
 
 def _place(d: diagnostics.Diagnostic, link: str | None) -> str:
