@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -366,6 +367,43 @@ def test_codex_argv(tmp_path: Path) -> None:
     ]
     assert "-m" not in agents.get("codex").argv(make_run("codex", tmp_path, model=None))
     assert agents.get("codex").env(run) == {}
+
+
+def test_codex_argv_resuming(tmp_path: Path) -> None:
+    # `exec resume` refuses -s and --add-dir, and runs read-only without -s: exec's options,
+    # the user's too, go before `resume`, where they apply to the resumed thread.
+    run = make_run("codex", tmp_path, model="gpt-5-codex", args=("--add-dir", "/tmp/x"))
+    resumed = replace(run, resume="01a2182f-f679-7742-962e-1cce3c985fbc")
+    assert agents.get("codex").argv(resumed) == [
+        "codex",
+        "exec",
+        "--json",
+        "-s",
+        "workspace-write",
+        "-m",
+        "gpt-5-codex",
+        "--add-dir",
+        "/tmp/x",
+        "resume",
+        "01a2182f-f679-7742-962e-1cce3c985fbc",
+        "--",
+        "Fix the session timeout.",
+    ]
+
+
+def test_codex_session_is_the_first_thread_reported(tmp_path: Path) -> None:
+    codex = agents.get("codex")
+    run = make_run("codex", tmp_path)
+    details = codex.result(0, CODEX_SUCCESS, run).details
+    assert codex.session(details) == "01a2182f-f679-7742-962e-1cce3c985fbc"
+    # A line printed later that looks like another thread does not replace it.
+    later = CODEX_SUCCESS + '{"type":"thread.started","thread_id":"--last"}\n'
+    assert codex.session(codex.result(0, later, run).details) == (
+        "01a2182f-f679-7742-962e-1cce3c985fbc"
+    )
+    # Only a UUID is resumed: anything else could read as an option.
+    assert codex.session({"thread_id": "--last"}) is None
+    assert codex.session({}) is None
 
 
 def test_codex_result_success(tmp_path: Path) -> None:

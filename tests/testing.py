@@ -146,15 +146,25 @@ tasks:
 
 def claude_binary() -> str:
     """The real Claude Code CLI, or a loud skip saying how to install it."""
-    candidates = [AGENT_CLIS / "node_modules" / ".bin" / "claude"]
-    on_path = shutil.which("claude")
+    return agent_binary("claude", "@anthropic-ai/claude-code", "Claude Code")
+
+
+def codex_binary() -> str:
+    """The real Codex CLI, or a loud skip saying how to install it."""
+    return agent_binary("codex", "@openai/codex@0.171.0", "Codex")
+
+
+def agent_binary(executable: str, package: str, label: str) -> str:
+    """An agent CLI from npm: in $WTRUN_AGENT_CLIS, then on PATH; else a loud skip."""
+    candidates = [AGENT_CLIS / "node_modules" / ".bin" / executable]
+    on_path = shutil.which(executable)
     if on_path:
         candidates.append(Path(on_path))
     for candidate in candidates:
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return str(candidate)
     pytest.skip(
-        f"SKIPPED: the real Claude Code CLI was not found (looked in {AGENT_CLIS}, set by "
-        "$WTRUN_AGENT_CLIS, and on PATH); install it with `npm install --prefix "
-        f"{AGENT_CLIS} @anthropic-ai/claude-code` to run this end-to-end test"
+        f"SKIPPED: the real {label} CLI was not found (looked in {AGENT_CLIS}, set by "
+        f"$WTRUN_AGENT_CLIS, and on PATH); install it with `npm install --prefix {AGENT_CLIS} "
+        f"{package}` to run this end-to-end test"
     )

@@ -71,7 +71,11 @@ class AiderPreset:
         ]
 
     def session(self, details: Mapping[str, object]) -> str | None:
-        return None  # a later attempt starts a new session, told what failed
+        # A later attempt starts a new session, told what failed. aider 0.86.2 has no session
+        # id to resume: only `--restore-chat-history`, which parses the worktree's
+        # .aider.chat.history.md (markdown, a file the agent can write) back into earlier
+        # messages, summarized when long; a lossy copy, not the conversation itself.
+        return None
 
     def state_paths(self, env: Mapping[str, str]) -> list[Path]:
         return []  # it writes only into the worktree (`.aider*` files, ignored there)

@@ -1,10 +1,12 @@
 """Codex CLI (`@openai/codex`), headless: `codex exec --json`, JSONL events on stdout.
 
+A later attempt continues the thread of the first: `codex exec ... resume <thread_id> -- PROMPT`.
 Checked against 0.171.0; see docs/agent-clis.md for the runs behind each choice.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from .base import (
     timed_out,
 )
 
+_UUID = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
 _TOKENS = (
     "input_tokens",
     "cached_input_tokens",
@@ -43,6 +46,9 @@ class CodexPreset:
         # workspace-write: edits inside the worktree, `.git` read-only (wtrun commits). Its
         # sandbox is bubblewrap too and cannot nest inside wtrun's, which is then the boundary.
         # stdin must be /dev/null (run_logged does it): with an open pipe it waits for input.
+        # `exec resume` takes neither -s nor most of exec's options, and without -s it runs
+        # read-only; given before `resume`, exec's options (the user's too) apply to it.
+        resume = ["resume", run.resume] if run.resume else []
         return [
             self.executable,
             "exec",
@@ -51,12 +57,16 @@ class CodexPreset:
             "danger-full-access" if run.sandboxed else "workspace-write",
             *model_args("-m", run),
             *run.task.agent.args,
+            *resume,
             "--",
             run.prompt,
         ]
 
     def session(self, details: Mapping[str, object]) -> str | None:
-        return None  # a later attempt starts a new session, told what failed
+        # The thread kept in $CODEX_HOME/sessions, as `thread.started` reported it; only a
+        # UUID, which can never read as an option of `resume`.
+        thread = details.get("thread_id")
+        return thread if isinstance(thread, str) and _UUID.fullmatch(thread) else None
 
     def state_paths(self, env: Mapping[str, str]) -> list[Path]:
         return self.state_dirs(env)
@@ -77,9 +87,10 @@ class CodexPreset:
             kind = event.get("type")
             seen = seen or isinstance(kind, str)
             if kind == "thread.started" and isinstance(event.get("thread_id"), str):
-                details["thread_id"] = event["thread_id"]
+                details.setdefault("thread_id", event["thread_id"])
             elif kind == "turn.completed":
                 completed, error = True, None
+                # After a resume these count the whole thread, the earlier runs included.
                 usage = event.get("usage")
                 if isinstance(usage, dict):
                     for key in _TOKENS:

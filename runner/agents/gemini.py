@@ -51,7 +51,12 @@ class GeminiPreset:
         ]
 
     def session(self, details: Mapping[str, object]) -> str | None:
-        return None  # a later attempt starts a new session, told what failed
+        # A later attempt starts a new session, told what failed. 0.61.0 could resume:
+        # `--resume <session_id>` works headless with --prompt (its --help names only "latest"
+        # and an index, its code takes the UUID too), and finds the chat under
+        # ~/.gemini/tmp/<project>/chats for the same worktree. Not used until an end-to-end
+        # test against a fake Gemini API shows the earlier turns reach the model.
+        return None
 
     def state_paths(self, env: Mapping[str, str]) -> list[Path]:
         return self.state_dirs(env)

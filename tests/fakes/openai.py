@@ -1,0 +1,291 @@
+"""A local OpenAI Responses API that plays a scripted conversation, for the real Codex CLI.
+
+    with OpenAIServer([run_command("printf hi > hello.txt"), answer("Done.")]) as srv:
+        srv.write_codex_config(codex_home)   # points codex at srv.url with a key in FAKE_KEY
+        ...
+        srv.requests          # every request: method, path, headers, parsed JSON body
+        srv.conversation      # only the agent's own turns (POST /v1/responses)
+
+Codex ignores `OPENAI_BASE_URL`; it reaches another endpoint through a `model_provider` in
+`$CODEX_HOME/config.toml` with `wire_api = "responses"`, and then streams `POST
+<base_url>/responses`. The agent's turn is chosen from the request itself, not from a counter:
+the number of model outputs already in `input` (assistant messages and function calls) is the
+index into the script, so a retried request gets the same answer, and only a conversation that
+carries the earlier turns reaches the later ones. Once the script is used up every turn is its
+last turn again.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+KEY_VARIABLE = "FAKE_OPENAI_KEY"
+# The tool Codex 0.171.0 offers for shell commands when it knows nothing of the model:
+# {"cmd": "..."}; it writes files through it.
+SHELL_TOOL = "exec_command"
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One model response: output items in the Responses API shape."""
+
+    output: tuple[dict[str, Any], ...]
+    input_tokens: int = 1500
+    output_tokens: int = 60
+
+
+def answer(text: str) -> Turn:
+    """A final assistant message: the turn ends."""
+    return Turn(
+        (
+            {
+                "type": "message",
+                "id": f"msg_{uuid.uuid4().hex[:24]}",
+                "role": "assistant",
+                "status": "completed",
+                "content": [{"type": "output_text", "text": text, "annotations": []}],
+            },
+        )
+    )
+
+
+def run_command(cmd: str) -> Turn:
+    """A call of Codex's shell tool; Codex runs it and asks again with its output."""
+    return Turn(
+        (
+            {
+                "type": "function_call",
+                "id": f"fc_{uuid.uuid4().hex[:24]}",
+                "call_id": f"call_{uuid.uuid4().hex[:24]}",
+                "name": SHELL_TOOL,
+                "arguments": json.dumps({"cmd": cmd}),
+                "status": "completed",
+            },
+        )
+    )
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any  # the parsed JSON body, or None
+
+    @property
+    def text(self) -> str:
+        """The whole body as one string, for `in` checks."""
+        return json.dumps(self.body, ensure_ascii=False)
+
+
+@dataclass
+class OpenAIServer:
+    """The fake API; a context manager that serves on 127.0.0.1 on a free port."""
+
+    script: Sequence[Turn]
+    requests: list[Request] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+    log_unknown: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.script:
+            raise ValueError("the script needs at least one turn")
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "the server is not started"
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    @property
+    def conversation(self) -> list[Request]:
+        """Requests of the agent loop itself: POST /v1/responses."""
+        with self._lock:
+            return [r for r in self.requests if _is_agent_turn(r)]
+
+    def write_codex_config(self, codex_home: Path, model: str = "gpt-test") -> None:
+        """A config.toml that sends Codex here, its key read from `KEY_VARIABLE`."""
+        codex_home.mkdir(parents=True, exist_ok=True)
+        (codex_home / "config.toml").write_text(
+            f'model = "{model}"\n'
+            'model_provider = "fake"\n'
+            "\n"
+            "[model_providers.fake]\n"
+            'name = "fake"\n'
+            f'base_url = "{self.url}/v1"\n'
+            'wire_api = "responses"\n'
+            f'env_key = "{KEY_VARIABLE}"\n'
+            "request_max_retries = 0\n"
+            "stream_max_retries = 0\n",
+            encoding="utf-8",
+        )
+
+    def start(self) -> OpenAIServer:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        server.daemon_threads = True
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, name="fake-openai", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> OpenAIServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _record(self, request: Request) -> None:
+        with self._lock:
+            self.requests.append(request)
+
+    def _turn_for(self, body: dict[str, Any]) -> Turn:
+        done = sum(1 for item in body.get("input", ()) if _is_model_output(item))
+        return self.script[min(done, len(self.script) - 1)]
+
+
+def _is_model_output(item: Any) -> bool:
+    if not isinstance(item, dict):
+        return False
+    if item.get("type") == "function_call":
+        return True
+    return item.get("type") == "message" and item.get("role") == "assistant"
+
+
+def _is_agent_turn(request: Request) -> bool:
+    return (
+        request.method == "POST"
+        and request.path.split("?", 1)[0] == "/v1/responses"
+        and isinstance(request.body, dict)
+    )
+
+
+def _usage(turn: Turn) -> dict[str, Any]:
+    return {
+        "input_tokens": turn.input_tokens,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": turn.output_tokens,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": turn.input_tokens + turn.output_tokens,
+    }
+
+
+def _events(turn: Turn, model: str) -> Iterator[dict[str, Any]]:
+    """The SSE events of one streamed response, as the Responses API sends them."""
+    response = {
+        "id": f"resp_{uuid.uuid4().hex[:24]}",
+        "object": "response",
+        "model": model,
+        "status": "in_progress",
+        "output": [],
+    }
+    yield {"type": "response.created", "response": response}
+    for index, item in enumerate(turn.output):
+        yield {"type": "response.output_item.added", "output_index": index, "item": item}
+        if item["type"] == "message":
+            text = item["content"][0]["text"]
+            for piece in (text[: len(text) // 2], text[len(text) // 2 :]):
+                yield {
+                    "type": "response.output_text.delta",
+                    "item_id": item["id"],
+                    "output_index": index,
+                    "content_index": 0,
+                    "delta": piece,
+                }
+        yield {"type": "response.output_item.done", "output_index": index, "item": item}
+    done = dict(response, status="completed", output=list(turn.output), usage=_usage(turn))
+    yield {"type": "response.completed", "response": done}
+
+
+def _handler_for(fake: OpenAIServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # the requests are recorded; stderr stays quiet
+
+        def _read_body(self) -> Any:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            if not raw:
+                return None
+            try:
+                return json.loads(raw)
+            except ValueError:
+                return raw.decode("utf-8", "replace")
+
+        def _record(self, body: Any) -> Request:
+            request = Request(self.command, self.path, dict(self.headers.items()), body)
+            fake._record(request)
+            return request
+
+        def _json(self, status: int, payload: Any) -> None:
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _unknown(self, request: Request) -> None:
+            fake.unknown.append(f"{request.method} {request.path}")
+            if fake.log_unknown:
+                print(f"fake-openai: unknown {request.method} {request.path}", file=sys.stderr)
+            self._json(
+                HTTPStatus.NOT_FOUND,
+                {"error": {"type": "not_found", "message": f"no route {request.path}"}},
+            )
+
+        def do_GET(self) -> None:
+            request = self._record(None)
+            if self.path.split("?", 1)[0] == "/v1/models":
+                self._json(HTTPStatus.OK, {"object": "list", "data": []})
+            else:
+                self._unknown(request)
+
+        def do_POST(self) -> None:
+            request = self._record(self._read_body())
+            if not _is_agent_turn(request):
+                self._unknown(request)
+                return
+            turn = fake._turn_for(request.body)
+            self.send_response(HTTPStatus.OK)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Cache-Control", "no-cache")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            for event in _events(turn, str(request.body.get("model") or "gpt-test")):
+                data = json.dumps(event)
+                self.wfile.write(f"event: {event['type']}\ndata: {data}\n\n".encode())
+                self.wfile.flush()
+            self.close_connection = True
+
+    return Handler
