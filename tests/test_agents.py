@@ -578,6 +578,34 @@ def test_gemini_argv(tmp_path: Path) -> None:
     assert agents.get("gemini").env(run) == {}
 
 
+def test_gemini_argv_resuming(tmp_path: Path) -> None:
+    run = make_run("gemini", tmp_path, model="gemini-2.5-pro")
+    resumed = replace(run, resume="29e9cc1b-5441-4cad-9d26-e59da5acd43b")
+    assert agents.get("gemini").argv(resumed) == [
+        "gemini",
+        "--resume",
+        "29e9cc1b-5441-4cad-9d26-e59da5acd43b",
+        "--prompt=Fix the session timeout.",
+        "-o",
+        "json",
+        "--skip-trust",
+        "--approval-mode",
+        "auto_edit",
+        "-m",
+        "gemini-2.5-pro",
+    ]
+
+
+def test_gemini_session_is_the_reported_session_id(tmp_path: Path) -> None:
+    gemini = agents.get("gemini")
+    details = gemini.result(0, GEMINI_SUCCESS, make_run("gemini", tmp_path)).details
+    assert gemini.session(details) == "29e9cc1b-5441-4cad-9d26-e59da5acd43b"
+    # Only a UUID is resumed: "latest", an index or an option would mean another session.
+    for other in ("latest", "1", "--yolo", 7):
+        assert gemini.session({"session_id": other}) is None
+    assert gemini.session({}) is None
+
+
 def test_gemini_result_success(tmp_path: Path) -> None:
     result = agents.get("gemini").result(0, GEMINI_SUCCESS, make_run("gemini", tmp_path))
     assert result.ok and result.cost_usd is None

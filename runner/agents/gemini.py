@@ -1,11 +1,13 @@
 """Gemini CLI (`@google/gemini-cli`), headless: `gemini --prompt=... -o json`.
 
+A later attempt continues the session of the first: `gemini --resume <session_id> --prompt=...`.
 Checked against 0.61.0; see docs/agent-clis.md for the runs behind each choice.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -24,6 +26,7 @@ from .base import (
 )
 
 UNTRUSTED_EXIT = 55
+_UUID = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
 
 
 class GeminiPreset:
@@ -34,8 +37,12 @@ class GeminiPreset:
     owned_paths: tuple[str, ...] = ()  # its chats, history and settings live in ~/.gemini
 
     def argv(self, run: AgentRun) -> list[str]:
+        # `--resume` finds the chat under ~/.gemini/tmp/<project>/chats, per working folder:
+        # the same worktree. Its --help names only "latest" and an index; it takes the UUID too.
+        resume = ["--resume", run.resume] if run.resume else []
         return [
             self.executable,
+            *resume,
             # One argument, so a prompt starting with "-" stays the prompt.
             f"--prompt={run.prompt}",
             "-o",
@@ -51,12 +58,10 @@ class GeminiPreset:
         ]
 
     def session(self, details: Mapping[str, object]) -> str | None:
-        # A later attempt starts a new session, told what failed. 0.61.0 could resume:
-        # `--resume <session_id>` works headless with --prompt (its --help names only "latest"
-        # and an index, its code takes the UUID too), and finds the chat under
-        # ~/.gemini/tmp/<project>/chats for the same worktree. Not used until an end-to-end
-        # test against a fake Gemini API shows the earlier turns reach the model.
-        return None
+        # The `session_id` of the JSON result it printed on stdout; only a UUID, which can
+        # never read as an option, "latest" or an index.
+        session = details.get("session_id")
+        return session if isinstance(session, str) and _UUID.fullmatch(session) else None
 
     def state_paths(self, env: Mapping[str, str]) -> list[Path]:
         return self.state_dirs(env)
