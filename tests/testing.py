@@ -154,6 +154,11 @@ def codex_binary() -> str:
     return agent_binary("codex", "@openai/codex@0.171.0", "Codex")
 
 
+def gemini_binary() -> str:
+    """The real Gemini CLI, or a loud skip saying how to install it."""
+    return agent_binary("gemini", "@google/gemini-cli@0.61.0", "Gemini")
+
+
 def agent_binary(executable: str, package: str, label: str) -> str:
     """An agent CLI from npm: in $WTRUN_AGENT_CLIS, then on PATH; else a loud skip."""
     candidates = [AGENT_CLIS / "node_modules" / ".bin" / executable]
