@@ -18,6 +18,7 @@ from typing import Protocol
 from ..plan import Plan, Task, format_duration
 
 _REASON_MAX = 300
+_UUID = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,12 @@ def last_json_object(output: str, *keys: str) -> dict[str, object] | None:
         if isinstance(value, dict) and any(key in value for key in keys):
             return value
     return None
+
+
+def session_id(value: object) -> str | None:
+    """A session id a CLI reported, when it is a UUID: what goes back on its command line to
+    resume can then never read as an option, "latest" or an index."""
+    return value if isinstance(value, str) and _UUID.fullmatch(value) else None
 
 
 def number(value: object) -> float | None:

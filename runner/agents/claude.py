@@ -23,6 +23,7 @@ from .base import (
     one_line,
     only_missing,
     output_tail,
+    session_id,
     timed_out,
 )
 
@@ -60,8 +61,7 @@ class ClaudePreset:
         return [*argv, *spec.args, "--", run.prompt]
 
     def session(self, details: Mapping[str, object]) -> str | None:
-        session = details.get("session_id")
-        return session if isinstance(session, str) and session else None
+        return session_id(details.get("session_id"))
 
     def state_paths(self, env: Mapping[str, str]) -> list[Path]:
         # With CLAUDE_CONFIG_DIR set, `.claude.json` lives in that folder too.

@@ -6,7 +6,6 @@ Checked against 0.171.0; see docs/agent-clis.md for the runs behind each choice.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -20,10 +19,10 @@ from .base import (
     last_line,
     model_args,
     output_tail,
+    session_id,
     timed_out,
 )
 
-_UUID = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
 _TOKENS = (
     "input_tokens",
     "cached_input_tokens",
@@ -63,10 +62,8 @@ class CodexPreset:
         ]
 
     def session(self, details: Mapping[str, object]) -> str | None:
-        # The thread kept in $CODEX_HOME/sessions, as `thread.started` reported it; only a
-        # UUID, which can never read as an option of `resume`.
-        thread = details.get("thread_id")
-        return thread if isinstance(thread, str) and _UUID.fullmatch(thread) else None
+        # The thread kept in $CODEX_HOME/sessions, as `thread.started` reported it.
+        return session_id(details.get("thread_id"))
 
     def state_paths(self, env: Mapping[str, str]) -> list[Path]:
         return self.state_dirs(env)

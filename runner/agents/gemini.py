@@ -7,7 +7,6 @@ Checked against 0.61.0; see docs/agent-clis.md for the runs behind each choice.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -22,11 +21,11 @@ from .base import (
     model_args,
     one_line,
     output_tail,
+    session_id,
     timed_out,
 )
 
 UNTRUSTED_EXIT = 55
-_UUID = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
 
 
 class GeminiPreset:
@@ -58,10 +57,8 @@ class GeminiPreset:
         ]
 
     def session(self, details: Mapping[str, object]) -> str | None:
-        # The `session_id` of the JSON result it printed on stdout; only a UUID, which can
-        # never read as an option, "latest" or an index.
-        session = details.get("session_id")
-        return session if isinstance(session, str) and _UUID.fullmatch(session) else None
+        # The `session_id` of the JSON result it printed on stdout.
+        return session_id(details.get("session_id"))
 
     def state_paths(self, env: Mapping[str, str]) -> list[Path]:
         return self.state_dirs(env)
