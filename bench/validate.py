@@ -16,28 +16,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from plans import best
+from plans import best, generate
 from wtrun import plan as plan_module
 from wtrun import scopes
 from wtrun.plan import graph as checks
-
-
-def generate(n: int) -> str:
-    lines = ["version: 1", "name: bench", "max_parallel: 8", "tasks:"]
-    for i in range(n):
-        area = f"src/mod{i // 10}/part{i % 10}"
-        lines += [
-            f"  - id: task-{i:05d}",
-            f"    title: Task {i}",
-            f"    prompt: Do thing {i} in {area}.",
-            # Ten tasks share each module folder: their wildcard patterns there must be
-            # compared (and found disjoint), the rest are told apart by their prefixes.
-            f"    scope: [{area}/**, tests/mod{i // 10}/part{i % 10}/**, "
-            f"docs/mod{i}.md, {area}.ts, src/mod{i // 10}/*-{i % 10}.md]",
-        ]
-        if i % 50 == 49:
-            lines.append(f"    after: task-{i - 1:05d}")
-    return "\n".join(lines) + "\n"
 
 
 def best_of(runs: int, fn: object) -> float:
@@ -59,7 +41,7 @@ def main(sizes: list[int]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
             path = Path(tmp) / f"plan-{n}.yaml"
-            path.write_text(generate(n))
+            path.write_text(generate(n, stack_every=50))
             loaded = plan_module.load(path)
             chains = checks.ancestors(loaded)
             together = checks.may_run_together(chains)
