@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
-from plans import best, empty_repo, generate
+from plans import best, empty_repo, fastest, generate
 from wtrun import plan as plan_module
 from wtrun import plandiff
 
@@ -40,12 +39,7 @@ def variants(n: int, folder: Path) -> dict[str, tuple[Path | None, Path]]:
 def alone(old: Path | None, new: Path, runs: int) -> float:
     before = plan_module.load(old) if old else None
     after = plan_module.load(new)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        plandiff.diff(before, after)
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return fastest(runs, lambda: plandiff.diff(before, after))
 
 
 def main() -> None:

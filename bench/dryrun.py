@@ -15,10 +15,9 @@ import argparse
 import contextlib
 import io
 import tempfile
-import time
 from pathlib import Path
 
-from plans import best, empty_repo, generate
+from plans import best, empty_repo, fastest, generate
 from wtrun import dryrun
 from wtrun import plan as plan_module
 from wtrun.git import Git
@@ -28,13 +27,12 @@ from wtrun.run import Options
 def alone(repo: Path, path: Path, runs: int) -> float:
     loaded = plan_module.load(path)
     selected = [t.id for t in loaded.tasks]
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
+
+    def preview() -> None:
         with contextlib.redirect_stdout(io.StringIO()):
             dryrun.preview(loaded, Git(repo), selected, Options(dry_run=True))
-        times.append(time.perf_counter() - start)
-    return min(times)
+
+    return fastest(runs, preview)
 
 
 def main() -> None:

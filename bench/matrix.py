@@ -12,22 +12,16 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
-from plans import best, generate
+from plans import best, fastest, generate
 from wtrun import plan as plan_module
 from wtrun.commands.matrix import entries
 
 
 def alone(path: Path, runs: int) -> float:
     loaded = plan_module.load(path)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        entries(loaded)
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return fastest(runs, lambda: entries(loaded))
 
 
 def main() -> None:

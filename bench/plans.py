@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -47,6 +48,16 @@ def measure(args: list[str], cwd: Path | None = None) -> tuple[float, float, byt
         if os.waitstatus_to_exitcode(status) not in (0, 1):
             raise SystemExit(f"wtrun {' '.join(args)} failed:\n{err.read().decode()}")
         return seconds, usage.ru_maxrss / 1024, out.read()
+
+
+def fastest(runs: int, work: Callable[[], object]) -> float:
+    """The fewest seconds `work` took in `runs` calls, in this process."""
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - start)
+    return min(times)
 
 
 def best(runs: int, args: list[str], cwd: Path | None = None) -> tuple[float, float, bytes]:

@@ -13,22 +13,12 @@ from __future__ import annotations
 
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from plans import best, generate
+from plans import best, fastest, generate
 from wtrun import plan as plan_module
 from wtrun import scopes
 from wtrun.plan import graph as checks
-
-
-def best_of(runs: int, fn: object) -> float:
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()  # type: ignore[operator]
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def main(sizes: list[int]) -> None:
@@ -48,8 +38,8 @@ def main(sizes: list[int]) -> None:
             groups = [(t.id, t.scope) for t in loaded.tasks]
             stats = scopes.OverlapStats(0, 0)
             scopes.find_overlaps(groups, together, stats)
-            whole = best_of(3, lambda p=path: plan_module.load(p))
-            overlap = best_of(3, lambda g=groups, t=together: scopes.find_overlaps(g, t))
+            whole = fastest(3, lambda p=path: plan_module.load(p))
+            overlap = fastest(3, lambda g=groups, t=together: scopes.find_overlaps(g, t))
             cli, peak, _ = best(3, ["validate", str(path)])
             patterns = sum(len(g[1]) for g in groups)
             naive = patterns * (patterns - 1) // 2
