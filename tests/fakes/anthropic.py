@@ -16,15 +16,14 @@ its last turn again, so a CLI that loops stops at `end_turn` anyway.
 from __future__ import annotations
 
 import json
-import sys
-import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from fakes.model_api import Handler, Request, ScriptedServer
 
 # Claude Code's file-writing tool, as its requests list it (2.1.197): {file_path, content}.
 WRITE_TOOL = "Write"
@@ -66,23 +65,11 @@ def write_file(path: str, content: str) -> Turn:
     return tool_use(WRITE_TOOL, {"file_path": path, "content": content}, text=f"I'll write {path}.")
 
 
-@dataclass(frozen=True)
-class Request:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: Any  # the parsed JSON body, or None
-
-    @property
-    def text(self) -> str:
-        """The whole body as one string, for `in` checks (system prompt, messages, tools)."""
-        return json.dumps(self.body, ensure_ascii=False)
-
-
 @dataclass
-class AnthropicServer:
+class AnthropicServer(ScriptedServer):
     """The fake API; a context manager that serves on 127.0.0.1 on a free port."""
 
+    name = "fake-anthropic"
     script: Sequence[Turn]
     requests: list[Request] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
@@ -90,57 +77,16 @@ class AnthropicServer:
     log_unknown: bool = True
 
     def __post_init__(self) -> None:
-        if not self.script:
-            raise ValueError("the script needs at least one turn")
-        self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._serving()
 
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "the server is not started"
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        return _handler_for(self)
 
     @property
     def conversation(self) -> list[Request]:
         """Requests of the agent loop itself: /v1/messages calls that offer tools."""
         with self._lock:
             return [r for r in self.requests if _is_agent_turn(r)]
-
-    def start(self) -> AnthropicServer:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        server.daemon_threads = True
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, name="fake-anthropic", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> AnthropicServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def _record(self, request: Request) -> None:
-        with self._lock:
-            self.requests.append(request)
 
     def _turn_for(self, body: dict[str, Any]) -> Turn:
         done = sum(1 for m in body.get("messages", ()) if m.get("role") == "assistant")
@@ -255,43 +201,16 @@ def _events(turn: Turn, model: str) -> Iterator[tuple[str, dict[str, Any]]]:
     yield "message_stop", {"type": "message_stop"}
 
 
-def _handler_for(fake: AnthropicServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+def _handler_for(fake_api: AnthropicServer) -> type[BaseHTTPRequestHandler]:
+    class FakeHandler(Handler):
+        fake = fake_api
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass  # the requests are recorded; stderr stays quiet
+        def _headers(self) -> dict[str, str]:
+            return {"request-id": f"req_{uuid.uuid4().hex[:24]}"}
 
-        def _read_body(self) -> Any:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            if not raw:
-                return None
-            try:
-                return json.loads(raw)
-            except ValueError:
-                return raw.decode("utf-8", "replace")
-
-        def _record(self, body: Any) -> Request:
-            request = Request(self.command, self.path, dict(self.headers.items()), body)
-            fake._record(request)
-            return request
-
-        def _json(self, status: int, payload: Any) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.send_header("request-id", f"req_{uuid.uuid4().hex[:24]}")
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _unknown(self, request: Request) -> None:
-            fake.unknown.append(f"{request.method} {request.path}")
-            if fake.log_unknown:
-                print(f"fake-anthropic: unknown {request.method} {request.path}", file=sys.stderr)
-            self._json(
-                HTTPStatus.NOT_FOUND,
+        def _not_found(self, request: Request) -> None:
+            self._unknown(
+                request,
                 {
                     "type": "error",
                     "error": {"type": "not_found_error", "message": f"no route {request.path}"},
@@ -315,7 +234,7 @@ def _handler_for(fake: AnthropicServer) -> type[BaseHTTPRequestHandler]:
                     {"data": [], "has_more": False, "first_id": None, "last_id": None},
                 )
             else:
-                self._unknown(request)
+                self._not_found(request)
 
         def do_POST(self) -> None:
             body = self._read_body()
@@ -325,18 +244,18 @@ def _handler_for(fake: AnthropicServer) -> type[BaseHTTPRequestHandler]:
                 self._json(HTTPStatus.OK, {"input_tokens": max(1, len(request.text) // 4)})
                 return
             if path != "/v1/messages" or not isinstance(body, dict):
-                self._unknown(request)
+                self._not_found(request)
                 return
-            if fake.error_status is not None:
+            if fake_api.error_status is not None:
                 self._json(
-                    fake.error_status,
+                    fake_api.error_status,
                     {
                         "type": "error",
                         "error": {"type": "api_error", "message": "scripted failure"},
                     },
                 )
                 return
-            turn = fake._turn_for(body) if _is_agent_turn(request) else _side_answer()
+            turn = fake_api._turn_for(body) if _is_agent_turn(request) else _side_answer()
             model = str(body.get("model") or "claude-sonnet-4-5")
             if body.get("stream"):
                 self._stream(turn, model)
@@ -344,15 +263,9 @@ def _handler_for(fake: AnthropicServer) -> type[BaseHTTPRequestHandler]:
                 self._json(HTTPStatus.OK, _message(turn, model))
 
         def _stream(self, turn: Turn, model: str) -> None:
-            self.send_response(HTTPStatus.OK)
-            self.send_header("Content-Type", "text/event-stream")
-            self.send_header("Cache-Control", "no-cache")
-            self.send_header("Connection", "close")
-            self.send_header("request-id", f"req_{uuid.uuid4().hex[:24]}")
-            self.end_headers()
+            self._start_stream()
             for name, data in _events(turn, model):
                 self.wfile.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
                 self.wfile.flush()
-            self.close_connection = True
 
-    return Handler
+    return FakeHandler

@@ -18,16 +18,15 @@ last turn again.
 from __future__ import annotations
 
 import json
-import sys
-import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from types import TracebackType
 from typing import Any
+
+from fakes.model_api import Handler, Request, ScriptedServer
 
 KEY_VARIABLE = "FAKE_OPENAI_KEY"
 # The tool Codex 0.171.0 offers for shell commands when it knows nothing of the model:
@@ -75,40 +74,21 @@ def run_command(cmd: str) -> Turn:
     )
 
 
-@dataclass(frozen=True)
-class Request:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: Any  # the parsed JSON body, or None
-
-    @property
-    def text(self) -> str:
-        """The whole body as one string, for `in` checks."""
-        return json.dumps(self.body, ensure_ascii=False)
-
-
 @dataclass
-class OpenAIServer:
+class OpenAIServer(ScriptedServer):
     """The fake API; a context manager that serves on 127.0.0.1 on a free port."""
 
+    name = "fake-openai"
     script: Sequence[Turn]
     requests: list[Request] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
     log_unknown: bool = True
 
     def __post_init__(self) -> None:
-        if not self.script:
-            raise ValueError("the script needs at least one turn")
-        self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._serving()
 
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "the server is not started"
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        return _handler_for(self)
 
     @property
     def conversation(self) -> list[Request]:
@@ -132,40 +112,6 @@ class OpenAIServer:
             "stream_max_retries = 0\n",
             encoding="utf-8",
         )
-
-    def start(self) -> OpenAIServer:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        server.daemon_threads = True
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, name="fake-openai", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> OpenAIServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def _record(self, request: Request) -> None:
-        with self._lock:
-            self.requests.append(request)
 
     def _turn_for(self, body: dict[str, Any]) -> Turn:
         done = sum(1 for item in body.get("input", ()) if _is_model_output(item))
@@ -225,42 +171,13 @@ def _events(turn: Turn, model: str) -> Iterator[dict[str, Any]]:
     yield {"type": "response.completed", "response": done}
 
 
-def _handler_for(fake: OpenAIServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+def _handler_for(fake_api: OpenAIServer) -> type[BaseHTTPRequestHandler]:
+    class FakeHandler(Handler):
+        fake = fake_api
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass  # the requests are recorded; stderr stays quiet
-
-        def _read_body(self) -> Any:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            if not raw:
-                return None
-            try:
-                return json.loads(raw)
-            except ValueError:
-                return raw.decode("utf-8", "replace")
-
-        def _record(self, body: Any) -> Request:
-            request = Request(self.command, self.path, dict(self.headers.items()), body)
-            fake._record(request)
-            return request
-
-        def _json(self, status: int, payload: Any) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _unknown(self, request: Request) -> None:
-            fake.unknown.append(f"{request.method} {request.path}")
-            if fake.log_unknown:
-                print(f"fake-openai: unknown {request.method} {request.path}", file=sys.stderr)
-            self._json(
-                HTTPStatus.NOT_FOUND,
+        def _not_found(self, request: Request) -> None:
+            self._unknown(
+                request,
                 {"error": {"type": "not_found", "message": f"no route {request.path}"}},
             )
 
@@ -269,23 +186,18 @@ def _handler_for(fake: OpenAIServer) -> type[BaseHTTPRequestHandler]:
             if self.path.split("?", 1)[0] == "/v1/models":
                 self._json(HTTPStatus.OK, {"object": "list", "data": []})
             else:
-                self._unknown(request)
+                self._not_found(request)
 
         def do_POST(self) -> None:
             request = self._record(self._read_body())
             if not _is_agent_turn(request):
-                self._unknown(request)
+                self._not_found(request)
                 return
-            turn = fake._turn_for(request.body)
-            self.send_response(HTTPStatus.OK)
-            self.send_header("Content-Type", "text/event-stream")
-            self.send_header("Cache-Control", "no-cache")
-            self.send_header("Connection", "close")
-            self.end_headers()
+            turn = fake_api._turn_for(request.body)
+            self._start_stream()
             for event in _events(turn, str(request.body.get("model") or "gpt-test")):
                 data = json.dumps(event)
                 self.wfile.write(f"event: {event['type']}\ndata: {data}\n\n".encode())
                 self.wfile.flush()
-            self.close_connection = True
 
-    return Handler
+    return FakeHandler
