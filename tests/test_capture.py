@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -18,26 +17,14 @@ from pathlib import Path
 import pytest
 from test_untrusted import attacker, plan_text
 
+import testing
 from fakes.github import FakeGitHub
 from testing import make_repo, status, write_plan, wtrun
 from wtrun import cli, plan, proc
 
 RECORDS = Path(".git/wtrun/demo/state.json")
 # The capture does not depend on the sandbox: each case holds with it and without it.
-SANDBOXES = pytest.mark.parametrize(
-    "sandbox",
-    [
-        pytest.param(
-            "bwrap",
-            marks=pytest.mark.skipif(
-                shutil.which("bwrap") is None,
-                reason="SANDBOX NOT TESTED: bubblewrap is not installed (apt-get install "
-                "bubblewrap)",
-            ),
-        ),
-        "none",
-    ],
-)
+SANDBOXES = pytest.mark.parametrize("sandbox", testing.SANDBOXES)
 
 
 # ---------------------------------------------------------------- case 17: a flood of output

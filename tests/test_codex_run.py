@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from fakes.openai import KEY_VARIABLE, OpenAIServer, answer, run_command
-from testing import codex_binary, git, make_repo, write_plan, wtrun
+from testing import SANDBOXES, codex_binary, git, make_repo, write_plan, wtrun
 from wtrun.agents.base import json_lines
 
 PLAN = """\
@@ -31,17 +30,6 @@ tasks:
     prompt: Write src/greet/hello.txt saying hello.
     scope: [src/greet/]
 """
-
-SANDBOXES = [
-    "none",
-    pytest.param(
-        "bwrap",
-        marks=pytest.mark.skipif(
-            shutil.which("bwrap") is None,
-            reason="SANDBOX NOT TESTED: 'bwrap' is not installed (apt-get install bubblewrap)",
-        ),
-    ),
-]
 
 
 def said(item: dict[str, Any]) -> str:

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from fakes.gemini import KEY_VARIABLE, URL_VARIABLE, GeminiServer, answer, write_file
-from testing import gemini_binary, git, make_repo, write_plan, wtrun
+from testing import SANDBOXES, gemini_binary, git, make_repo, write_plan, wtrun
 from wtrun.agents.base import last_json_object
 
 PLAN = """\
@@ -32,17 +31,6 @@ tasks:
     prompt: Write src/greet/hello.txt saying hello.
     scope: [src/greet/]
 """
-
-SANDBOXES = [
-    "none",
-    pytest.param(
-        "bwrap",
-        marks=pytest.mark.skipif(
-            shutil.which("bwrap") is None,
-            reason="SANDBOX NOT TESTED: 'bwrap' is not installed (apt-get install bubblewrap)",
-        ),
-    ),
-]
 
 
 def said(content: dict[str, Any]) -> str:

@@ -23,15 +23,10 @@ from pathlib import Path
 
 import pytest
 
-from testing import git, make_repo
+from testing import git, make_repo, needs_bwrap
 from wtrun.errors import WtrunError
 from wtrun.proc import run_logged
 from wtrun.sandbox import NO_SANDBOX, Sandbox, choose, writable_paths
-
-needs_bwrap = pytest.mark.skipif(
-    shutil.which("bwrap") is None,
-    reason="SANDBOX NOT TESTED: 'bwrap' is not installed (apt-get install bubblewrap)",
-)
 
 
 @dataclass(frozen=True)

