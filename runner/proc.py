@@ -5,11 +5,13 @@ Short commands go through `run`, which captures output and turns a failure into 
 Long ones (setup, agents, verify) go through `run_logged`: their own process group,
 stdin from /dev/null, output read through a pipe into a capped log file with secrets
 masked, and on timeout SIGTERM then SIGKILL to the whole group, so grandchildren die too.
+A long command is killed when wtrun dies, however it dies.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import select
 import shlex
@@ -255,11 +257,46 @@ def _spawn(
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_dies_with(os.getpid()),
         )
     except FileNotFoundError as e:
         raise WtrunError(
             f"{argv[0]!r} is not installed or not on PATH; install it, or fix PATH"
         ) from e
+
+
+def _dies_with(parent: int) -> Callable[[], None] | None:
+    """What the child runs between fork and exec so that the kernel kills it when `parent`
+    (the thread that started it) dies, even by SIGKILL; None where there is no prctl.
+
+    Armed before exec, it leaves no moment in which wtrun can die and the command go on:
+    a parent that died before the arming is caught by the check after it. (bwrap's own
+    --die-with-parent is armed only once its namespaces are made, milliseconds later.)
+    `arm` takes no lock (no import, nothing allocated but small ints), which is what
+    makes it safe in a child forked from a process with threads.
+    """
+    prctl = _prctl()
+    if prctl is None:
+        return None
+    sigkill = int(signal.SIGKILL)
+
+    def arm() -> None:
+        prctl(_PR_SET_PDEATHSIG, sigkill, 0, 0, 0)
+        if os.getppid() != parent:
+            os._exit(127)
+
+    return arm
+
+
+_PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
+
+
+@functools.cache
+def _prctl() -> Callable[..., int] | None:
+    import ctypes  # here: importing it would cost every short command milliseconds
+
+    prctl: Callable[..., int] | None = getattr(ctypes.CDLL(None), "prctl", None)
+    return prctl
 
 
 def _wait(proc: subprocess.Popen[bytes], timeout: float | None, grace: float) -> bool:

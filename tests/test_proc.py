@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import re
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -236,3 +238,39 @@ def test_a_failing_started_callback_leaves_nothing_running(tmp_path: Path) -> No
             started=started,
         )
     assert gone(int(pidfile.read_text()))
+
+
+def test_a_long_command_dies_with_wtrun_even_killed_the_moment_it_started(
+    tmp_path: Path,
+) -> None:
+    pidfile = tmp_path / "command.pid"
+    # wtrun is killed (SIGKILL: nothing of it runs after) as soon as its command exists.
+    dying_wtrun = f"""
+import os, signal
+from pathlib import Path
+from wtrun import proc
+
+def started(pid):
+    Path({str(pidfile)!r}).write_text(str(pid))
+    os.kill(os.getpid(), signal.SIGKILL)
+
+proc.run_logged(["sleep", "300"], cwd=".", env=dict(os.environ),
+                log=Path({str(tmp_path / "log")!r}), timeout=None, started=started)
+"""
+    killed = subprocess.run([PY, "-c", dying_wtrun], cwd=tmp_path, check=False)
+    assert killed.returncode == -signal.SIGKILL
+    assert not_running(int(pidfile.read_text()))
+
+
+def not_running(pid: int, within: float = 5.0) -> bool:
+    """Gone, or a zombie that no one reaped yet (a container's first process may never)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except FileNotFoundError:
+            return True
+        if stat[stat.rindex(")") + 2 :].startswith("Z"):
+            return True
+        time.sleep(0.05)
+    return False

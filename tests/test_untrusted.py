@@ -270,6 +270,24 @@ def _gone(pgid: int, timeout: float = 20) -> bool:
     return False
 
 
+def _await_tool(pgid: int, timeout: float = 30) -> None:
+    """Wait until the sleeper agent of the group has started its tool: two processes of
+    the group run the sleeper's Python (bwrap's own processes name it only as an argument)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pythons = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, ValueError):
+                text = stat.read_text()
+                argv = (stat.parent / "cmdline").read_bytes().split(b"\0")
+                in_group = text[text.rindex(")") + 2 :].split()[2] == str(pgid)
+                pythons += in_group and argv[0] == os.fsencode(sys.executable)
+        if pythons >= 2:
+            return
+        time.sleep(0.05)
+    pytest.fail("timed out waiting for the agent's tool to start")
+
+
 def _stats() -> Iterator[str]:
     for stat in Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(OSError):
@@ -278,8 +296,9 @@ def _stats() -> Iterator[str]:
 
 @pytest.fixture
 def sleeper(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """An agent that waits while a file exists (it can read it, not write near it), then
-    leaves a file in its scope."""
+    """An agent whose tool (a process of its own, as a real agent's shell commands are)
+    waits while a file exists (it can read it, not write near it), then leaves a file in
+    its scope."""
     hold = tmp_path / "hold"
     hold.touch()
     command = attacker(
@@ -287,10 +306,14 @@ def sleeper(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         "sleeper",
         f"""
         import time
-        while os.path.exists({str(hold)!r}):
-            time.sleep(0.05)
-        pathlib.Path("src/a").mkdir(parents=True, exist_ok=True)
-        pathlib.Path("src/a/x.py").write_text("x = 1\\n")
+        tool = os.fork()
+        if tool == 0:
+            while os.path.exists({str(hold)!r}):
+                time.sleep(0.05)
+            pathlib.Path("src/a").mkdir(parents=True, exist_ok=True)
+            pathlib.Path("src/a/x.py").write_text("x = 1\\n")
+            os._exit(0)
+        os.waitpid(tool, 0)
         """,
     )
     yield command, hold
@@ -304,12 +327,14 @@ def test_an_agent_left_running_by_a_killed_wtrun_is_found_not_joined(
     plan = write_plan(repo, plan_text([("a", "src/a/", command)], sandbox=sandbox))
     first = _background(repo, "run", str(plan), name="first")
     pgid = _agent_group(repo)
+    _await_tool(pgid)
     first.kill()  # kill -9: wtrun cannot stop its agent
     first.wait()
     if sandbox == "bwrap":
         # The sandbox dies with wtrun, and its agent with it: nothing is left to join.
         assert _gone(pgid)
     else:
+        # The agent dies with wtrun, but not what it started: its tool is found.
         capsys.readouterr()
         assert wtrun("run", str(plan), cwd=repo) == 1
         said = capsys.readouterr()
