@@ -16,7 +16,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from plans import best, empty_repo, fastest, generate
+from plans import best, empty_repo, fastest, generate, growths
 from wtrun import plan as plan_module
 from wtrun import plandiff
 
@@ -62,14 +62,7 @@ def main() -> None:
                 )
                 whole, peak, _ = best(args.repeat, argv, cwd=repo)
                 inner = alone(old, new, args.repeat)
-                grow = grow_inner = size = "-"
-                if change in previous:
-                    m, w, i = previous[change]
-                    size, grow, grow_inner = (
-                        f"{n / m:.1f}x",
-                        f"{whole / w:.1f}x",
-                        f"{inner / i:.1f}x",
-                    )
+                size, grow, grow_inner = growths((n, whole, inner), previous.get(change))
                 print(
                     f"{n:>7} {change:>12} {whole:>13.2f} {grow:>7} {peak:>8.0f} {inner:>13.3f} "
                     f"{grow_inner:>7} {size:>12}"

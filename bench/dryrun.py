@@ -17,7 +17,7 @@ import io
 import tempfile
 from pathlib import Path
 
-from plans import best, empty_repo, fastest, generate
+from plans import best, empty_repo, fastest, generate, growths
 from wtrun import dryrun
 from wtrun import plan as plan_module
 from wtrun.git import Git
@@ -52,11 +52,7 @@ def main() -> None:
             path.write_text(generate(n, stack_every=50))
             whole, peak, _ = best(args.repeat, ["run", path.name, "--dry-run"], cwd=repo)
             inner = alone(repo, path, args.repeat)
-            grow = grow_inner = size = "-"
-            if previous:
-                size = f"{n / previous[0]:.1f}x"
-                grow = f"{whole / previous[1]:.1f}x"
-                grow_inner = f"{inner / previous[2]:.1f}x"
+            size, grow, grow_inner = growths((n, whole, inner), previous)
             print(
                 f"{n:>7} {whole:>16.2f} {grow:>7} {peak:>8.0f} {inner:>16.3f} {grow_inner:>7} "
                 f"{size:>12}"

@@ -14,7 +14,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from plans import best, fastest, generate
+from plans import best, fastest, generate, growths
 from wtrun import plan as plan_module
 from wtrun.commands.matrix import entries
 
@@ -40,11 +40,7 @@ def main() -> None:
             path.write_text(generate(n))
             whole, peak, _ = best(args.repeat, ["matrix", str(path)])
             inner = alone(path, args.repeat)
-            grow = grow_inner = size = "-"
-            if previous:
-                size = f"{n / previous[0]:.1f}x"
-                grow = f"{whole / previous[1]:.1f}x"
-                grow_inner = f"{inner / previous[2]:.1f}x"
+            size, grow, grow_inner = growths((n, whole, inner), previous)
             print(
                 f"{n:>7} {whole:>15.2f} {grow:>7} {peak:>8.0f} {inner:>15.3f} {grow_inner:>7} "
                 f"{size:>12}"

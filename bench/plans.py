@@ -12,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 
@@ -64,6 +64,12 @@ def best(runs: int, args: list[str], cwd: Path | None = None) -> tuple[float, fl
     """The fastest of `runs` fresh processes, and the largest peak memory among them."""
     results = [measure(args, cwd) for _ in range(runs)]
     return min(r[0] for r in results), max(r[1] for r in results), results[0][2]
+
+
+def growths(now: Sequence[float], before: Sequence[float] | None) -> list[str]:
+    """Each figure of `now` as a multiple of the same figure `before` ("3.1x"), or "-" each
+    at the first size: with the sizes first, the times' growth reads beside the sizes'."""
+    return [f"{a / b:.1f}x" if before else "-" for a, b in zip(now, before or now, strict=True)]
 
 
 def empty_repo(folder: Path) -> Path:

@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from plans import best, fastest, generate
+from plans import best, fastest, generate, growths
 from wtrun import plan as plan_module
 from wtrun import scopes
 from wtrun.plan import graph as checks
@@ -43,11 +43,7 @@ def main(sizes: list[int]) -> None:
             cli, peak, _ = best(3, ["validate", str(path)])
             patterns = sum(len(g[1]) for g in groups)
             naive = patterns * (patterns - 1) // 2
-            growth, sizes = (
-                (f"{whole / previous[1]:.1f}x", f"{n / previous[0]:.0f}x")
-                if previous
-                else ("-", "-")
-            )
+            sizes, growth = growths((n, whole), previous)
             previous = (n, whole)
             print(
                 f"{n:>7} {patterns:>9} {path.stat().st_size:>10,} {whole:>7.3f} {growth:>7} "

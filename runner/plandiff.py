@@ -16,7 +16,7 @@ from __future__ import annotations
 import difflib
 import re
 import shlex
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,18 +129,22 @@ def invalid(
 # ---------------------------------------------------------------- pairing tasks
 
 
-def _pair(old: Plan | None, new: Plan) -> _Pairing:
-    old_tasks = old.tasks if old is not None else ()
-    old_by_id = {t.id: t for t in old_tasks}
-    new_ids = {t.id for t in new.tasks}
-    gone = [t for t in old_tasks if t.id not in new_ids]
-    fresh = [t for t in new.tasks if t.id not in old_by_id]
+# Each (-similarity, i, j) of a vanished task gone[i] and a new task fresh[j] that may be
+# its rename.
+Candidates = list[tuple[float, int, int]]
 
-    # A rename keeps the scope: only tasks with the same set of patterns are compared.
+
+def _pair(old: Plan | None, new: Plan) -> _Pairing:
+    return _pair_by(old, new, _rename_candidates)
+
+
+def _rename_candidates(gone: Sequence[Task], fresh: Sequence[Task]) -> Candidates:
+    """The vanished and new tasks with the same set of scope patterns (a rename keeps the
+    scope: only those are compared) whose prompts are at least `RENAME_RATIO` alike."""
     same_scope: dict[frozenset[str], list[int]] = {}
     for j, n in enumerate(fresh):
         same_scope.setdefault(frozenset(n.scope), []).append(j)
-    candidates: list[tuple[float, int, int]] = []
+    candidates: Candidates = []
     for i, o in enumerate(gone):
         for j in same_scope.get(frozenset(o.scope), ()):
             n = fresh[j]
@@ -153,6 +157,22 @@ def _pair(old: Plan | None, new: Plan) -> _Pairing:
                 ratio = matcher.ratio()
                 if ratio >= RENAME_RATIO:
                     candidates.append((-ratio, i, j))
+    return candidates
+
+
+def _pair_by(
+    old: Plan | None,
+    new: Plan,
+    find: Callable[[Sequence[Task], Sequence[Task]], Candidates],
+) -> _Pairing:
+    """Tasks paired by id, then renames: the most alike candidates `find` gives first, each
+    task in at most one pair."""
+    old_tasks = old.tasks if old is not None else ()
+    old_by_id = {t.id: t for t in old_tasks}
+    new_ids = {t.id for t in new.tasks}
+    gone = [t for t in old_tasks if t.id not in new_ids]
+    fresh = [t for t in new.tasks if t.id not in old_by_id]
+    candidates = find(gone, fresh)
     matched_old: dict[int, tuple[int, float]] = {}
     matched_new: set[int] = set()
     for neg_ratio, i, j in sorted(candidates):

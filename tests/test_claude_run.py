@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from fakes.anthropic import AnthropicServer, answer, write_file
-from testing import claude_binary, git, make_repo, write_plan, wtrun
+from testing import (
+    claude_binary,
+    git,
+    index_of,
+    make_repo,
+    status_json,
+    use_agent_cli,
+    write_plan,
+    wtrun,
+)
 from wtrun.agents.base import json_lines
 
 PLAN = """\
@@ -44,11 +52,12 @@ def test_a_plan_runs_with_the_real_claude_cli(
     target = worktree / "src" / "greet" / "hello.txt"
     script = [write_file(str(target), "hello from the fake model\n"), answer("Done.")]
     with AnthropicServer(script) as srv:
-        monkeypatch.setenv("PATH", str(Path(binary).parent) + os.pathsep + os.environ["PATH"])
-        monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.url)
-        monkeypatch.setenv("ANTHROPIC_API_KEY", "test")
-        for name in ("ANTHROPIC_AUTH_TOKEN", "CLAUDE_CONFIG_DIR"):
-            monkeypatch.delenv(name, raising=False)
+        use_agent_cli(
+            monkeypatch,
+            binary,
+            {"ANTHROPIC_BASE_URL": srv.url, "ANTHROPIC_API_KEY": "test"},
+            unset=("ANTHROPIC_AUTH_TOKEN", "CLAUDE_CONFIG_DIR"),
+        )
         code = wtrun("run", str(plan), cwd=repo)
         conversation = [r.text for r in srv.conversation]
     log = repo / ".git" / "wtrun" / "claude-e2e" / "logs" / "greet" / "agent.log"
@@ -66,9 +75,7 @@ def test_a_plan_runs_with_the_real_claude_cli(
     assert "CLAUDE.local.md" not in git(repo, "ls-tree", "-r", "--name-only", "worktree-greet")
     assert git(worktree, "status", "--porcelain") == ""
 
-    capsys.readouterr()
-    assert wtrun("status", str(plan), "--json", cwd=repo) == 0
-    (row,) = json.loads(capsys.readouterr().out)["tasks"]
+    (row,) = status_json(repo, plan, capsys)["tasks"]
     assert row["state"] == "done"
     assert row["cost_usd"] is not None and row["cost_usd"] > 0
 
@@ -113,11 +120,12 @@ def test_a_second_attempt_resumes_the_claude_session(
         answer("Added the file the checks want."),
     ]
     with AnthropicServer(script) as srv:
-        monkeypatch.setenv("PATH", str(Path(binary).parent) + os.pathsep + os.environ["PATH"])
-        monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.url)
-        monkeypatch.setenv("ANTHROPIC_API_KEY", "test")
-        for name in ("ANTHROPIC_AUTH_TOKEN", "CLAUDE_CONFIG_DIR"):
-            monkeypatch.delenv(name, raising=False)
+        use_agent_cli(
+            monkeypatch,
+            binary,
+            {"ANTHROPIC_BASE_URL": srv.url, "ANTHROPIC_API_KEY": "test"},
+            unset=("ANTHROPIC_AUTH_TOKEN", "CLAUDE_CONFIG_DIR"),
+        )
         code = wtrun("run", str(plan), cwd=repo)
         conversation = [r.body for r in srv.conversation]
     log = (repo / ".git" / "wtrun" / "claude-resume" / "logs" / "greet" / "agent.log").read_text()
@@ -132,24 +140,19 @@ def test_a_second_attempt_resumes_the_claude_session(
     # The second run's first request carries the first conversation, then the failure.
     resumed = next(body for body in conversation if "did not pass the checks" in json.dumps(body))
     messages = resumed["messages"]
-    asked = next(
-        i
-        for i, m in enumerate(messages)
-        if m["role"] == "user" and "Write src/greet/hello.txt saying hello." in said(m)
+    asked = index_of(
+        messages,
+        lambda m: m["role"] == "user" and "Write src/greet/hello.txt saying hello." in said(m),
     )
-    answered = next(
-        i
-        for i, m in enumerate(messages)
-        if m["role"] == "assistant" and "Wrote the greeting." in said(m)
+    answered = index_of(
+        messages, lambda m: m["role"] == "assistant" and "Wrote the greeting." in said(m)
     )
     assert asked < answered < len(messages) - 1
     assert messages[-1]["role"] == "user"
     assert "verify step 1 (test -f src/greet/checked.txt) failed" in said(messages[-1])
 
     assert git(repo, "show", "worktree-greet:src/greet/checked.txt") == "checked\n"
-    capsys.readouterr()
-    assert wtrun("status", str(plan), "--json", cwd=repo) == 0
-    (row,) = json.loads(capsys.readouterr().out)["tasks"]
+    (row,) = status_json(repo, plan, capsys)["tasks"]
     assert (row["state"], row["attempts"]) == ("done", 2)
     costs = [first["total_cost_usd"], second["total_cost_usd"]]
     assert all(cost > 0 for cost in costs)

@@ -11,7 +11,17 @@ from typing import Any
 import pytest
 
 from fakes.openai import KEY_VARIABLE, OpenAIServer, answer, run_command
-from testing import SANDBOXES, codex_binary, git, make_repo, write_plan, wtrun
+from testing import (
+    SANDBOXES,
+    codex_binary,
+    git,
+    index_of,
+    make_repo,
+    status_json,
+    use_agent_cli,
+    write_plan,
+    wtrun,
+)
 from wtrun.agents.base import json_lines
 
 PLAN = """\
@@ -59,10 +69,12 @@ def test_a_second_attempt_resumes_the_codex_thread(
     with OpenAIServer(script) as srv:
         # Not under /tmp, where Codex will not make its helper binaries: the test HOME.
         srv.write_codex_config(Path(os.environ["HOME"]) / ".codex")
-        monkeypatch.setenv("PATH", str(Path(binary).parent) + os.pathsep + os.environ["PATH"])
-        monkeypatch.setenv(KEY_VARIABLE, "test")
-        for name in ("CODEX_HOME", "OPENAI_API_KEY", "OPENAI_BASE_URL"):
-            monkeypatch.delenv(name, raising=False)
+        use_agent_cli(
+            monkeypatch,
+            binary,
+            {KEY_VARIABLE: "test"},
+            unset=("CODEX_HOME", "OPENAI_API_KEY", "OPENAI_BASE_URL"),
+        )
         code = wtrun("run", str(plan), cwd=repo)
         conversation = [r.body for r in srv.conversation]
         unknown = list(srv.unknown)
@@ -81,20 +93,15 @@ def test_a_second_attempt_resumes_the_codex_thread(
     # ... and the second run's first request carries the first run's turn, then the failure.
     resumed = next(body for body in conversation if "did not pass the checks" in json.dumps(body))
     items = resumed["input"]
-    asked = next(
-        i
-        for i, item in enumerate(items)
-        if item.get("role") == "user" and "Write src/greet/hello.txt saying hello." in said(item)
+    asked = index_of(
+        items,
+        lambda i: i.get("role") == "user" and "Write src/greet/hello.txt saying hello." in said(i),
     )
-    ran = next(
-        i
-        for i, item in enumerate(items)
-        if item.get("type") == "function_call" and "src/greet/hello.txt" in said(item)
+    ran = index_of(
+        items, lambda i: i.get("type") == "function_call" and "src/greet/hello.txt" in said(i)
     )
-    answered = next(
-        i
-        for i, item in enumerate(items)
-        if item.get("role") == "assistant" and "Wrote the greeting." in said(item)
+    answered = index_of(
+        items, lambda i: i.get("role") == "assistant" and "Wrote the greeting." in said(i)
     )
     assert asked < ran < answered < len(items) - 1
     assert items[-1]["role"] == "user"
@@ -102,7 +109,5 @@ def test_a_second_attempt_resumes_the_codex_thread(
 
     assert git(repo, "show", "worktree-greet:src/greet/hello.txt") == "hello\n"
     assert git(repo, "show", "worktree-greet:src/greet/checked.txt") == "checked\n"
-    capsys.readouterr()
-    assert wtrun("status", str(plan), "--json", cwd=repo) == 0
-    (row,) = json.loads(capsys.readouterr().out)["tasks"]
+    (row,) = status_json(repo, plan, capsys)["tasks"]
     assert (row["state"], row["attempts"], row["sandbox"]) == ("done", 2, sandbox)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import os
 import random
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -186,11 +187,11 @@ def test_usage_errors(
 def _pair_every_two(old: Plan, new: Plan) -> object:
     """Renames as the first version found them, comparing every vanished task with every
     new one (quadratic): the reference the indexed pairing must equal."""
-    old_by_id = {t.id: t for t in old.tasks}
-    new_ids = {t.id for t in new.tasks}
-    gone = [t for t in old.tasks if t.id not in new_ids]
-    fresh = [t for t in new.tasks if t.id not in old_by_id]
-    candidates: list[tuple[float, int, int]] = []
+    return plandiff._pair_by(old, new, _every_two)
+
+
+def _every_two(gone: Sequence[Task], fresh: Sequence[Task]) -> plandiff.Candidates:
+    candidates: plandiff.Candidates = []
     for i, o in enumerate(gone):
         for j, n in enumerate(fresh):
             if set(o.scope) != set(n.scope):
@@ -199,28 +200,7 @@ def _pair_every_two(old: Plan, new: Plan) -> object:
             ratio = 1.0 if a == b else difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
             if ratio >= plandiff.RENAME_RATIO:
                 candidates.append((-ratio, i, j))
-    matched_old: dict[int, tuple[int, float]] = {}
-    matched_new: set[int] = set()
-    for neg_ratio, i, j in sorted(candidates):
-        if i not in matched_old and j not in matched_new:
-            matched_old[i] = (j, -neg_ratio)
-            matched_new.add(j)
-    old_of_new = {fresh[j].id: gone[i] for i, (j, _) in matched_old.items()}
-    ratio_of_new = {fresh[j].id: ratio for _, (j, ratio) in matched_old.items()}
-    pairs, similarity = [], {}
-    for t in new.tasks:
-        if t.id in old_by_id:
-            pairs.append((old_by_id[t.id], t))
-        elif t.id in old_of_new:
-            pairs.append((old_of_new[t.id], t))
-            similarity[t.id] = ratio_of_new[t.id]
-    return plandiff._Pairing(
-        pairs=pairs,
-        added=[t for t in fresh if t.id not in old_of_new],
-        removed=[t for i, t in enumerate(gone) if i not in matched_old],
-        renamed={old_of_new[tid].id: tid for tid in similarity},
-        similarity=similarity,
-    )
+    return candidates
 
 
 @pytest.mark.parametrize("seed", range(5))

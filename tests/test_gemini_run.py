@@ -11,7 +11,17 @@ from typing import Any
 import pytest
 
 from fakes.gemini import KEY_VARIABLE, URL_VARIABLE, GeminiServer, answer, write_file
-from testing import SANDBOXES, gemini_binary, git, make_repo, write_plan, wtrun
+from testing import (
+    SANDBOXES,
+    gemini_binary,
+    git,
+    index_of,
+    make_repo,
+    status_json,
+    use_agent_cli,
+    write_plan,
+    wtrun,
+)
 from wtrun.agents.base import last_json_object
 
 PLAN = """\
@@ -59,11 +69,12 @@ def test_a_second_attempt_resumes_the_gemini_session(
     ]
     with GeminiServer(script) as srv:
         srv.write_gemini_settings(Path(os.environ["HOME"]) / ".gemini")
-        monkeypatch.setenv("PATH", str(Path(binary).parent) + os.pathsep + os.environ["PATH"])
-        monkeypatch.setenv(KEY_VARIABLE, "test")
-        monkeypatch.setenv(URL_VARIABLE, srv.url)
-        for name in ("GOOGLE_API_KEY", "GOOGLE_GENAI_USE_VERTEXAI", "GOOGLE_CLOUD_PROJECT"):
-            monkeypatch.delenv(name, raising=False)
+        use_agent_cli(
+            monkeypatch,
+            binary,
+            {KEY_VARIABLE: "test", URL_VARIABLE: srv.url},
+            unset=("GOOGLE_API_KEY", "GOOGLE_GENAI_USE_VERTEXAI", "GOOGLE_CLOUD_PROJECT"),
+        )
         code = wtrun("run", str(plan), cwd=repo)
         conversation = [r.body for r in srv.conversation]
         unknown = list(srv.unknown)
@@ -83,20 +94,16 @@ def test_a_second_attempt_resumes_the_gemini_session(
     # The second run's first request carries the first run's turn, then the failure.
     resumed = next(body for body in conversation if "did not pass the checks" in json.dumps(body))
     contents = resumed["contents"]
-    asked = next(
-        i
-        for i, c in enumerate(contents)
-        if c.get("role") == "user" and "Write src/greet/hello.txt saying hello." in said(c)
+    asked = index_of(
+        contents,
+        lambda c: c.get("role") == "user" and "Write src/greet/hello.txt saying hello." in said(c),
     )
-    wrote = next(
-        i
-        for i, c in enumerate(contents)
-        if c.get("role") == "model" and "functionCall" in said(c) and "hello.txt" in said(c)
+    wrote = index_of(
+        contents,
+        lambda c: c.get("role") == "model" and "functionCall" in said(c) and "hello.txt" in said(c),
     )
-    answered = next(
-        i
-        for i, c in enumerate(contents)
-        if c.get("role") == "model" and "Wrote the greeting." in said(c)
+    answered = index_of(
+        contents, lambda c: c.get("role") == "model" and "Wrote the greeting." in said(c)
     )
     assert asked < wrote < answered < len(contents) - 1
     assert contents[-1]["role"] == "user"
@@ -104,7 +111,5 @@ def test_a_second_attempt_resumes_the_gemini_session(
 
     assert git(repo, "show", "worktree-greet:src/greet/hello.txt") == "hello\n"
     assert git(repo, "show", "worktree-greet:src/greet/checked.txt") == "checked\n"
-    capsys.readouterr()
-    assert wtrun("status", str(plan), "--json", cwd=repo) == 0
-    (row,) = json.loads(capsys.readouterr().out)["tasks"]
+    (row,) = status_json(repo, plan, capsys)["tasks"]
     assert (row["state"], row["attempts"], row["sandbox"]) == ("done", 2, sandbox)

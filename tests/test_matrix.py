@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import heapq
 import json
 import random
 from collections import Counter
@@ -11,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from testing import write_plan, wtrun
-from wtrun.commands.matrix import entries
+from wtrun.commands.matrix import entries, pack
 from wtrun.plan import Plan, graph, load
 
 SMALL = """\
@@ -131,27 +130,10 @@ def test_an_invalid_plan_is_refused(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "plan.yaml:2:8: " in captured.err
 
 
-def _walk_per_root(plan: Plan, limit: int = 256) -> list[dict[str, object]]:
-    """The matrix as the first version computed it (a whole-plan walk per root, quadratic),
-    kept as the reference the faster one must equal."""
-    position = {t.id: i for i, t in enumerate(plan.tasks)}
-    stacks = [(root, graph.descendants(plan, [root])) for root in graph.roots(plan)]
-    bins: list[list[tuple[str, list[str]]]]
-    if len(stacks) <= limit:
-        bins = [[stack] for stack in stacks]
-    else:
-        bins = [[] for _ in range(limit)]
-        heap = [(0, k) for k in range(limit)]
-        for stack in sorted(stacks, key=lambda s: (-len(s[1]), position[s[0]])):
-            size, k = heapq.heappop(heap)
-            bins[k].append(stack)
-            heapq.heappush(heap, (size + len(stack[1]), k))
-    out: list[tuple[int, dict[str, object]]] = []
-    for chosen in bins:
-        chosen.sort(key=lambda s: position[s[0]])
-        tasks = sorted((tid for _, ids in chosen for tid in ids), key=position.__getitem__)
-        out.append((position[tasks[0]], {"stack": ",".join(r for r, _ in chosen), "tasks": tasks}))
-    return [entry for _, entry in sorted(out, key=lambda e: e[0])]
+def _walk_per_root(plan: Plan) -> list[dict[str, object]]:
+    """The matrix with its stacks found as the first version found them (a whole-plan walk
+    per root, quadratic), kept as the reference the faster walk must equal."""
+    return pack(plan, [(root, graph.descendants(plan, [root])) for root in graph.roots(plan)])
 
 
 def _random_forest(n: int, seed: int, stacked: float) -> str:

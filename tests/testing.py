@@ -9,15 +9,17 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
 from fakes.github import FakeGitHub
 from wtrun.cli import main
+
+T = TypeVar("T")
 
 AGENT = Path(__file__).parent / "agents" / "scripted.py"
 
@@ -163,6 +165,23 @@ def codex_binary() -> str:
 def gemini_binary() -> str:
     """The real Gemini CLI, or a loud skip saying how to install it."""
     return agent_binary("gemini", "@google/gemini-cli@0.61.0", "Gemini")
+
+
+def use_agent_cli(
+    monkeypatch: pytest.MonkeyPatch, binary: str, env: dict[str, str], unset: Sequence[str]
+) -> None:
+    """Put the real agent CLI `binary` first on PATH, set `env` (its API's address and key)
+    and remove `unset`, the variables that would send it elsewhere."""
+    monkeypatch.setenv("PATH", str(Path(binary).parent) + os.pathsep + os.environ["PATH"])
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    for name in unset:
+        monkeypatch.delenv(name, raising=False)
+
+
+def index_of(items: Sequence[T], accepts: Callable[[T], bool]) -> int:
+    """The index of the first of `items` that `accepts`: where a turn is in a conversation."""
+    return next(i for i, item in enumerate(items) if accepts(item))
 
 
 def agent_binary(executable: str, package: str, label: str) -> str:

@@ -25,8 +25,15 @@ def matrix(plan_path: str) -> int:
 
 
 def entries(plan: Plan, limit: int = MAX_JOBS) -> list[dict[str, object]]:
+    return pack(plan, _stacks(plan), limit)
+
+
+def pack(
+    plan: Plan, stacks: list[tuple[str, list[str]]], limit: int = MAX_JOBS
+) -> list[dict[str, object]]:
+    """The `stacks` (each a root and its tasks) in at most `limit` entries, each stack
+    whole, the largest placed first on the emptiest entry; entries in plan order."""
     position = {t.id: i for i, t in enumerate(plan.tasks)}
-    stacks = _stacks(plan)
     bins: list[list[tuple[str, list[str]]]]
     if len(stacks) <= limit:
         bins = [[stack] for stack in stacks]

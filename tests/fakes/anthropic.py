@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -70,37 +70,24 @@ class AnthropicServer(ScriptedServer):
     """The fake API; a context manager that serves on 127.0.0.1 on a free port."""
 
     name = "fake-anthropic"
-    script: Sequence[Turn]
-    requests: list[Request] = field(default_factory=list)
-    unknown: list[str] = field(default_factory=list)
     error_status: int | None = None  # answer every /v1/messages with this HTTP error instead
-    log_unknown: bool = True
-
-    def __post_init__(self) -> None:
-        self._serving()
 
     def handler(self) -> type[BaseHTTPRequestHandler]:
         return _handler_for(self)
 
-    @property
-    def conversation(self) -> list[Request]:
-        """Requests of the agent loop itself: /v1/messages calls that offer tools."""
-        with self._lock:
-            return [r for r in self.requests if _is_agent_turn(r)]
+    def agent_turn(self, request: Request) -> bool:
+        """Whether the request is the agent loop's own: a /v1/messages call offering tools."""
+        return (
+            request.method == "POST"
+            and request.path.startswith("/v1/messages")
+            and not request.path.startswith("/v1/messages/count_tokens")
+            and isinstance(request.body, dict)
+            and bool(request.body.get("tools"))
+        )
 
     def _turn_for(self, body: dict[str, Any]) -> Turn:
         done = sum(1 for m in body.get("messages", ()) if m.get("role") == "assistant")
-        return self.script[min(done, len(self.script) - 1)]
-
-
-def _is_agent_turn(request: Request) -> bool:
-    return (
-        request.method == "POST"
-        and request.path.startswith("/v1/messages")
-        and not request.path.startswith("/v1/messages/count_tokens")
-        and isinstance(request.body, dict)
-        and bool(request.body.get("tools"))
-    )
+        return self._turn_after(done)
 
 
 def _side_answer() -> Turn:
@@ -255,7 +242,7 @@ def _handler_for(fake_api: AnthropicServer) -> type[BaseHTTPRequestHandler]:
                     },
                 )
                 return
-            turn = fake_api._turn_for(body) if _is_agent_turn(request) else _side_answer()
+            turn = fake_api._turn_for(body) if fake_api.agent_turn(request) else _side_answer()
             model = str(body.get("model") or "claude-sonnet-4-5")
             if body.get("stream"):
                 self._stream(turn, model)

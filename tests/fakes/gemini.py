@@ -18,8 +18,7 @@ turn again.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
@@ -60,22 +59,17 @@ class GeminiServer(ScriptedServer):
     """The fake API; a context manager that serves on 127.0.0.1 on a free port."""
 
     name = "fake-gemini"
-    script: Sequence[Turn]
-    requests: list[Request] = field(default_factory=list)
-    unknown: list[str] = field(default_factory=list)
-    log_unknown: bool = True
-
-    def __post_init__(self) -> None:
-        self._serving()
 
     def handler(self) -> type[BaseHTTPRequestHandler]:
         return _handler_for(self)
 
-    @property
-    def conversation(self) -> list[Request]:
-        """Requests of the agent loop itself: POST ...:streamGenerateContent."""
-        with self._lock:
-            return [r for r in self.requests if _is_agent_turn(r)]
+    def agent_turn(self, request: Request) -> bool:
+        """Whether the request is the agent loop's own: POST ...:streamGenerateContent."""
+        return (
+            request.method == "POST"
+            and request.path.split("?", 1)[0].endswith(":streamGenerateContent")
+            and isinstance(request.body, dict)
+        )
 
     @staticmethod
     def write_gemini_settings(gemini_home: Path) -> None:
@@ -87,19 +81,11 @@ class GeminiServer(ScriptedServer):
 
     def _turn_for(self, body: dict[str, Any]) -> Turn:
         done = sum(1 for item in body.get("contents", ()) if _is_model_turn(item))
-        return self.script[min(done, len(self.script) - 1)]
+        return self._turn_after(done)
 
 
 def _is_model_turn(item: Any) -> bool:
     return isinstance(item, dict) and item.get("role") == "model"
-
-
-def _is_agent_turn(request: Request) -> bool:
-    return (
-        request.method == "POST"
-        and request.path.split("?", 1)[0].endswith(":streamGenerateContent")
-        and isinstance(request.body, dict)
-    )
 
 
 def _chunk(turn: Turn, model: str) -> dict[str, Any]:
@@ -142,7 +128,7 @@ def _handler_for(fake_api: GeminiServer) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             request = self._record(self._read_body())
-            if not _is_agent_turn(request):
+            if not fake_api.agent_turn(request):
                 self._not_found(request)
                 return
             model = request.path.split("?", 1)[0].rsplit("/", 1)[-1].split(":", 1)[0]

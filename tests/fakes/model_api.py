@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 import sys
 import threading
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -29,18 +30,19 @@ class Request:
         return json.dumps(self.body, ensure_ascii=False)
 
 
+@dataclass
 class ScriptedServer:
     """Serves `handler()` on 127.0.0.1 on a free port while started, and records every
-    request. A subclass is a dataclass with `script`, `requests`, `unknown` and
-    `log_unknown`, and calls `_serving()` from its `__post_init__`."""
+    request. A subclass is a dataclass too; it names its thread (`name`), its handler and
+    the requests that are the agent loop's own (`agent_turn`)."""
 
     name: ClassVar[str]  # the thread's name, and the prefix of what it logs
-    script: Any
-    requests: list[Request]
-    unknown: list[str]
-    log_unknown: bool
+    script: Sequence[Any]
+    requests: list[Request] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+    log_unknown: bool = True
 
-    def _serving(self) -> None:
+    def __post_init__(self) -> None:
         if not self.script:
             raise ValueError("the script needs at least one turn")
         self._lock = threading.Lock()
@@ -49,6 +51,20 @@ class ScriptedServer:
 
     def handler(self) -> type[BaseHTTPRequestHandler]:
         raise NotImplementedError
+
+    def agent_turn(self, request: Request) -> bool:
+        raise NotImplementedError
+
+    @property
+    def conversation(self) -> list[Request]:
+        """The requests of the agent loop itself (those `agent_turn` accepts), in order."""
+        with self._lock:
+            return [r for r in self.requests if self.agent_turn(r)]
+
+    def _turn_after(self, done: int) -> Any:
+        """The script's turn once the model has answered `done` times (its last one after
+        the script ran out)."""
+        return self.script[min(done, len(self.script) - 1)]
 
     @property
     def url(self) -> str:

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -79,22 +79,17 @@ class OpenAIServer(ScriptedServer):
     """The fake API; a context manager that serves on 127.0.0.1 on a free port."""
 
     name = "fake-openai"
-    script: Sequence[Turn]
-    requests: list[Request] = field(default_factory=list)
-    unknown: list[str] = field(default_factory=list)
-    log_unknown: bool = True
-
-    def __post_init__(self) -> None:
-        self._serving()
 
     def handler(self) -> type[BaseHTTPRequestHandler]:
         return _handler_for(self)
 
-    @property
-    def conversation(self) -> list[Request]:
-        """Requests of the agent loop itself: POST /v1/responses."""
-        with self._lock:
-            return [r for r in self.requests if _is_agent_turn(r)]
+    def agent_turn(self, request: Request) -> bool:
+        """Whether the request is the agent loop's own: POST /v1/responses."""
+        return (
+            request.method == "POST"
+            and request.path.split("?", 1)[0] == "/v1/responses"
+            and isinstance(request.body, dict)
+        )
 
     def write_codex_config(self, codex_home: Path, model: str = "gpt-test") -> None:
         """A config.toml that sends Codex here, its key read from `KEY_VARIABLE`."""
@@ -115,7 +110,7 @@ class OpenAIServer(ScriptedServer):
 
     def _turn_for(self, body: dict[str, Any]) -> Turn:
         done = sum(1 for item in body.get("input", ()) if _is_model_output(item))
-        return self.script[min(done, len(self.script) - 1)]
+        return self._turn_after(done)
 
 
 def _is_model_output(item: Any) -> bool:
@@ -124,14 +119,6 @@ def _is_model_output(item: Any) -> bool:
     if item.get("type") == "function_call":
         return True
     return item.get("type") == "message" and item.get("role") == "assistant"
-
-
-def _is_agent_turn(request: Request) -> bool:
-    return (
-        request.method == "POST"
-        and request.path.split("?", 1)[0] == "/v1/responses"
-        and isinstance(request.body, dict)
-    )
 
 
 def _usage(turn: Turn) -> dict[str, Any]:
@@ -190,7 +177,7 @@ def _handler_for(fake_api: OpenAIServer) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             request = self._record(self._read_body())
-            if not _is_agent_turn(request):
+            if not fake_api.agent_turn(request):
                 self._not_found(request)
                 return
             turn = fake_api._turn_for(request.body)
